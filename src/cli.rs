@@ -1,0 +1,211 @@
+//! The command line: `serve` (the default), `keygen`, `check-config`,
+//! `hash-password`, `session mint`, `session inspect`.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::domain::User;
+use crate::keys::{self, KeyAlg};
+use crate::providers::credentials::hash_password;
+use crate::startup::{Application, Gateway, KeyInit};
+use crate::telemetry;
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "sealgate", version, about = "A stateless session gateway")]
+pub struct Cli {
+    /// Configuration file (default: config/sealgate.toml, else the embedded default).
+    #[arg(long, global = true, env = "SEALGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve {
+        /// Listen address, overriding `server.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Add a new key to the key set and make it current.
+    Keygen {
+        #[arg(long, value_enum, default_value_t = AlgArg::Dir)]
+        alg: AlgArg,
+    },
+    /// Validate the configuration, keys and users file; list every problem.
+    CheckConfig,
+    /// Read one line from stdin and print its argon2id hash.
+    HashPassword,
+    /// Mint or inspect session cookies.
+    Session {
+        #[command(subcommand)]
+        action: SessionCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgArg {
+    Dir,
+    #[value(name = "A256KW", alias = "a256kw")]
+    A256kw,
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Print a ready `Cookie` header value for a session sealed with the current key.
+    Mint {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "cli")]
+        provider: String,
+        /// Comma-separated groups.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Lifetime in seconds (capped by the absolute lifetime).
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Open a cookie value (or a whole `Cookie` header) and print its claims, tokens redacted.
+    Inspect { value: String },
+}
+
+fn load_settings(path: Option<&PathBuf>) -> Result<Settings, String> {
+    Settings::load(path.map(PathBuf::as_path)).map_err(|e| e.to_string())
+}
+
+fn assemble(path: Option<&PathBuf>, init: KeyInit) -> Result<Gateway, String> {
+    let settings = load_settings(path)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    Gateway::assemble(settings, clock, init).map_err(|e| e.to_string())
+}
+
+impl Cli {
+    pub fn run(self) -> ExitCode {
+        let result = match self.command.unwrap_or(Command::Serve { listen: None }) {
+            Command::Serve { listen } => serve(self.config.as_ref(), listen),
+            Command::Keygen { alg } => keygen(self.config.as_ref(), alg),
+            Command::CheckConfig => check_config(self.config.as_ref()),
+            Command::HashPassword => hash_from_stdin(),
+            Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
+            Command::Session { action: SessionCommand::Mint { user, username, email, name, provider, groups, ttl } } => {
+                let user = User { id: user, username, email, name, avatar_url: None, groups };
+                mint(self.config.as_ref(), user, &provider, ttl)
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String> {
+    let mut settings = load_settings(config)?;
+    if let Some(listen) = listen {
+        settings.server.listen = listen;
+    }
+    telemetry::init(&settings.log);
+    let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
+    let mode = gateway.settings.mode;
+    let public_url = gateway.settings.server.public_url.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(gateway).map_err(|e| e.to_string())?;
+        tracing::info!(port = app.port(), ?mode, %public_url, "sealgate is listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn keygen(config: Option<&PathBuf>, alg: AlgArg) -> Result<(), String> {
+    let settings = load_settings(config)?;
+    if settings.keys.jwks.is_some() {
+        return Err("keys.jwks is set, so the key set is not a file sealgate can write; add the key there yourself".into());
+    }
+    let alg = match alg {
+        AlgArg::Dir => KeyAlg::Dir,
+        AlgArg::A256kw => KeyAlg::A256Kw,
+    };
+    let kid = keys::keygen(&settings.keys.path, alg).map_err(|e| e.to_string())?;
+    println!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), settings.keys.path.display());
+    Ok(())
+}
+
+fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
+    let gateway = assemble(config, KeyInit::ReadOnly)?;
+    println!(
+        "configuration OK: mode {:?}, {} key(s), listening on {}",
+        gateway.settings.mode,
+        gateway.keys.len(),
+        gateway.settings.server.listen
+    );
+    Ok(())
+}
+
+fn hash_from_stdin() -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    println!("{}", hash_password(&SecretString::from(password.to_owned()))?);
+    Ok(())
+}
+
+fn mint(config: Option<&PathBuf>, user: User, provider: &str, ttl: i64) -> Result<(), String> {
+    user.validate().map_err(|e| e.to_string())?;
+    let gateway = assemble(config, KeyInit::CreateInDevelopment)?;
+    let codec = &gateway.sessions.codec;
+    let value = codec.seal(&codec.start_with_ttl(user, provider, ttl)).map_err(|e| e.to_string())?;
+    let parts = gateway.sessions.cookies.split(&value).map_err(|e| e.to_string())?;
+    let header: Vec<String> = parts.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
+    println!("{}", header.join("; "));
+    Ok(())
+}
+
+/// Accept a bare token, `name=value`, or a whole `Cookie` header.
+fn token_from(input: &str, cookie_name: &str) -> String {
+    let input = input.trim();
+    let input = input.strip_prefix("Cookie:").map(str::trim).unwrap_or(input);
+    if !input.contains('=') {
+        return input.to_owned();
+    }
+    let pairs: Vec<(&str, &str)> = input.split(';').filter_map(|p| p.trim().split_once('=')).collect();
+    if let Some((_, value)) = pairs.iter().find(|(name, _)| *name == cookie_name) {
+        return (*value).to_owned();
+    }
+    let mut joined = String::new();
+    for index in 1.. {
+        match pairs.iter().find(|(name, _)| *name == format!("{cookie_name}_{index}")) {
+            Some((_, value)) => joined.push_str(value),
+            None => break,
+        }
+    }
+    joined
+}
+
+fn inspect(config: Option<&PathBuf>, input: &str) -> Result<(), String> {
+    let gateway = assemble(config, KeyInit::ReadOnly)?;
+    let token = token_from(input, &gateway.sessions.cookies.name);
+    let session = gateway.sessions.codec.open(&token).map_err(|e| format!("the session does not open: {} ({e})", e.code()))?;
+    let mut claims = serde_json::to_value(&session).map_err(|e| e.to_string())?;
+    if let Some(tokens) = claims.get_mut("tok") {
+        *tokens = serde_json::Value::String("[redacted]".into());
+    }
+    println!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?);
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Cross-field rules for [`Settings`]. Every rule runs; every broken one is
+//! reported, so an operator fixes a config in one pass.
+
+use super::{Mode, SameSite, Settings};
+use std::fmt;
+use std::net::SocketAddr;
+use url::Url;
+
+/// One or more configuration problems, listed together.
+#[derive(Debug)]
+pub struct ConfigError {
+    problems: Vec<String>,
+}
+
+impl ConfigError {
+    pub fn new(problems: Vec<String>) -> Self {
+        Self { problems }
+    }
+
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(f, "the configuration has {count} problem{}:", if count == 1 { "" } else { "s" })?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Cookie names are HTTP tokens; we keep to a conservative subset.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn is_host_pattern(host: &str) -> bool {
+    let bare = host.strip_prefix('.').unwrap_or(host);
+    !bare.is_empty()
+        && bare.len() <= 253
+        && bare.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        && !bare.ends_with('.')
+}
+
+impl Settings {
+    /// The public URL, parsed. Only valid after [`Settings::validate`].
+    pub fn public_url(&self) -> Option<Url> {
+        Url::parse(&self.server.public_url).ok()
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn cookie_secure(&self) -> bool {
+        !self.cookie.insecure_http
+    }
+
+    /// The session cookie's name: the configured one, else `__Host-sealgate`
+    /// (`__Secure-sealgate` with a `Domain`), or plain `sealgate` over http.
+    pub fn cookie_name(&self) -> String {
+        match (&self.cookie.name, self.cookie_secure(), &self.cookie.domain) {
+            (Some(name), _, _) => name.clone(),
+            (None, false, _) => "sealgate".into(),
+            (None, true, Some(_)) => "__Secure-sealgate".into(),
+            (None, true, None) => "__Host-sealgate".into(),
+        }
+    }
+
+    /// Every problem with these settings that can be found without touching
+    /// the keys or users files.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::new(problems))
+        }
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let production = self.mode == Mode::Production;
+
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("server.listen `{}` is not an address like 127.0.0.1:4180", self.server.listen));
+        }
+        match Url::parse(&self.server.public_url) {
+            Err(e) => problems.push(format!("server.public_url `{}` is not a URL: {e}", self.server.public_url)),
+            Ok(url) => {
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    problems.push("server.public_url must be an http(s) URL with a host".into());
+                }
+                if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+                    problems.push("server.public_url must not carry a query, fragment or user info".into());
+                }
+                if url.scheme() == "http" && !self.cookie.insecure_http {
+                    problems.push(
+                        "server.public_url is http but cookies are Secure; use https, or set cookie.insecure_http = true (development only)".into(),
+                    );
+                }
+                if production && url.scheme() != "https" {
+                    problems.push("mode = \"production\" requires an https server.public_url".into());
+                }
+            }
+        }
+        if production && self.cookie.insecure_http {
+            problems.push("cookie.insecure_http is not allowed in production mode".into());
+        }
+
+        let name = self.cookie_name();
+        if !is_cookie_name(&name) {
+            problems.push(format!("cookie.name `{name}` must be 1-64 letters, digits, `-`, `_` or `.`"));
+        }
+        if name.starts_with("__Host-") && (self.cookie.domain.is_some() || !self.cookie_secure()) {
+            problems.push("a `__Host-` cookie must be Secure and have no cookie.domain".into());
+        }
+        if name.starts_with("__Secure-") && !self.cookie_secure() {
+            problems.push("a `__Secure-` cookie must be Secure".into());
+        }
+        if self.cookie.same_site == SameSite::None && !self.cookie_secure() {
+            problems.push("cookie.same_site = \"none\" requires Secure cookies".into());
+        }
+        if let Some(domain) = &self.cookie.domain {
+            if !is_host_pattern(domain) {
+                problems.push(format!("cookie.domain `{domain}` is not a host name"));
+            }
+        }
+        if !(512..=4000).contains(&self.cookie.chunk_bytes) {
+            problems.push("cookie.chunk_bytes must be between 512 and 4000".into());
+        }
+        if !(1..=16).contains(&self.cookie.max_chunks) {
+            problems.push("cookie.max_chunks must be between 1 and 16".into());
+        }
+
+        let idle = self.session.idle_lifetime.as_secs();
+        let absolute = self.session.absolute_lifetime.as_secs();
+        if idle < 60 {
+            problems.push("session.idle_lifetime must be at least 1m".into());
+        }
+        if absolute < idle {
+            problems.push("session.absolute_lifetime must be at least session.idle_lifetime".into());
+        }
+        if absolute > 400 * 24 * 3600 {
+            problems.push("session.absolute_lifetime must be at most 400d (browsers cap cookie lifetimes there)".into());
+        }
+        if !(1024..=64 * 1024).contains(&self.session.max_token_bytes) {
+            problems.push("session.max_token_bytes must be between 1024 and 65536".into());
+        }
+        let chunk_capacity = self.cookie.chunk_bytes.saturating_mul(self.cookie.max_chunks);
+        if self.session.max_token_bytes > chunk_capacity {
+            problems.push(format!(
+                "session.max_token_bytes ({}) is more than cookie.chunk_bytes x cookie.max_chunks ({chunk_capacity})",
+                self.session.max_token_bytes
+            ));
+        }
+
+        for host in &self.redirects.allowed_hosts {
+            if !is_host_pattern(host) {
+                problems.push(format!("redirects.allowed_hosts: `{host}` is not a host name or `.domain`"));
+            }
+        }
+
+        let creds = &self.credentials;
+        if creds.enabled {
+            if creds.max_failures_per_user == 0 || creds.max_failures_per_client == 0 {
+                problems.push("credentials.max_failures_per_* must be at least 1".into());
+            }
+            if creds.failure_window.as_secs() == 0 {
+                problems.push("credentials.failure_window must be at least 1s".into());
+            }
+        }
+
+        if let Some(source) = &self.keys.jwks {
+            if let Err(e) = source.resolve() {
+                problems.push(format!("keys.jwks: {e}"));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!("log.level `{}` is not a tracing filter", self.log.level));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let settings = Settings::from_toml(crate::config::DEFAULT_CONFIG).unwrap();
+        assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
+        assert_eq!(settings.server.listen, "127.0.0.1:4180");
+        assert_eq!(settings.cookie_name(), "sealgate");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let settings = Settings::from_toml(
+            r#"
+            mode = "production"
+            [server]
+            listen = "nowhere"
+            public_url = "http://gate.example.com"
+            [cookie]
+            insecure_http = true
+            [session]
+            idle_lifetime = "2h"
+            absolute_lifetime = "1h"
+            "#,
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err();
+        let text = error.to_string();
+        for expected in ["server.listen", "requires an https", "insecure_http is not allowed", "absolute_lifetime must be at least"] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert!(error.problems().len() >= 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let error = Settings::from_toml("mode = \"development\"\n[cookie]\nsecure = false\n").unwrap_err();
+        assert!(error.to_string().contains("secure"), "{error}");
+    }
+
+    #[test]
+    fn secure_cookie_names() {
+        let https = Settings::from_toml("mode = \"production\"\n[server]\npublic_url = \"https://gate.example.com\"\n").unwrap();
+        assert_eq!(https.cookie_name(), "__Host-sealgate");
+        assert!(https.validate().is_ok());
+        let domain = Settings::from_toml(
+            "mode = \"production\"\n[server]\npublic_url = \"https://gate.example.com\"\n[cookie]\ndomain = \"example.com\"\n",
+        )
+        .unwrap();
+        assert_eq!(domain.cookie_name(), "__Secure-sealgate");
+    }
+}

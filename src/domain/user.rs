@@ -1,0 +1,99 @@
+//! The signed-in person as sealgate carries them in a session.
+
+use serde::{Deserialize, Serialize};
+
+/// A user profile. Every field ends up in an HTTP header on `/auth/verify`,
+/// so [`User::validate`] refuses control characters and bounds lengths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Stable identifier at the provider (`sub`), or the username for credentials.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("user field `{0}` is empty")]
+    Empty(&'static str),
+    #[error("user field `{0}` is too long")]
+    TooLong(&'static str),
+    #[error("user field `{0}` contains control characters")]
+    Control(&'static str),
+    #[error("a group name contains a comma, which would break X-Auth-Groups")]
+    GroupComma,
+    #[error("too many groups")]
+    TooManyGroups,
+}
+
+const MAX_FIELD: usize = 512;
+const MAX_GROUPS: usize = 256;
+
+fn check(field: &'static str, value: &str) -> Result<(), UserError> {
+    if value.is_empty() {
+        return Err(UserError::Empty(field));
+    }
+    if value.len() > MAX_FIELD {
+        return Err(UserError::TooLong(field));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(UserError::Control(field));
+    }
+    Ok(())
+}
+
+impl User {
+    pub fn new(id: impl Into<String>) -> User {
+        User { id: id.into(), username: None, email: None, name: None, avatar_url: None, groups: Vec::new() }
+    }
+
+    pub fn validate(&self) -> Result<(), UserError> {
+        check("id", &self.id)?;
+        for (field, value) in [
+            ("username", &self.username),
+            ("email", &self.email),
+            ("name", &self.name),
+            ("avatar_url", &self.avatar_url),
+        ] {
+            if let Some(value) = value {
+                check(field, value)?;
+            }
+        }
+        if self.groups.len() > MAX_GROUPS {
+            return Err(UserError::TooManyGroups);
+        }
+        for group in &self.groups {
+            check("groups", group)?;
+            if group.contains(',') {
+                return Err(UserError::GroupComma);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_header_injection_and_empty_ids() {
+        let mut user = User::new("alice");
+        assert_eq!(user.validate(), Ok(()));
+        user.name = Some("Alice\r\nX-Auth-User: admin".into());
+        assert_eq!(user.validate(), Err(UserError::Control("name")));
+        assert_eq!(User::new("").validate(), Err(UserError::Empty("id")));
+        let mut grouped = User::new("bob");
+        grouped.groups = vec!["a,b".into()];
+        assert_eq!(grouped.validate(), Err(UserError::GroupComma));
+    }
+}

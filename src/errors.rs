@@ -1,0 +1,98 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Bad client input is a 4xx with a short JSON body naming a stable error
+//! code. A 401 carries `WWW-Authenticate`. A 500 has an empty body, and its
+//! cause is logged here, once, without secrets.
+
+use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("payload too large")]
+    TooLarge,
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn internal(error: impl std::fmt::Display) -> AppError {
+        AppError::Internal(anyhow::anyhow!("{error}"))
+    }
+
+    /// The stable code in the response body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden(code) | AppError::BadRequest(code) => code,
+            AppError::TooLarge => "payload_too_large",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The realm in `WWW-Authenticate` challenges.
+pub const CHALLENGE: &str = "Bearer realm=\"sealgate\"";
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            AppError::Internal(cause) => {
+                tracing::error!(error = %cause, "request failed");
+                return response.finish();
+            }
+            AppError::Unauthenticated => {
+                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)));
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
+        }
+        response.insert_header(("Cache-Control", "no-store"));
+        response.json(serde_json::json!({ "error": self.code() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn internal_errors_have_an_empty_body() {
+        let response = AppError::internal("database password is hunter2").error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.into_body().try_into_bytes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unauthenticated_carries_a_challenge() {
+        let response = AppError::Unauthenticated.error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers().get(WWW_AUTHENTICATE).unwrap(), CHALLENGE);
+    }
+}

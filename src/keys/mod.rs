@@ -1,0 +1,205 @@
+//! Keys: a JWK Set of symmetric root keys, and the purpose keys derived from
+//! them.
+//!
+//! Each JWK in the set is a 256-bit root key (`kty: oct`) with a `kid` and an
+//! `alg` of `dir` or `A256KW`. The last key in the set is the current one: it
+//! seals everything new. Every key in the set opens what it sealed, chosen by
+//! `kid`, so adding a key (rotation) signs nobody out, and removing a key ends
+//! the sessions it sealed.
+//!
+//! A root key is never used directly. For each [`Purpose`] sealgate derives a
+//! separate key with HKDF-SHA256, so a value sealed for one purpose (a flow
+//! cookie, say) can never be opened as another (a session).
+
+mod jwk;
+
+pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg};
+
+use crate::config::{Mode, Settings};
+use hkdf::Hkdf;
+use secrecy::ExposeSecret;
+use sha2::Sha256;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// What a sealed value is for. Each purpose has its own derived key, its own
+/// JWE `typ`, and its own payload `typ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// The session cookie.
+    Session,
+    /// The short-lived sign-in flow cookie (state, nonce, PKCE verifier).
+    Flow,
+    /// API tokens presented as `Authorization: Bearer`.
+    ApiToken,
+    /// The inner AES-GCM blob holding a provider's OAuth tokens.
+    ProviderTokens,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 4] = [Purpose::Session, Purpose::Flow, Purpose::ApiToken, Purpose::ProviderTokens];
+
+    /// The HKDF `info` label and payload `typ`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Purpose::Session => "session",
+            Purpose::Flow => "flow",
+            Purpose::ApiToken => "api-token",
+            Purpose::ProviderTokens => "provider-tokens",
+        }
+    }
+
+    /// The JWE protected header `typ`.
+    pub fn jwe_typ(self) -> &'static str {
+        match self {
+            Purpose::Session => "sealgate-session",
+            Purpose::Flow => "sealgate-flow",
+            Purpose::ApiToken => "sealgate-api-token",
+            Purpose::ProviderTokens => "sealgate-provider-tokens",
+        }
+    }
+}
+
+/// A 256-bit key derived for one purpose from one root key.
+pub struct PurposeKey {
+    pub kid: String,
+    pub alg: KeyAlg,
+    pub bytes: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for PurposeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurposeKey").field("kid", &self.kid).field("alg", &self.alg).field("bytes", &"[redacted]").finish()
+    }
+}
+
+const HKDF_SALT: &[u8] = b"sealgate/v1";
+
+/// Derive the key for `purpose` from a root key.
+pub fn derive(root: &Jwk, purpose: Purpose) -> PurposeKey {
+    let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), root.secret());
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+    let _ = hkdf.expand(purpose.label().as_bytes(), bytes.as_mut_slice());
+    PurposeKey { kid: root.kid().to_owned(), alg: root.alg(), bytes }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no key set at `{0}`; run `sealgate keygen` to create one")]
+    Missing(String),
+    #[error("cannot read the key set at `{path}`: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("the key set is invalid: {0}")]
+    Invalid(String),
+    #[error("cannot write the key set at `{path}`: {reason}")]
+    Unwritable { path: String, reason: String },
+}
+
+/// Load the key set the settings name. In development mode a missing key
+/// file is created with one fresh key, loudly; in production it is an error.
+pub fn load_or_init(settings: &Settings) -> Result<JwkSet, KeyError> {
+    if let Some(source) = &settings.keys.jwks {
+        let text = source.resolve().map_err(KeyError::Invalid)?;
+        return JwkSet::from_json(text.expose_secret()).map_err(KeyError::Invalid);
+    }
+    let path = &settings.keys.path;
+    if !path.exists() && settings.mode == Mode::Development {
+        let set = JwkSet::generate(KeyAlg::Dir);
+        write_key_set(path, &set)?;
+        tracing::warn!(
+            path = %path.display(),
+            "DEVELOPMENT MODE: no keys were found, so a new key set was generated. \
+             Sessions sealed with it end when the file is deleted. Production refuses to start without keys."
+        );
+        return Ok(set);
+    }
+    read_key_set(path)
+}
+
+pub fn read_key_set(path: &Path) -> Result<JwkSet, KeyError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => KeyError::Missing(shown.clone()),
+        _ => KeyError::Unreadable { path: shown.clone(), reason: e.to_string() },
+    })?;
+    JwkSet::from_json(&text).map_err(|e| KeyError::Invalid(format!("{shown}: {e}")))
+}
+
+/// Write a key set readable by its owner only.
+pub fn write_key_set(path: &Path, set: &JwkSet) -> Result<(), KeyError> {
+    let fail = |e: std::io::Error| KeyError::Unwritable { path: path.display().to_string(), reason: e.to_string() };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let json = set.to_json();
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(fail)?;
+        file.write_all(json.as_bytes()).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// `sealgate keygen`: add a fresh key to the set at `path` (creating it) and
+/// make it current. Returns the new `kid`.
+pub fn keygen(path: &Path, alg: KeyAlg) -> Result<String, KeyError> {
+    let mut set = match read_key_set(path) {
+        Ok(set) => set,
+        Err(KeyError::Missing(_)) => JwkSet::empty(),
+        Err(e) => return Err(e),
+    };
+    let kid = set.add_generated(alg);
+    write_key_set(path, &set)?;
+    Ok(kid)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn purposes_derive_different_keys_and_debug_hides_them() {
+        let set = JwkSet::generate(KeyAlg::Dir);
+        let root = set.current();
+        let keys: Vec<_> = Purpose::ALL.iter().map(|p| derive(root, *p)).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in keys.iter().skip(i + 1) {
+                assert_ne!(*a.bytes, *b.bytes);
+            }
+            assert_ne!(a.bytes.as_slice(), root.secret());
+        }
+        let shown = format!("{:?} {:?}", keys.first().unwrap(), root);
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.contains(&root.k_b64()), "{shown}");
+    }
+
+    #[test]
+    fn keygen_appends_a_current_key_and_keeps_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let first = keygen(&path, KeyAlg::Dir).unwrap();
+        let second = keygen(&path, KeyAlg::A256Kw).unwrap();
+        assert_ne!(first, second);
+        let set = read_key_set(&path).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.current().kid(), second);
+        assert_eq!(set.current().alg(), KeyAlg::A256Kw);
+        assert!(set.get(&first).is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

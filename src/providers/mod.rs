@@ -1,0 +1,3 @@
+//! Ways to sign in. One provider per file.
+
+pub mod credentials;

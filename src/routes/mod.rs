@@ -1,0 +1,25 @@
+//! HTTP endpoints, one file per concern, wired up in [`configure`].
+
+mod health;
+mod home;
+mod pages;
+mod session_info;
+mod signin;
+mod signout;
+mod verify;
+
+pub use signin::SigninError;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/", web::get().to(home::home))
+        .route("/auth/verify", web::get().to(verify::verify))
+        .route("/auth/session", web::get().to(session_info::session_info))
+        .route("/auth/signin", web::get().to(signin::signin_page))
+        .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
+        .route("/auth/signout", web::get().to(signout::signout_page))
+        .route("/auth/signout", web::post().to(signout::signout));
+}

@@ -1,0 +1,103 @@
+//! The few HTML pages sealgate serves: sign-in, sign-out confirmation, home.
+//! Plain HTML, every interpolated value escaped, no scripts.
+
+use super::SigninError;
+use crate::domain::ReturnTo;
+use crate::session::Session;
+use actix_web::HttpResponse;
+
+/// Escape text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}\
+form{display:grid;gap:.6rem}input[type=text],input[type=password]{padding:.5rem;font-size:1rem}\
+button{padding:.6rem;font-size:1rem;cursor:pointer}.error{background:#fde8e8;border:1px solid #e99;padding:.6rem}\
+label.inline{display:flex;gap:.4rem;align-items:center}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{title}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n",
+        title = escape(title)
+    )
+}
+
+/// An HTML response with headers that keep it out of frames and caches.
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(body)
+}
+
+pub fn signin(error: Option<SigninError>, redirect_to: &ReturnTo, credentials: bool) -> String {
+    let message = error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
+    let form = if credentials {
+        format!(
+            "<form method=\"post\" action=\"/auth/signin/credentials\">\
+<label>Username <input type=\"text\" name=\"username\" autocomplete=\"username\" required autofocus></label>\
+<label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
+<label class=\"inline\"><input type=\"checkbox\" name=\"remember\" value=\"true\" checked> Remember me</label>\
+<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">\
+<button type=\"submit\">Sign in</button></form>",
+            escape(redirect_to.as_str())
+        )
+    } else {
+        "<p>No sign-in method is configured.</p>".to_owned()
+    };
+    layout("Sign in", &format!("<h1>Sign in</h1>{message}{form}"))
+}
+
+pub fn signout(redirect_to: &ReturnTo) -> String {
+    layout(
+        "Sign out",
+        &format!(
+            "<h1>Sign out?</h1><form method=\"post\" action=\"/auth/signout\">\
+<input type=\"hidden\" name=\"redirect_to\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+            escape(redirect_to.as_str())
+        ),
+    )
+}
+
+pub fn home(session: Option<&Session>) -> String {
+    let body = match session {
+        Some(session) => format!(
+            "<h1>sealgate</h1><p>Signed in as <strong>{}</strong> via {}.</p>\
+<form method=\"post\" action=\"/auth/signout\"><button type=\"submit\">Sign out</button></form>",
+            escape(session.user.name.as_deref().or(session.user.username.as_deref()).unwrap_or(&session.user.id)),
+            escape(&session.provider)
+        ),
+        None => "<h1>sealgate</h1><p>You are not signed in. <a href=\"/auth/signin\">Sign in</a></p>".to_owned(),
+    };
+    layout("sealgate", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_interpolated() {
+        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+}

@@ -1,0 +1,217 @@
+//! The session cookie on the wire: attributes, and chunking of values too
+//! large for one cookie into `NAME_1`, `NAME_2`, ...
+//!
+//! The `Cookie` header is read by hand rather than through actix's parser,
+//! which refuses the whole header when any one cookie in it is malformed:
+//! an unrelated bad cookie must not sign a person out.
+
+use crate::config::{SameSite, Settings};
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite as CookieSameSite};
+use actix_web::http::header::COOKIE;
+use actix_web::HttpRequest;
+
+#[derive(Debug, Clone)]
+pub struct CookieSpec {
+    pub name: String,
+    secure: bool,
+    same_site: CookieSameSite,
+    domain: Option<String>,
+    chunk_bytes: usize,
+    max_chunks: usize,
+}
+
+/// The joined value was larger than the chunk limit allows, or chunks were missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cookie chunks are malformed or too many")]
+pub struct ChunkError;
+
+impl CookieSpec {
+    pub fn from_settings(settings: &Settings) -> CookieSpec {
+        CookieSpec {
+            name: settings.cookie_name(),
+            secure: settings.cookie_secure(),
+            same_site: match settings.cookie.same_site {
+                SameSite::Lax => CookieSameSite::Lax,
+                SameSite::Strict => CookieSameSite::Strict,
+                SameSite::None => CookieSameSite::None,
+            },
+            domain: settings.cookie.domain.clone(),
+            chunk_bytes: settings.cookie.chunk_bytes,
+            max_chunks: settings.cookie.max_chunks,
+        }
+    }
+
+    fn chunk_name(&self, index: usize) -> String {
+        format!("{}_{index}", self.name)
+    }
+
+    /// The value of the session cookie, joined from chunks when split.
+    /// `Ok(None)` when there is none.
+    pub fn read(&self, req: &HttpRequest) -> Result<Option<String>, ChunkError> {
+        if let Some(value) = find_cookie(req, &self.name) {
+            return Ok(Some(value.to_owned()));
+        }
+        let Some(first) = find_cookie(req, &self.chunk_name(1)) else {
+            return Ok(None);
+        };
+        let mut joined = String::with_capacity(first.len() * 2);
+        joined.push_str(first);
+        for index in 2..=self.max_chunks + 1 {
+            match find_cookie(req, &self.chunk_name(index)) {
+                Some(_) if index > self.max_chunks => return Err(ChunkError),
+                Some(part) => joined.push_str(part),
+                None => break,
+            }
+        }
+        Ok(Some(joined))
+    }
+
+    /// Names of this cookie and its chunks that the request carries.
+    fn present(&self, req: &HttpRequest) -> Vec<String> {
+        let prefix = format!("{}_", self.name);
+        cookie_pairs(req)
+            .filter_map(|(name, _)| {
+                let is_ours = name == self.name
+                    || name.strip_prefix(prefix.as_str()).is_some_and(|n| n.parse::<usize>().is_ok_and(|i| i >= 1));
+                is_ours.then(|| name.to_owned())
+            })
+            .collect()
+    }
+
+    fn build(&self, name: String, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::new(name, value);
+        cookie.set_path("/");
+        cookie.set_http_only(true);
+        cookie.set_secure(self.secure);
+        cookie.set_same_site(self.same_site);
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    fn removal(&self, name: String) -> Cookie<'static> {
+        let mut cookie = self.build(name, String::new());
+        cookie.make_removal();
+        cookie
+    }
+
+    /// The `(name, value)` pairs that store `value`: one cookie, or chunks
+    /// `NAME_1..NAME_n` when it is longer than one chunk.
+    pub fn split(&self, value: &str) -> Result<Vec<(String, String)>, ChunkError> {
+        if value.len() <= self.chunk_bytes {
+            return Ok(vec![(self.name.clone(), value.to_owned())]);
+        }
+        let count = value.len().div_ceil(self.chunk_bytes);
+        if count > self.max_chunks {
+            return Err(ChunkError);
+        }
+        // The value is base64url and dots: ASCII, so byte chunks are char-safe.
+        Ok(value
+            .as_bytes()
+            .chunks(self.chunk_bytes)
+            .enumerate()
+            .map(|(i, part)| (self.chunk_name(i + 1), String::from_utf8_lossy(part).into_owned()))
+            .collect())
+    }
+
+    /// Cookies that store `value` (split when needed) and remove any chunk
+    /// the request carried that the new value does not overwrite.
+    /// `max_age: None` makes a browser-session cookie.
+    pub fn write(&self, req: &HttpRequest, value: &str, max_age: Option<i64>) -> Result<Vec<Cookie<'static>>, ChunkError> {
+        let parts = self.split(value)?;
+        let stale: Vec<String> = self.present(req).into_iter().filter(|n| !parts.iter().any(|(name, _)| name == n)).collect();
+        let mut out = Vec::with_capacity(parts.len() + stale.len());
+        for (name, part) in parts {
+            let mut cookie = self.build(name, part);
+            if let Some(seconds) = max_age {
+                cookie.set_max_age(CookieDuration::seconds(seconds.max(0)));
+            }
+            out.push(cookie);
+        }
+        out.extend(stale.into_iter().map(|name| self.removal(name)));
+        Ok(out)
+    }
+
+    /// Cookies that remove the session cookie and every possible chunk.
+    pub fn clear(&self) -> Vec<Cookie<'static>> {
+        std::iter::once(self.name.clone())
+            .chain((1..=self.max_chunks).map(|i| self.chunk_name(i)))
+            .map(|name| self.removal(name))
+            .collect()
+    }
+}
+
+/// Every `name=value` pair in the request's `Cookie` headers.
+fn cookie_pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
+    req.headers()
+        .get_all(COOKIE)
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+}
+
+/// The first cookie called `name`.
+pub fn find_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    cookie_pairs(req).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn spec() -> CookieSpec {
+        let mut settings = Settings::from_toml(crate::config::DEFAULT_CONFIG).unwrap();
+        settings.cookie.chunk_bytes = 1000;
+        settings.cookie.max_chunks = 3;
+        CookieSpec::from_settings(&settings)
+    }
+
+    #[test]
+    fn splits_and_joins_large_values() {
+        let spec = spec();
+        let value = "x".repeat(2500);
+        let req = TestRequest::default().to_http_request();
+        let cookies = spec.write(&req, &value, Some(60)).unwrap();
+        let names: Vec<_> = cookies.iter().map(|c| c.name().to_owned()).collect();
+        assert_eq!(names, ["sealgate_1", "sealgate_2", "sealgate_3"]);
+        assert!(cookies.iter().all(|c| c.http_only() == Some(true) && c.path() == Some("/")));
+
+        let header = cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; ");
+        let back = TestRequest::default().insert_header((COOKIE, header)).to_http_request();
+        assert_eq!(spec.read(&back).unwrap().unwrap(), value);
+    }
+
+    #[test]
+    fn too_many_chunks_are_refused_both_ways() {
+        let spec = spec();
+        let req = TestRequest::default().to_http_request();
+        assert_eq!(spec.write(&req, &"x".repeat(3001), None).unwrap_err(), ChunkError);
+        let header = "sealgate_1=a; sealgate_2=b; sealgate_3=c; sealgate_4=d";
+        let back = TestRequest::default().insert_header((COOKIE, header)).to_http_request();
+        assert_eq!(spec.read(&back).unwrap_err(), ChunkError);
+    }
+
+    #[test]
+    fn replacing_a_chunked_value_removes_the_old_chunks() {
+        let spec = spec();
+        let req = TestRequest::default()
+            .insert_header((COOKIE, "other=1; sealgate_1=a; sealgate_2=b; sealgate_3=c"))
+            .to_http_request();
+        let cookies = spec.write(&req, "small", None).unwrap();
+        let first = cookies.first().unwrap();
+        assert_eq!((first.name(), first.value(), first.max_age()), ("sealgate", "small", None));
+        let removed: Vec<_> = cookies.iter().skip(1).map(|c| (c.name().to_owned(), c.max_age())).collect();
+        assert_eq!(removed.len(), 3);
+        assert!(removed.iter().all(|(_, age)| *age == Some(CookieDuration::ZERO)));
+    }
+
+    #[test]
+    fn a_malformed_neighbour_cookie_does_not_hide_ours() {
+        let spec = spec();
+        let req = TestRequest::default().insert_header((COOKIE, "bad; =x; sealgate=value")).to_http_request();
+        assert_eq!(spec.read(&req).unwrap().as_deref(), Some("value"));
+    }
+}

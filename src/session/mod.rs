@@ -1,0 +1,332 @@
+//! Sessions: what a signed-in person carries, sealed into a JWE cookie.
+//!
+//! - [`Session`] is the versioned payload (`v`, `typ`, id, times, provider,
+//!   user, and the provider's tokens as an inner sealed blob).
+//! - [`SessionCodec`] seals and opens sessions, enforcing version, purpose
+//!   and lifetimes, and decides sliding renewal.
+//! - [`cookie`] splits and joins cookie chunks.
+//! - [`request`] opens the session at most once per request and writes
+//!   cookie changes on the way out.
+
+pub mod cookie;
+pub mod request;
+mod tokens;
+
+pub use tokens::{ProviderTokens, TokenCipher, TokensError};
+
+use crate::clock::SharedClock;
+use crate::domain::User;
+use crate::jwe::{OpenError, SealError, Sealer};
+use crate::keys::{JwkSet, Purpose};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+pub const SESSION_VERSION: u8 = 1;
+
+/// The sealed session payload.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    v: u8,
+    typ: String,
+    /// Random session id, 128 bits, base64url.
+    #[serde(rename = "sid")]
+    pub id: String,
+    /// When the person signed in.
+    #[serde(rename = "iat")]
+    pub created_at: i64,
+    /// When the session ends unless renewed.
+    #[serde(rename = "exp")]
+    pub expires_at: i64,
+    /// The id of the provider that signed the person in (`credentials`, ...).
+    #[serde(rename = "prv")]
+    pub provider: String,
+    #[serde(rename = "usr")]
+    pub user: User,
+    /// Whether the cookie outlives the browser session ("remember me").
+    #[serde(rename = "rem", default)]
+    pub remember: bool,
+    /// The provider's tokens, sealed by [`TokenCipher`] and bound to `id`.
+    #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("provider", &self.provider)
+            .field("user", &self.user)
+            .field("remember", &self.remember)
+            .field("tokens", &self.tokens.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl Session {
+    pub fn has_tokens(&self) -> bool {
+        self.tokens.is_some()
+    }
+}
+
+/// Why a presented session was not accepted. Codes are stable and safe to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("malformed or tampered: {0}")]
+    Sealed(#[from] OpenError),
+    #[error("payload is not a session")]
+    Payload,
+    #[error("payload version is not supported")]
+    Version,
+    #[error("session expired")]
+    Expired,
+    #[error("session issued in the future")]
+    NotYetValid,
+    #[error("cookie chunks are malformed")]
+    Chunks,
+}
+
+impl SessionError {
+    pub fn code(self) -> &'static str {
+        match self {
+            SessionError::Sealed(e) => e.code(),
+            SessionError::Payload => "payload",
+            SessionError::Version => "version",
+            SessionError::Expired => "expired",
+            SessionError::NotYetValid => "not_yet_valid",
+            SessionError::Chunks => "chunks",
+        }
+    }
+}
+
+/// Lifetimes, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub idle: i64,
+    pub absolute: i64,
+}
+
+/// How far in the future `iat` may be before a session is refused (clock skew
+/// between replicas).
+const FUTURE_SKEW: i64 = 60;
+
+/// Seals and opens sessions.
+pub struct SessionCodec {
+    sealer: Sealer,
+    tokens: TokenCipher,
+    clock: SharedClock,
+    lifetimes: Lifetimes,
+}
+
+impl std::fmt::Debug for SessionCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCodec").field("lifetimes", &self.lifetimes).finish()
+    }
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl SessionCodec {
+    pub fn new(keys: &JwkSet, clock: SharedClock, lifetimes: Lifetimes, max_token_bytes: usize) -> Result<Self, SealError> {
+        Ok(SessionCodec {
+            sealer: Sealer::new(keys, Purpose::Session, max_token_bytes)?,
+            tokens: TokenCipher::new(keys),
+            clock,
+            lifetimes,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// A new session for `user`, signed in now through `provider`.
+    pub fn start(
+        &self,
+        user: User,
+        provider: &str,
+        remember: bool,
+        tokens: Option<&ProviderTokens>,
+    ) -> Result<Session, TokensError> {
+        let now = self.now();
+        let id = random_id();
+        let tokens = tokens.map(|t| self.tokens.seal(t, &id)).transpose()?;
+        Ok(Session {
+            v: SESSION_VERSION,
+            typ: Purpose::Session.label().into(),
+            id,
+            created_at: now,
+            expires_at: self.capped(now, now + self.lifetimes.idle),
+            provider: provider.into(),
+            user,
+            remember,
+            tokens,
+        })
+    }
+
+    /// A session with an explicit lifetime, for `sealgate session mint`.
+    pub fn start_with_ttl(&self, user: User, provider: &str, ttl: i64) -> Session {
+        let now = self.now();
+        Session {
+            v: SESSION_VERSION,
+            typ: Purpose::Session.label().into(),
+            id: random_id(),
+            created_at: now,
+            expires_at: self.capped(now, now + ttl.max(1)),
+            provider: provider.into(),
+            user,
+            remember: true,
+            tokens: None,
+        }
+    }
+
+    fn capped(&self, created_at: i64, expires_at: i64) -> i64 {
+        expires_at.min(created_at.saturating_add(self.lifetimes.absolute))
+    }
+
+    pub fn seal(&self, session: &Session) -> Result<String, SealError> {
+        let payload = serde_json::to_vec(session).map_err(|_| SealError::Encrypt)?;
+        self.sealer.seal(&payload)
+    }
+
+    pub fn open(&self, token: &str) -> Result<Session, SessionError> {
+        let payload = self.sealer.open(token)?;
+        let session: Session = serde_json::from_slice(&payload).map_err(|_| SessionError::Payload)?;
+        if session.v != SESSION_VERSION {
+            return Err(SessionError::Version);
+        }
+        if session.typ != Purpose::Session.label() || session.user.validate().is_err() {
+            return Err(SessionError::Payload);
+        }
+        let now = self.now();
+        if session.created_at > now + FUTURE_SKEW {
+            return Err(SessionError::NotYetValid);
+        }
+        if now >= session.expires_at || now >= session.created_at.saturating_add(self.lifetimes.absolute) {
+            return Err(SessionError::Expired);
+        }
+        Ok(session)
+    }
+
+    /// Sliding expiry: once less than half the idle lifetime remains, the
+    /// session gets a new expiry (capped by the absolute lifetime). Returns
+    /// the renewed session, or `None` when no renewal is due or possible.
+    pub fn renewal(&self, session: &Session) -> Option<Session> {
+        let now = self.now();
+        if session.expires_at - now >= self.lifetimes.idle / 2 {
+            return None;
+        }
+        let expires_at = self.capped(session.created_at, now + self.lifetimes.idle);
+        (expires_at > session.expires_at).then(|| Session { expires_at, ..session.clone() })
+    }
+
+    /// Open the provider tokens of a session.
+    pub fn tokens(&self, session: &Session) -> Result<Option<ProviderTokens>, TokensError> {
+        session.tokens.as_deref().map(|blob| self.tokens.open(blob, &session.id)).transpose()
+    }
+
+    /// Replace the provider tokens of a session (after a refresh).
+    pub fn with_tokens(&self, session: &Session, tokens: &ProviderTokens) -> Result<Session, TokensError> {
+        Ok(Session { tokens: Some(self.tokens.seal(tokens, &session.id)?), ..session.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::keys::KeyAlg;
+    use secrecy::{ExposeSecret, SecretString};
+    use std::sync::Arc;
+
+    const T0: i64 = 1_800_000_000;
+
+    fn codec(keys: &JwkSet, clock: &ManualClock) -> SessionCodec {
+        SessionCodec::new(keys, Arc::new(clock.clone()), Lifetimes { idle: 3600, absolute: 3 * 3600 }, 8192).unwrap()
+    }
+
+    #[test]
+    fn expiry_is_exact_to_the_second() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let token = codec.seal(&codec.start(User::new("alice"), "credentials", true, None).unwrap()).unwrap();
+        clock.set(T0 + 3599);
+        assert_eq!(codec.open(&token).unwrap().user.id, "alice");
+        clock.set(T0 + 3600);
+        assert_eq!(codec.open(&token).unwrap_err(), SessionError::Expired);
+    }
+
+    #[test]
+    fn renewal_starts_at_half_life_and_stops_at_the_absolute_cap() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let session = codec.start(User::new("alice"), "credentials", false, None).unwrap();
+        clock.set(T0 + 1800);
+        assert!(codec.renewal(&session).is_none(), "exactly half left: not yet");
+        clock.set(T0 + 1801);
+        let renewed = codec.renewal(&session).unwrap();
+        assert_eq!(renewed.expires_at, T0 + 1801 + 3600);
+        assert_eq!(renewed.id, session.id);
+        assert!(!renewed.remember);
+        // Near the absolute cap, expiry cannot pass created_at + absolute.
+        let late = Session { expires_at: T0 + 3 * 3600 - 100, ..session.clone() };
+        clock.set(T0 + 3 * 3600 - 1000);
+        assert_eq!(codec.renewal(&late).map(|s| s.expires_at), Some(T0 + 3 * 3600));
+        let capped = Session { expires_at: T0 + 3 * 3600, ..session };
+        assert!(codec.renewal(&capped).is_none());
+        clock.set(T0 + 3 * 3600);
+        assert_eq!(codec.open(&codec.seal(&capped).unwrap()).unwrap_err(), SessionError::Expired);
+    }
+
+    #[test]
+    fn tokens_are_bound_to_their_session() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let tokens = ProviderTokens {
+            access_token: SecretString::from("at-SECRET".to_owned()),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: None,
+            obtained_at: T0,
+            scope: None,
+        };
+        let a = codec.start(User::new("alice"), "corp", true, Some(&tokens)).unwrap();
+        let b = codec.start(User::new("mallory"), "corp", true, None).unwrap();
+        assert_eq!(codec.tokens(&a).unwrap().unwrap().access_token.expose_secret(), "at-SECRET");
+        let moved = Session { tokens: a.tokens.clone(), ..b };
+        assert_eq!(codec.tokens(&moved).unwrap_err(), TokensError::Decrypt);
+        let sealed = codec.seal(&a).unwrap();
+        assert!(!format!("{a:?}").contains("SECRET"));
+        assert!(!sealed.contains("SECRET"));
+    }
+
+    #[test]
+    fn wrong_version_or_purpose_is_refused() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let mut session = codec.start(User::new("alice"), "credentials", true, None).unwrap();
+        session.v = 2;
+        assert_eq!(codec.open(&codec.seal(&session).unwrap()).unwrap_err(), SessionError::Version);
+        session.v = 1;
+        session.typ = "flow".into();
+        assert_eq!(codec.open(&codec.seal(&session).unwrap()).unwrap_err(), SessionError::Payload);
+    }
+}

@@ -1,0 +1,234 @@
+//! The session of the current request: opened at most once, kept in the
+//! request's extensions, and reached through extractors.
+//!
+//! - [`MaybeSession`]: the session if there is a valid one; never fails.
+//! - [`SignedIn`]: the session, or 401.
+//! - [`set_session`] / [`clear_session`]: queue a cookie change that the
+//!   [`SessionCookies`] middleware writes on the response, along with any
+//!   sliding renewal decided when the session was opened.
+
+use super::cookie::CookieSpec;
+use super::{Session, SessionCodec, SessionError};
+use crate::errors::AppError;
+use actix_web::body::MessageBody;
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Everything needed to read and write session cookies.
+#[derive(Debug)]
+pub struct SessionService {
+    pub codec: SessionCodec,
+    pub cookies: CookieSpec,
+}
+
+#[derive(Debug)]
+pub enum SessionState {
+    /// No session cookie was sent.
+    Absent,
+    /// A cookie was sent and refused.
+    Invalid(SessionError),
+    Valid(Session),
+}
+
+#[derive(Debug)]
+enum CookieUpdate {
+    Set { value: String, max_age: Option<i64> },
+    Clear,
+}
+
+/// The outcome of opening this request's session, and any cookie change due.
+#[derive(Debug)]
+pub struct RequestSession {
+    state: SessionState,
+    update: RefCell<Option<CookieUpdate>>,
+}
+
+impl RequestSession {
+    pub fn state(&self) -> &SessionState {
+        &self.state
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        match &self.state {
+            SessionState::Valid(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Whether the response will carry a new session cookie.
+    pub fn will_set_cookie(&self) -> bool {
+        matches!(*self.update.borrow(), Some(CookieUpdate::Set { .. }))
+    }
+}
+
+fn service(req: &HttpRequest) -> Option<&SessionService> {
+    req.app_data::<web::Data<SessionService>>().map(|data| data.get_ref())
+}
+
+/// The cookie's `Max-Age` for a session: none for a browser-session cookie.
+fn max_age(codec: &SessionCodec, session: &Session) -> Option<i64> {
+    session.remember.then(|| session.expires_at - codec.now())
+}
+
+fn open(req: &HttpRequest) -> RequestSession {
+    let Some(service) = service(req) else {
+        tracing::error!("SessionService is not registered; every request is anonymous");
+        return RequestSession { state: SessionState::Absent, update: RefCell::new(None) };
+    };
+    let raw = match service.cookies.read(req) {
+        Ok(None) => return RequestSession { state: SessionState::Absent, update: RefCell::new(None) },
+        Ok(Some(raw)) => Ok(raw),
+        Err(_) => Err(SessionError::Chunks),
+    };
+    match raw.and_then(|raw| service.codec.open(&raw)) {
+        Ok(session) => {
+            let renewed = service.codec.renewal(&session).and_then(|renewed| {
+                let value = service.codec.seal(&renewed).ok()?;
+                let max_age = max_age(&service.codec, &renewed);
+                Some((renewed, CookieUpdate::Set { value, max_age }))
+            });
+            match renewed {
+                Some((renewed, update)) => {
+                    RequestSession { state: SessionState::Valid(renewed), update: RefCell::new(Some(update)) }
+                }
+                None => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
+            }
+        }
+        Err(error) => {
+            tracing::debug!(reason = error.code(), "session cookie refused");
+            RequestSession { state: SessionState::Invalid(error), update: RefCell::new(Some(CookieUpdate::Clear)) }
+        }
+    }
+}
+
+/// This request's session, opened on first use and reused after.
+pub fn load(req: &HttpRequest) -> Rc<RequestSession> {
+    if let Some(loaded) = req.extensions().get::<Rc<RequestSession>>() {
+        return Rc::clone(loaded);
+    }
+    let loaded = Rc::new(open(req));
+    req.extensions_mut().insert(Rc::clone(&loaded));
+    loaded
+}
+
+/// Seal `session` and set it as this response's session cookie.
+pub fn set_session(req: &HttpRequest, session: &Session) -> Result<(), AppError> {
+    let service = service(req).ok_or_else(|| AppError::internal("SessionService is not registered"))?;
+    let value = service.codec.seal(session).map_err(AppError::internal)?;
+    let update = CookieUpdate::Set { value, max_age: max_age(&service.codec, session) };
+    *load(req).update.borrow_mut() = Some(update);
+    Ok(())
+}
+
+/// Remove the session cookie (every chunk) on this response.
+pub fn clear_session(req: &HttpRequest) {
+    *load(req).update.borrow_mut() = Some(CookieUpdate::Clear);
+}
+
+/// The session, if the request carries a valid one.
+pub struct MaybeSession(Rc<RequestSession>);
+
+impl MaybeSession {
+    pub fn get(&self) -> Option<&Session> {
+        self.0.session()
+    }
+
+    pub fn request_session(&self) -> &RequestSession {
+        &self.0
+    }
+}
+
+impl FromRequest for MaybeSession {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(MaybeSession(load(req))))
+    }
+}
+
+/// A request from a signed-in person; 401 otherwise.
+pub struct SignedIn(pub Session);
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(load(req).session().cloned().map(SignedIn).ok_or(AppError::Unauthenticated))
+    }
+}
+
+/// Middleware that writes queued session cookie changes on the response.
+pub struct SessionCookies;
+
+impl<S, B> Transform<S, ServiceRequest> for SessionCookies
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = SessionCookiesMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionCookiesMiddleware { service }))
+    }
+}
+
+pub struct SessionCookiesMiddleware<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionCookiesMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let fut = self.service.call(req);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            let update = res
+                .request()
+                .extensions()
+                .get::<Rc<RequestSession>>()
+                .and_then(|loaded| loaded.update.borrow_mut().take());
+            let Some(update) = update else {
+                return Ok(res);
+            };
+            let request = res.request().clone();
+            let Some(service) = service(&request) else {
+                return Ok(res);
+            };
+            let cookies = match update {
+                CookieUpdate::Clear => service.cookies.clear(),
+                CookieUpdate::Set { value, max_age } => match service.cookies.write(&request, &value, max_age) {
+                    Ok(cookies) => cookies,
+                    Err(_) => {
+                        tracing::error!(bytes = value.len(), "session is too large for the configured cookie chunks");
+                        return Ok(res);
+                    }
+                },
+            };
+            let response = res.response_mut();
+            for cookie in cookies {
+                response.add_cookie(&cookie)?;
+            }
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(res)
+        })
+    }
+}

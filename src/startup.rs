@@ -1,0 +1,162 @@
+//! Assembling the gateway from settings, and running it.
+//!
+//! [`Gateway::assemble`] turns validated settings into the shared services,
+//! collecting every problem (settings, keys, users) into one error.
+//! [`Application::build`] binds the listener (port 0 works, for tests) and
+//! wires the routes.
+
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, Mode, Settings};
+use crate::domain::RedirectPolicy;
+use crate::errors::AppError;
+use crate::keys::{self, JwkSet, KeyAlg, KeyError};
+use crate::providers::credentials::CredentialsProvider;
+use crate::routes;
+use crate::security::{FailureLimiter, OriginCheck, TrustedProxies};
+use crate::session::cookie::CookieSpec;
+use crate::session::request::{SessionCookies, SessionService};
+use crate::session::{Lifetimes, SessionCodec};
+use actix_web::dev::Server;
+use actix_web::error::{InternalError, JsonPayloadError, PayloadError, UrlencodedError};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Shared, read-only state for the routes.
+#[derive(Debug)]
+pub struct AppState {
+    pub redirects: RedirectPolicy,
+    pub proxies: TrustedProxies,
+    pub origins: OriginCheck,
+    pub credentials: Option<Arc<CredentialsProvider>>,
+    pub limiter: FailureLimiter,
+}
+
+/// Whether a missing development key set may be written to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInit {
+    /// `serve`, `session mint`: create and save keys in development mode.
+    CreateInDevelopment,
+    /// `check-config`: never write; a missing dev key set is not a problem.
+    ReadOnly,
+}
+
+/// Everything the HTTP server shares, built from settings.
+pub struct Gateway {
+    pub settings: Settings,
+    pub keys: JwkSet,
+    pub sessions: web::Data<SessionService>,
+    pub state: web::Data<AppState>,
+}
+
+fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
+    let result = match init {
+        KeyInit::CreateInDevelopment => keys::load_or_init(settings),
+        KeyInit::ReadOnly if settings.keys.jwks.is_some() => keys::load_or_init(settings),
+        KeyInit::ReadOnly => match keys::read_key_set(&settings.keys.path) {
+            Err(KeyError::Missing(_)) if settings.mode == Mode::Development => Ok(JwkSet::generate(KeyAlg::Dir)),
+            other => other,
+        },
+    };
+    result.map_err(|e| format!("keys: {e}"))
+}
+
+impl Gateway {
+    pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
+        let mut problems = settings.problems();
+        let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
+        let credentials = if settings.credentials.enabled {
+            CredentialsProvider::load(&settings.credentials.users_file, settings.is_production())
+                .map_err(|e| problems.extend(e))
+                .ok()
+        } else {
+            None
+        };
+        let public_url = settings.public_url();
+        let (Some(keys), Some(public_url), true) = (keys, public_url, problems.is_empty()) else {
+            return Err(ConfigError::new(problems));
+        };
+
+        let lifetimes = Lifetimes {
+            idle: settings.session.idle_lifetime.as_secs() as i64,
+            absolute: settings.session.absolute_lifetime.as_secs() as i64,
+        };
+        let codec = SessionCodec::new(&keys, clock.clone(), lifetimes, settings.session.max_token_bytes)
+            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings) };
+        let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
+        let creds = &settings.credentials;
+        let state = AppState {
+            origins: OriginCheck::new(public_url.origin().ascii_serialization(), redirects.clone()),
+            redirects,
+            proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            credentials: credentials.map(Arc::new),
+            limiter: FailureLimiter::new(clock, creds.failure_window, creds.max_failures_per_user, creds.max_failures_per_client),
+        };
+        Ok(Gateway { settings, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
+    let response = if too_large { AppError::TooLarge } else { AppError::BadRequest("invalid_request") }.error_response();
+    InternalError::from_response(error, response).into()
+}
+
+const BODY_LIMIT: usize = 16 * 1024;
+
+impl Application {
+    pub fn build(gateway: Gateway) -> Result<Application, StartupError> {
+        let address = gateway.settings.server.listen.clone();
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
+        let Gateway { settings, sessions, state, .. } = gateway;
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(SessionCookies)
+                .app_data(sessions.clone())
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
+                    let too_large = matches!(e, UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow));
+                    bad_request(e.into(), too_large)
+                }))
+                .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
+                    let too_large = matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
+                    bad_request(e.into(), too_large)
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
+                .configure(routes::configure)
+                .default_service(web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Listen { address: settings.server.listen.clone(), source })?;
+        let server = match settings.server.workers {
+            0 => server,
+            n => server.workers(n),
+        };
+        Ok(Application { port, server: server.run() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

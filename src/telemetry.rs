@@ -1,0 +1,16 @@
+//! Logging setup. `RUST_LOG` wins over `[log] level`.
+
+use crate::config::{LogFormat, LogSettings};
+use tracing_subscriber::EnvFilter;
+
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests starting several apps) is harmless: keep the first.
+    let _ = match settings.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
