@@ -99,7 +99,9 @@ impl Cli {
             Command::CheckConfig => check_config(self.config.as_ref()),
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
-            Command::Session { action: SessionCommand::Mint { user, username, email, name, provider, groups, ttl } } => {
+            Command::Session {
+                action: SessionCommand::Mint { user, username, email, name, provider, groups, ttl },
+            } => {
                 let user = User { id: user, username, email, name, avatar_url: None, groups };
                 mint(self.config.as_ref(), user, &provider, ttl)
             }
@@ -120,7 +122,8 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
         settings.server.listen = listen;
     }
     telemetry::init(&settings.log);
-    let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
+    let gateway =
+        Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
     let mode = gateway.settings.mode;
     let public_url = gateway.settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
@@ -133,7 +136,9 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
 fn keygen(config: Option<&PathBuf>, alg: AlgArg) -> Result<(), String> {
     let settings = load_settings(config)?;
     if settings.keys.jwks.is_some() {
-        return Err("keys.jwks is set, so the key set is not a file sealgate can write; add the key there yourself".into());
+        return Err(
+            "keys.jwks is set, so the key set is not a file sealgate can write; add the key there yourself".into()
+        );
     }
     let alg = match alg {
         AlgArg::Dir => KeyAlg::Dir,
@@ -201,7 +206,8 @@ fn token_from(input: &str, cookie_name: &str) -> String {
 fn inspect(config: Option<&PathBuf>, input: &str) -> Result<(), String> {
     let gateway = assemble(config, KeyInit::ReadOnly)?;
     let token = token_from(input, &gateway.sessions.cookies.name);
-    let session = gateway.sessions.codec.open(&token).map_err(|e| format!("the session does not open: {} ({e})", e.code()))?;
+    let session =
+        gateway.sessions.codec.open(&token).map_err(|e| format!("the session does not open: {} ({e})", e.code()))?;
     let mut claims = serde_json::to_value(&session).map_err(|e| e.to_string())?;
     if let Some(tokens) = claims.get_mut("tok") {
         *tokens = serde_json::Value::String("[redacted]".into());

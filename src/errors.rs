@@ -78,7 +78,6 @@ impl ResponseError for AppError {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use actix_web::body::MessageBody;
 

@@ -91,7 +91,12 @@ impl Gateway {
             redirects,
             proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
             credentials: credentials.map(Arc::new),
-            limiter: FailureLimiter::new(clock, creds.failure_window, creds.max_failures_per_user, creds.max_failures_per_client),
+            limiter: FailureLimiter::new(
+                clock,
+                creds.failure_window,
+                creds.max_failures_per_user,
+                creds.max_failures_per_client,
+            ),
         };
         Ok(Gateway { settings, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
     }
@@ -112,7 +117,8 @@ pub enum StartupError {
 }
 
 fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
-    let response = if too_large { AppError::TooLarge } else { AppError::BadRequest("invalid_request") }.error_response();
+    let response =
+        if too_large { AppError::TooLarge } else { AppError::BadRequest("invalid_request") }.error_response();
     InternalError::from_response(error, response).into()
 }
 
@@ -132,16 +138,22 @@ impl Application {
                 .app_data(sessions.clone())
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
-                    let too_large = matches!(e, UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow));
+                    let too_large = matches!(
+                        e,
+                        UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow)
+                    );
                     bad_request(e.into(), too_large)
                 }))
                 .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
-                    let too_large = matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
+                    let too_large =
+                        matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
                     bad_request(e.into(), too_large)
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
                 .configure(routes::configure)
-                .default_service(web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }))
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"}))
+                }))
         })
         .listen(listener)
         .map_err(|source| StartupError::Listen { address: settings.server.listen.clone(), source })?;

@@ -69,7 +69,6 @@ impl SecretSource {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use secrecy::ExposeSecret;
 

@@ -37,9 +37,7 @@ impl std::error::Error for ConfigError {}
 
 /// Cookie names are HTTP tokens; we keep to a conservative subset.
 fn is_cookie_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn is_host_pattern(host: &str) -> bool {
@@ -147,7 +145,8 @@ impl Settings {
             problems.push("session.absolute_lifetime must be at least session.idle_lifetime".into());
         }
         if absolute > 400 * 24 * 3600 {
-            problems.push("session.absolute_lifetime must be at most 400d (browsers cap cookie lifetimes there)".into());
+            problems
+                .push("session.absolute_lifetime must be at most 400d (browsers cap cookie lifetimes there)".into());
         }
         if !(1024..=64 * 1024).contains(&self.session.max_token_bytes) {
             problems.push("session.max_token_bytes must be between 1024 and 65536".into());
@@ -190,7 +189,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -219,7 +217,9 @@ mod tests {
         .unwrap();
         let error = settings.validate().unwrap_err();
         let text = error.to_string();
-        for expected in ["server.listen", "requires an https", "insecure_http is not allowed", "absolute_lifetime must be at least"] {
+        for expected in
+            ["server.listen", "requires an https", "insecure_http is not allowed", "absolute_lifetime must be at least"]
+        {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(error.problems().len() >= 4);
@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn secure_cookie_names() {
-        let https = Settings::from_toml("mode = \"production\"\n[server]\npublic_url = \"https://gate.example.com\"\n").unwrap();
+        let https = Settings::from_toml("mode = \"production\"\n[server]\npublic_url = \"https://gate.example.com\"\n")
+            .unwrap();
         assert_eq!(https.cookie_name(), "__Host-sealgate");
         assert!(https.validate().is_ok());
         let domain = Settings::from_toml(

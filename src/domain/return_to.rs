@@ -32,7 +32,9 @@ impl RedirectPolicy {
         let host = host.strip_suffix('.').unwrap_or(host);
         host == self.public_host
             || self.allowed_hosts.iter().any(|allowed| match allowed.strip_prefix('.') {
-                Some(domain) => host == domain || host.strip_suffix(allowed.as_str()).is_some_and(|sub| !sub.is_empty()),
+                Some(domain) => {
+                    host == domain || host.strip_suffix(allowed.as_str()).is_some_and(|sub| !sub.is_empty())
+                }
                 None => host == allowed,
             })
     }
@@ -120,11 +122,13 @@ impl std::fmt::Display for ReturnTo {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn policy() -> RedirectPolicy {
-        RedirectPolicy::new(&Url::parse("https://gate.example.com").unwrap(), &[".example.com".into(), "app.test".into()])
+        RedirectPolicy::new(
+            &Url::parse("https://gate.example.com").unwrap(),
+            &[".example.com".into(), "app.test".into()],
+        )
     }
 
     #[test]

@@ -116,7 +116,9 @@ pub fn decrypt_with_key(token: &str, alg: &str, key: &[u8], max_len: usize) -> R
     use josekit::jwe::{self, JweDecrypter};
     let parts = split_strict(token, max_len)?;
     let decrypter: Box<dyn JweDecrypter> = match alg {
-        "dir" if parts.encrypted_key.is_empty() => Box::new(jwe::Dir.decrypter_from_bytes(key).map_err(|_| OpenError::Decrypt)?),
+        "dir" if parts.encrypted_key.is_empty() => {
+            Box::new(jwe::Dir.decrypter_from_bytes(key).map_err(|_| OpenError::Decrypt)?)
+        }
         "A128KW" if decoded_len(parts.encrypted_key) == 24 => {
             Box::new(jwe::A128KW.decrypter_from_bytes(key).map_err(|_| OpenError::Decrypt)?)
         }
@@ -136,7 +138,6 @@ pub(crate) fn decoded_len(segment: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const IV: &str = "AAAAAAAAAAAAAAAA"; // 12 zero bytes

@@ -67,20 +67,27 @@ fn is_valid_kid(kid: &str) -> bool {
     !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Decode a JWK of type `oct`: returns its `kid`, `alg` and raw key bytes,
-/// whatever their length. Used for our own keys and for test vectors.
-pub fn decode_oct(json: &str) -> Result<(Option<String>, Option<String>, Zeroizing<Vec<u8>>), String> {
+/// A symmetric JWK as found, before sealgate's own rules (length, alg) apply.
+pub struct OctKey {
+    pub kid: Option<String>,
+    pub alg: Option<String>,
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+/// Decode a JWK of type `oct`, whatever its length or `alg`. Used for our own
+/// keys and for the RFC 7520 test vectors.
+pub fn decode_oct(json: &str) -> Result<OctKey, String> {
     let wire: JwkWire = serde_json::from_str(json).map_err(|e| format!("not a JWK: {e}"))?;
     decode_wire(wire)
 }
 
-fn decode_wire(wire: JwkWire) -> Result<(Option<String>, Option<String>, Zeroizing<Vec<u8>>), String> {
+fn decode_wire(wire: JwkWire) -> Result<OctKey, String> {
     if wire.kty != "oct" {
         return Err(format!("kty `{}` is not supported; sealgate keys are `oct`", wire.kty));
     }
     let k = wire.k.ok_or("the key has no `k`")?;
     let secret = Zeroizing::new(URL_SAFE_NO_PAD.decode(k.as_bytes()).map_err(|_| "`k` is not base64url")?);
-    Ok((wire.kid, wire.alg, secret))
+    Ok(OctKey { kid: wire.kid, alg: wire.alg, secret })
 }
 
 impl Jwk {
@@ -90,14 +97,16 @@ impl Jwk {
                 return Err(format!("key use `{use_}` is not `enc`"));
             }
         }
-        let (kid, alg, secret) = decode_wire(wire)?;
+        let OctKey { kid, alg, secret } = decode_wire(wire)?;
         let kid = kid.ok_or("a key has no `kid`")?;
         if !is_valid_kid(&kid) {
             return Err(format!("kid `{kid}` must be 1-64 letters, digits, `-` or `_`"));
         }
         let alg = match alg.as_deref() {
             None => KeyAlg::Dir,
-            Some(text) => KeyAlg::parse(text).ok_or_else(|| format!("key `{kid}`: alg `{text}` is not `dir` or `A256KW`"))?,
+            Some(text) => {
+                KeyAlg::parse(text).ok_or_else(|| format!("key `{kid}`: alg `{text}` is not `dir` or `A256KW`"))?
+            }
         };
         if secret.len() != 32 {
             return Err(format!("key `{kid}` has {} bytes; it must have exactly 32", secret.len()));
@@ -228,7 +237,6 @@ fn unreachable_empty() -> ! {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -242,7 +250,10 @@ mod tests {
             (format!(r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k16}"}}]}}"#), "exactly 32"),
             (format!(r#"{{"keys":[{{"kty":"oct","kid":"a","alg":"A128KW","k":"{k32}"}}]}}"#), "alg"),
             (format!(r#"{{"keys":[{{"kty":"oct","kid":"a\"b","k":"{k32}"}}]}}"#), "kid"),
-            (format!(r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k32}"}},{{"kty":"oct","kid":"a","k":"{k32}"}}]}}"#), "twice"),
+            (
+                format!(r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k32}"}},{{"kty":"oct","kid":"a","k":"{k32}"}}]}}"#),
+                "twice",
+            ),
             (format!(r#"{{"keys":[{{"kty":"oct","kid":"a","use":"sig","k":"{k32}"}}]}}"#), "use"),
         ];
         for (json, expected) in cases {

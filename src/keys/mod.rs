@@ -13,7 +13,7 @@
 
 mod jwk;
 
-pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg};
+pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, OctKey};
 
 use crate::config::{Mode, Settings};
 use hkdf::Hkdf;
@@ -69,7 +69,11 @@ pub struct PurposeKey {
 
 impl std::fmt::Debug for PurposeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PurposeKey").field("kid", &self.kid).field("alg", &self.alg).field("bytes", &"[redacted]").finish()
+        f.debug_struct("PurposeKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("bytes", &"[redacted]")
+            .finish()
     }
 }
 
@@ -165,7 +169,6 @@ pub fn keygen(path: &Path, alg: KeyAlg) -> Result<String, KeyError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

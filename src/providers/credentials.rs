@@ -72,7 +72,8 @@ impl CredentialsProvider {
     pub fn load(path: &Path, production: bool) -> Result<CredentialsProvider, Vec<String>> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
-        let file: UsersFile = toml::from_str(&text).map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
+        let file: UsersFile =
+            toml::from_str(&text).map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
         let mut problems = Vec::new();
         let mut accounts = HashMap::new();
         for entry in file.users {
@@ -87,7 +88,9 @@ impl CredentialsProvider {
             match PasswordHash::new(&entry.password_hash) {
                 Ok(hash) if hash.algorithm.as_str() == "argon2id" => {}
                 Ok(_) => problems.push(format!("{who}: password_hash must be argon2id")),
-                Err(_) => problems.push(format!("{who}: password_hash is not a PHC string; use `sealgate hash-password`")),
+                Err(_) => {
+                    problems.push(format!("{who}: password_hash is not a PHC string; use `sealgate hash-password`"))
+                }
             }
             let user = User {
                 id: entry.username.clone(),
@@ -130,7 +133,6 @@ impl CredentialsProvider {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn users_file(body: &str) -> tempfile::NamedTempFile {
@@ -155,9 +157,7 @@ mod tests {
 
     #[test]
     fn production_refuses_demo_users_and_bad_hashes() {
-        let file = users_file(
-            "[[users]]\nusername = \"demo\"\npassword_hash = \"plain\"\ndemo = true\n",
-        );
+        let file = users_file("[[users]]\nusername = \"demo\"\npassword_hash = \"plain\"\ndemo = true\n");
         let problems = CredentialsProvider::load(file.path(), true).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("demo users are refused")));

@@ -51,7 +51,8 @@ pub fn html(body: String) -> HttpResponse {
 }
 
 pub fn signin(error: Option<SigninError>, redirect_to: &ReturnTo, credentials: bool) -> String {
-    let message = error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
+    let message =
+        error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
     let form = if credentials {
         format!(
             "<form method=\"post\" action=\"/auth/signin/credentials\">\

@@ -56,7 +56,6 @@ impl TrustedProxies {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use actix_web::test::TestRequest;
 

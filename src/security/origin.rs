@@ -34,7 +34,6 @@ impl OriginCheck {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use actix_web::test::TestRequest;
     use url::Url;

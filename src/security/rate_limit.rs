@@ -88,7 +88,6 @@ impl FailureLimiter {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::clock::ManualClock;
     use std::sync::Arc;

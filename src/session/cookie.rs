@@ -118,9 +118,15 @@ impl CookieSpec {
     /// Cookies that store `value` (split when needed) and remove any chunk
     /// the request carried that the new value does not overwrite.
     /// `max_age: None` makes a browser-session cookie.
-    pub fn write(&self, req: &HttpRequest, value: &str, max_age: Option<i64>) -> Result<Vec<Cookie<'static>>, ChunkError> {
+    pub fn write(
+        &self,
+        req: &HttpRequest,
+        value: &str,
+        max_age: Option<i64>,
+    ) -> Result<Vec<Cookie<'static>>, ChunkError> {
         let parts = self.split(value)?;
-        let stale: Vec<String> = self.present(req).into_iter().filter(|n| !parts.iter().any(|(name, _)| name == n)).collect();
+        let stale: Vec<String> =
+            self.present(req).into_iter().filter(|n| !parts.iter().any(|(name, _)| name == n)).collect();
         let mut out = Vec::with_capacity(parts.len() + stale.len());
         for (name, part) in parts {
             let mut cookie = self.build(name, part);
@@ -158,7 +164,6 @@ pub fn find_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use actix_web::test::TestRequest;
 

@@ -135,7 +135,12 @@ fn random_id() -> String {
 }
 
 impl SessionCodec {
-    pub fn new(keys: &JwkSet, clock: SharedClock, lifetimes: Lifetimes, max_token_bytes: usize) -> Result<Self, SealError> {
+    pub fn new(
+        keys: &JwkSet,
+        clock: SharedClock,
+        lifetimes: Lifetimes,
+        max_token_bytes: usize,
+    ) -> Result<Self, SealError> {
         Ok(SessionCodec {
             sealer: Sealer::new(keys, Purpose::Session, max_token_bytes)?,
             tokens: TokenCipher::new(keys),
@@ -245,7 +250,6 @@ impl SessionCodec {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::clock::ManualClock;
     use crate::keys::KeyAlg;

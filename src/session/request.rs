@@ -31,7 +31,7 @@ pub enum SessionState {
     Absent,
     /// A cookie was sent and refused.
     Invalid(SessionError),
-    Valid(Session),
+    Valid(Box<Session>),
 }
 
 #[derive(Debug)]
@@ -93,9 +93,9 @@ fn open(req: &HttpRequest) -> RequestSession {
             });
             match renewed {
                 Some((renewed, update)) => {
-                    RequestSession { state: SessionState::Valid(renewed), update: RefCell::new(Some(update)) }
+                    RequestSession { state: SessionState::Valid(Box::new(renewed)), update: RefCell::new(Some(update)) }
                 }
-                None => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
+                None => RequestSession { state: SessionState::Valid(Box::new(session)), update: RefCell::new(None) },
             }
         }
         Err(error) => {
@@ -230,5 +230,52 @@ where
             response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(res)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::{Settings, DEFAULT_CONFIG};
+    use crate::domain::User;
+    use crate::keys::{JwkSet, KeyAlg};
+    use crate::session::Lifetimes;
+    use actix_web::http::header::{COOKIE, SET_COOKIE};
+    use actix_web::{test, App, HttpResponse};
+    use std::sync::Arc;
+
+    /// A handler that reaches the session three ways and checks that all
+    /// three see the one opening.
+    async fn three_ways(req: HttpRequest, maybe: MaybeSession, signed_in: SignedIn) -> HttpResponse {
+        let again = load(&req);
+        let same = std::ptr::eq(maybe.request_session(), &*again);
+        let user = signed_in.0.user.id.clone();
+        HttpResponse::Ok().body(format!("{same} {user}"))
+    }
+
+    #[actix_web::test]
+    async fn the_session_is_opened_once_per_request_and_renewed_once() {
+        let clock = ManualClock::at(1_800_000_000);
+        let settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
+        let codec = SessionCodec::new(
+            &JwkSet::generate(KeyAlg::Dir),
+            Arc::new(clock.clone()),
+            Lifetimes { idle: 100, absolute: 1000 },
+            8192,
+        )
+        .unwrap();
+        let token = codec.seal(&codec.start(User::new("ivy"), "credentials", true, None).unwrap()).unwrap();
+        let service = web::Data::new(SessionService { codec, cookies: CookieSpec::from_settings(&settings) });
+        let app =
+            test::init_service(App::new().wrap(SessionCookies).app_data(service).route("/", web::get().to(three_ways)))
+                .await;
+
+        clock.advance(60); // past half the idle lifetime: a renewal is due
+        let req = test::TestRequest::get().uri("/").insert_header((COOKIE, format!("sealgate={token}"))).to_request();
+        let response = test::call_service(&app, req).await;
+        let set_cookies = response.headers().get_all(SET_COOKIE).count();
+        assert_eq!(test::read_body(response).await, "true ivy");
+        assert_eq!(set_cookies, 1, "one renewal, written once");
     }
 }

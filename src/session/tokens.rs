@@ -179,7 +179,6 @@ impl TokenCipher {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::keys::KeyAlg;
 

@@ -1,0 +1,199 @@
+//! The `sealgate` binary's subcommands, run as an operator would.
+
+use crate::helpers::{new_dir, spawn_in, test_settings};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use sealgate::clock::ManualClock;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+fn sealgate(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sealgate"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", dir.join("keys.json"))
+        .env("SEALGATE__CREDENTIALS__USERS_FILE", dir.join("users.toml"))
+        .env_remove("SEALGATE_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn hash_password_hashes_one_line_without_its_newline() {
+    let dir = new_dir();
+    for input in [&b"open sesame\n"[..], b"open sesame\r\n", b"open sesame"] {
+        let output = sealgate(dir.path(), &["hash-password"], Some(input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let phc = stdout(&output).trim().to_owned();
+        let hash = PasswordHash::new(&phc).unwrap();
+        assert_eq!(hash.algorithm.as_str(), "argon2id");
+        assert!(argon2::Argon2::default().verify_password(b"open sesame", &hash).is_ok());
+        assert!(argon2::Argon2::default().verify_password(b"open sesame\n", &hash).is_err());
+    }
+    let empty = sealgate(dir.path(), &["hash-password"], Some(b"\n"));
+    assert!(!empty.status.success());
+}
+
+#[test]
+fn check_config_accepts_the_default_and_env_overrides_any_key() {
+    let dir = new_dir();
+    let ok = sealgate(dir.path(), &["check-config"], None);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("configuration OK"));
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sealgate"));
+    let overridden = command
+        .args(["check-config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+        .env("SEALGATE__SERVER__LISTEN", "127.0.0.1:5555")
+        .output()
+        .unwrap();
+    assert!(stdout(&overridden).contains("127.0.0.1:5555"), "{}", stdout(&overridden));
+}
+
+#[test]
+fn check_config_lists_every_problem_and_exits_nonzero() {
+    let dir = new_dir();
+    let config = dir.path().join("broken.toml");
+    std::fs::write(
+        &config,
+        r#"
+mode = "production"
+[server]
+listen = "not an address"
+public_url = "http://gate.example.com"
+[cookie]
+insecure_http = true
+[keys]
+path = "/nonexistent/keys.json"
+[session]
+idle_lifetime = "2h"
+absolute_lifetime = "1h"
+[credentials]
+enabled = true
+users_file = "/nonexistent/users.toml"
+"#,
+    )
+    .unwrap();
+    // No environment overrides here: the file alone is judged.
+    let output = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env_remove("SEALGATE__KEYS__PATH")
+        .env_remove("SEALGATE__CREDENTIALS__USERS_FILE")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    for expected in [
+        "server.listen",
+        "requires an https",
+        "insecure_http is not allowed",
+        "absolute_lifetime must be at least",
+        "no key set at `/nonexistent/keys.json`",
+        "credentials.users_file `/nonexistent/users.toml`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in {text}");
+    }
+
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "mode = \"development\"\n[server]\nlisten_on = \"x\"\n").unwrap();
+    let output = sealgate(dir.path(), &["check-config", "--config", unknown.to_str().unwrap()], None);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("listen_on"), "{}", stderr(&output));
+}
+
+#[test]
+fn keygen_adds_a_current_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    for expected in [1, 2] {
+        let output = sealgate(dir.path(), &["keygen"], None);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap().len(), expected);
+    }
+    let output = sealgate(dir.path(), &["keygen", "--alg", "A256KW"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let set = sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
+    assert_eq!(set.current().alg(), sealgate::keys::KeyAlg::A256Kw);
+    assert!(stdout(&output).contains(set.current().kid()));
+}
+
+#[tokio::test]
+async fn a_minted_cookie_is_accepted_by_a_server_with_the_same_keys_and_inspects_cleanly() {
+    let dir = Arc::new(new_dir());
+    let output = sealgate(
+        dir.path(),
+        &[
+            "session",
+            "mint",
+            "--user",
+            "ops-1",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+            "--groups",
+            "a,b",
+            "--ttl",
+            "120",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let cookie = stdout(&output).trim().to_owned();
+    assert!(cookie.starts_with("sealgate="), "{cookie}");
+
+    let app = spawn_in(dir.clone(), test_settings(&dir), ManualClock::at(chrono::Utc::now().timestamp())).await;
+    let response = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-auth-user"], "ops-1");
+    assert_eq!(response.headers()["x-auth-groups"], "a,b");
+    assert_eq!(response.headers()["x-auth-provider"], "cli");
+    app.clock.advance(120);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401, "--ttl is honoured");
+
+    let inspected = sealgate(dir.path(), &["session", "inspect", &cookie], None);
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+    let claims: serde_json::Value = serde_json::from_str(&stdout(&inspected)).unwrap();
+    assert_eq!(claims["usr"]["id"], "ops-1");
+    assert_eq!(claims["v"], 1);
+
+    let tampered = format!("{}x", &cookie[..cookie.len() - 1]);
+    let refused = sealgate(dir.path(), &["session", "inspect", &tampered], None);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("does not open"));
+}
+
+#[tokio::test]
+async fn a_large_minted_session_comes_out_in_chunks() {
+    let dir = Arc::new(new_dir());
+    let groups: Vec<String> = (0..200).map(|i| format!("group-{i:03}-with-padding")).collect();
+    let output = sealgate(dir.path(), &["session", "mint", "--user", "big", "--groups", &groups.join(",")], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let cookie = stdout(&output).trim().to_owned();
+    assert!(cookie.starts_with("sealgate_1=") && cookie.contains("; sealgate_2="), "{}", &cookie[..20]);
+    let app = spawn_in(dir.clone(), test_settings(&dir), ManualClock::at(chrono::Utc::now().timestamp())).await;
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 200);
+    let inspected = sealgate(dir.path(), &["session", "inspect", &cookie], None);
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+}

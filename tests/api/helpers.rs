@@ -1,0 +1,230 @@
+//! `spawn_app()` and the typed helpers the tests read as stories with.
+
+use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use sealgate::clock::ManualClock;
+use sealgate::config::{Settings, DEFAULT_CONFIG};
+use sealgate::domain::User;
+use sealgate::keys::{self, KeyAlg};
+use sealgate::providers::credentials::hash_password;
+use sealgate::session::request::SessionService;
+use sealgate::session::Session;
+use sealgate::startup::{Application, Gateway, KeyInit};
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use tempfile::TempDir;
+
+pub const ALICE: &str = "alice";
+pub const ALICE_PASSWORD: &str = "correct horse battery staple";
+pub const BOB: &str = "bob";
+pub const BOB_PASSWORD: &str = "hunter2-but-longer";
+/// A user with so many groups that the session needs several cookie chunks.
+pub const CROWD: &str = "crowd";
+pub const CROWD_PASSWORD: &str = "many many groups";
+/// Where the test server believes it lives; Origin checks compare against it.
+pub const PUBLIC_URL: &str = "http://gate.test";
+
+/// Hashing is slow on purpose; hash each test password once per run.
+fn users_toml() -> &'static str {
+    static USERS: OnceLock<String> = OnceLock::new();
+    USERS.get_or_init(|| {
+        let hash = |p: &str| hash_password(&SecretString::from(p.to_owned())).unwrap();
+        let groups: Vec<String> = (0..160).map(|i| format!("\"team-{i:03}-with-a-long-descriptive-name\"")).collect();
+        format!(
+            r#"
+[[users]]
+username = "{ALICE}"
+password_hash = "{}"
+email = "alice@example.com"
+name = "Alice Liddell"
+groups = ["admins", "staff"]
+
+[[users]]
+username = "{BOB}"
+password_hash = "{}"
+email = "bob@example.com"
+
+[[users]]
+username = "{CROWD}"
+password_hash = "{}"
+groups = [{}]
+"#,
+            hash(ALICE_PASSWORD),
+            hash(BOB_PASSWORD),
+            hash(CROWD_PASSWORD),
+            groups.join(", ")
+        )
+    })
+}
+
+pub struct TestApp {
+    pub address: String,
+    /// Keeps cookies and does not follow redirects.
+    pub client: Client,
+    pub clock: ManualClock,
+    pub sessions: actix_web::web::Data<SessionService>,
+    pub keys_path: PathBuf,
+
+    /// Holds the key set and users file for the app's lifetime.
+    pub _dir: Arc<TempDir>,
+}
+
+/// Settings for a test app whose files live in `dir`.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    let mut settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.public_url = PUBLIC_URL.into();
+    settings.server.workers = 1;
+    settings.keys.path = dir.path().join("keys.json");
+    settings.credentials.users_file = dir.path().join("users.toml");
+    settings.log.level = "warn".into();
+    settings
+}
+
+pub fn new_dir() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), users_toml()).unwrap();
+    keys::keygen(&dir.path().join("keys.json"), KeyAlg::Dir).unwrap();
+    dir
+}
+
+pub fn client() -> Client {
+    Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(new_dir());
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    spawn_in(dir, settings, ManualClock::at(chrono::Utc::now().timestamp())).await
+}
+
+/// Start an app on existing files and clock (e.g. after rotating keys).
+pub async fn spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualClock) -> TestApp {
+    try_spawn_in(dir, settings, clock).await.unwrap_or_else(|e| panic!("the app did not start: {e}"))
+}
+
+pub async fn try_spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualClock) -> Result<TestApp, String> {
+    sealgate::telemetry::init(&settings.log);
+    let gateway = Gateway::assemble(settings.clone(), Arc::new(clock.clone()), KeyInit::CreateInDevelopment)
+        .map_err(|e| e.to_string())?;
+    let sessions = gateway.sessions.clone();
+    let app = Application::build(gateway).map_err(|e| e.to_string())?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Ok(TestApp { address, client: client(), clock, sessions, keys_path: settings.keys.path.clone(), _dir: dir })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// GET with exactly this Cookie header, bypassing the cookie jar.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+        Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+            .get(self.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Response {
+        self.post_form(
+            "/auth/signin/credentials",
+            &[("username", username), ("password", password), ("remember", "true")],
+        )
+        .await
+    }
+
+    pub async fn sign_in_as_alice(&self) -> Response {
+        let response = self.sign_in(ALICE, ALICE_PASSWORD).await;
+        assert_eq!(response.status(), 303, "alice could not sign in");
+        response
+    }
+
+    pub async fn verify(&self) -> Response {
+        self.get("/auth/verify").await
+    }
+
+    /// Seal a session as the app would, and return it as a Cookie header.
+    pub fn cookie_for(&self, session: &Session) -> String {
+        let value = self.sessions.codec.seal(session).unwrap();
+        self.cookie_header(&value)
+    }
+
+    pub fn cookie_header(&self, value: &str) -> String {
+        let parts = self.sessions.cookies.split(value).unwrap();
+        parts.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    pub fn session_for(&self, user_id: &str) -> Session {
+        let mut user = User::new(user_id);
+        user.email = Some(format!("{user_id}@example.com"));
+        self.sessions.codec.start(user, "credentials", true, None).unwrap()
+    }
+
+    pub fn cookie_name(&self) -> String {
+        self.sessions.cookies.name.clone()
+    }
+}
+
+/// Every `Set-Cookie` of a response as `(name, value, attributes)`.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<SetCookie> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let text = v.to_str().unwrap().to_owned();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text.as_str(), ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            SetCookie {
+                name: name.into(),
+                value: value.into(),
+                attributes: attributes.to_ascii_lowercase(),
+                raw: text.clone(),
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    /// Everything after the first `;`, lower-cased.
+    pub attributes: String,
+    pub raw: String,
+}
+
+impl SetCookie {
+    pub fn is_removal(&self) -> bool {
+        self.value.is_empty() && self.attributes.contains("max-age=0")
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response.headers().get("location").unwrap().to_str().unwrap().to_owned()
+}
+
+pub fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}

@@ -1,0 +1,15 @@
+//! sealgate's integration tests: one binary, the gateway started as a real
+//! server on a loopback port by `helpers::spawn_app`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod bad_input;
+mod cli;
+mod cookies;
+mod health;
+mod helpers;
+mod jose_vectors;
+mod keys;
+mod session_info;
+mod signin_credentials;
+mod signout;
+mod verify;

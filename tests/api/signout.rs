@@ -1,0 +1,59 @@
+//! Sign-out: GET only asks, POST (same-origin) clears every chunk.
+
+use crate::helpers::{location, set_cookies, spawn_app, CROWD, CROWD_PASSWORD, PUBLIC_URL};
+
+#[tokio::test]
+async fn get_asks_for_confirmation_and_signs_nobody_out() {
+    let app = spawn_app().await;
+    app.sign_in_as_alice().await;
+    let page = app.get("/auth/signout?redirect_to=/bye").await;
+    assert_eq!(page.status(), 200);
+    assert!(set_cookies(page.headers()).is_empty());
+    let html = page.text().await.unwrap();
+    assert!(html.contains("method=\"post\"") && html.contains("value=\"/bye\""));
+    assert_eq!(app.verify().await.status(), 200);
+}
+
+#[tokio::test]
+async fn post_clears_every_chunk_and_redirects_safely() {
+    let app = spawn_app().await;
+    let signed_in = app.sign_in(CROWD, CROWD_PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    assert!(set_cookies(signed_in.headers()).iter().any(|c| c.name == "sealgate_2"), "the crowd needs chunks");
+    assert_eq!(app.verify().await.status(), 200);
+
+    let response = app.post_form("/auth/signout", &[("redirect_to", "/goodbye")]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/goodbye");
+    let removed: Vec<String> =
+        set_cookies(response.headers()).into_iter().filter(|c| c.is_removal()).map(|c| c.name).collect();
+    for name in ["sealgate", "sealgate_1", "sealgate_2", "sealgate_3", "sealgate_4", "sealgate_5"] {
+        assert!(removed.contains(&name.to_owned()), "{name} not cleared: {removed:?}");
+    }
+    assert_eq!(app.verify().await.status(), 401);
+
+    let evil = app.post_form("/auth/signout", &[("redirect_to", "https://evil.example/")]).await;
+    assert_eq!(location(&evil), "/");
+}
+
+#[tokio::test]
+async fn cross_site_sign_out_is_refused() {
+    let app = spawn_app().await;
+    app.sign_in_as_alice().await;
+    for (origin, site) in [(Some("https://evil.example"), None), (None, Some("cross-site"))] {
+        let mut request = app.client.post(app.url("/auth/signout"));
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        if let Some(site) = site {
+            request = request.header("Sec-Fetch-Site", site);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403);
+        assert!(set_cookies(response.headers()).is_empty());
+    }
+    assert_eq!(app.verify().await.status(), 200);
+    let ours = app.client.post(app.url("/auth/signout")).header("Origin", PUBLIC_URL).send().await.unwrap();
+    assert_eq!(ours.status(), 303);
+    assert_eq!(app.verify().await.status(), 401);
+}

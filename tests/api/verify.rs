@@ -1,0 +1,111 @@
+//! `/auth/verify`: identity headers for a valid session, 401 otherwise, and
+//! sliding renewal to the second.
+
+use crate::helpers::{header, set_cookies, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn anonymous_requests_get_401_with_a_challenge() {
+    let app = spawn_app().await;
+    let response = app.verify().await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(header(&response, "www-authenticate"), Some("Bearer realm=\"sealgate\""));
+    assert!(header(&response, "x-auth-user").is_none());
+}
+
+#[tokio::test]
+async fn a_signed_in_person_gets_identity_headers() {
+    let app = spawn_app().await;
+    app.sign_in_as_alice().await;
+    let response = app.verify().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-auth-user"), Some("alice"));
+    assert_eq!(header(&response, "x-auth-username"), Some("alice"));
+    assert_eq!(header(&response, "x-auth-email"), Some("alice@example.com"));
+    assert_eq!(header(&response, "x-auth-name"), Some("Alice Liddell"));
+    assert_eq!(header(&response, "x-auth-provider"), Some("credentials"));
+    assert_eq!(header(&response, "x-auth-groups"), Some("admins,staff"));
+    assert!(set_cookies(response.headers()).is_empty(), "a fresh session is not resealed");
+}
+
+#[tokio::test]
+async fn identity_headers_sent_by_the_client_are_never_trusted() {
+    let app = spawn_app().await;
+    let spoofed = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("X-Auth-User", "admin")
+        .header("X-Auth-Groups", "admins")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 401);
+    assert!(header(&spoofed, "x-auth-user").is_none());
+
+    app.sign_in(crate::helpers::BOB, crate::helpers::BOB_PASSWORD).await;
+    let response = app.client.get(app.url("/auth/verify")).header("X-Auth-User", "admin").send().await.unwrap();
+    assert_eq!(header(&response, "x-auth-user"), Some("bob"));
+    assert!(header(&response, "x-auth-groups").is_none(), "bob has no groups");
+}
+
+#[tokio::test]
+async fn a_session_expires_to_the_second_and_its_cookie_is_cleared() {
+    let app = spawn_app_with(|s| s.session.idle_lifetime = std::time::Duration::from_secs(600)).await;
+    let session = app.session_for("carol");
+    let cookie = app.cookie_for(&session);
+
+    app.clock.set(session.expires_at - 1);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 200);
+
+    app.clock.set(session.expires_at);
+    let expired = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(expired.status(), 401);
+    let cleared = set_cookies(expired.headers());
+    assert!(cleared.iter().any(|c| c.name == app.cookie_name() && c.is_removal()), "{cleared:?}");
+}
+
+#[tokio::test]
+async fn sliding_renewal_happens_past_half_the_idle_lifetime_and_stops_at_the_absolute_cap() {
+    let app = spawn_app_with(|s| {
+        s.session.idle_lifetime = std::time::Duration::from_secs(1000);
+        s.session.absolute_lifetime = std::time::Duration::from_secs(1800);
+    })
+    .await;
+    let session = app.session_for("dave");
+    let cookie = app.cookie_for(&session);
+    let t0 = session.created_at;
+    let renewed_at = |app: &crate::helpers::TestApp, response: &reqwest::Response| {
+        let cookies = set_cookies(response.headers());
+        let fresh = cookies.iter().find(|c| c.name == app.cookie_name()).expect("a renewed cookie").clone();
+        (app.sessions.codec.open(&fresh.value).unwrap(), fresh)
+    };
+
+    app.clock.set(t0 + 500);
+    let not_yet = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(not_yet.status(), 200);
+    assert!(set_cookies(not_yet.headers()).is_empty(), "exactly half left: no renewal");
+
+    app.clock.set(t0 + 501);
+    let renewed = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(renewed.status(), 200);
+    let (reopened, fresh) = renewed_at(&app, &renewed);
+    assert_eq!(reopened.expires_at, t0 + 1501);
+    assert_eq!(reopened.id, session.id, "renewal keeps the session id");
+    assert!(fresh.attributes.contains("max-age=1000"), "{}", fresh.raw);
+    assert!(fresh.attributes.contains("httponly"), "{}", fresh.raw);
+
+    // The old cookie still ends at its own expiry.
+    app.clock.set(t0 + 1000);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401);
+
+    // Renewing again is capped by the absolute lifetime.
+    let renewed_cookie = format!("{}={}", fresh.name, fresh.value);
+    app.clock.set(t0 + 1200);
+    let capped = app.get_with_cookie("/auth/verify", &renewed_cookie).await;
+    let (capped_session, capped_cookie) = renewed_at(&app, &capped);
+    assert_eq!(capped_session.expires_at, t0 + 1800);
+    let capped_cookie = format!("{}={}", capped_cookie.name, capped_cookie.value);
+    app.clock.set(t0 + 1799);
+    assert_eq!(app.get_with_cookie("/auth/verify", &capped_cookie).await.status(), 200);
+    app.clock.set(t0 + 1800);
+    assert_eq!(app.get_with_cookie("/auth/verify", &capped_cookie).await.status(), 401);
+}
