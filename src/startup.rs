@@ -11,9 +11,11 @@ use crate::domain::RedirectPolicy;
 use crate::errors::AppError;
 use crate::keys::{self, JwkSet, KeyAlg, KeyError};
 use crate::providers::credentials::CredentialsProvider;
+use crate::providers::Providers;
 use crate::routes;
 use crate::security::{FailureLimiter, OriginCheck, TrustedProxies};
 use crate::session::cookie::CookieSpec;
+use crate::session::flow::FlowCodec;
 use crate::session::request::{SessionCookies, SessionService};
 use crate::session::{Lifetimes, SessionCodec};
 use actix_web::dev::Server;
@@ -21,6 +23,7 @@ use actix_web::error::{InternalError, JsonPayloadError, PayloadError, Urlencoded
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use std::net::TcpListener;
 use std::sync::Arc;
+use url::Url;
 
 /// Shared, read-only state for the routes.
 #[derive(Debug)]
@@ -30,6 +33,9 @@ pub struct AppState {
     pub origins: OriginCheck,
     pub credentials: Option<Arc<CredentialsProvider>>,
     pub limiter: FailureLimiter,
+    pub providers: Providers,
+    pub flows: FlowCodec,
+    pub public_url: Url,
 }
 
 /// Whether a missing development key set may be written to disk.
@@ -72,6 +78,8 @@ impl Gateway {
         } else {
             None
         };
+        let providers =
+            Providers::from_settings(&settings, clock.clone()).map_err(|e| problems.extend(e)).ok().unwrap_or_default();
         let public_url = settings.public_url();
         let (Some(keys), Some(public_url), true) = (keys, public_url, problems.is_empty()) else {
             return Err(ConfigError::new(problems));
@@ -82,6 +90,8 @@ impl Gateway {
             absolute: settings.session.absolute_lifetime.as_secs() as i64,
         };
         let codec = SessionCodec::new(&keys, clock.clone(), lifetimes, settings.session.max_token_bytes)
+            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let flows = FlowCodec::new(&keys, clock.clone(), settings.oauth.flow_lifetime.as_secs() as i64)
             .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
         let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings) };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
@@ -97,6 +107,9 @@ impl Gateway {
                 creds.max_failures_per_user,
                 creds.max_failures_per_client,
             ),
+            providers,
+            flows,
+            public_url,
         };
         Ok(Gateway { settings, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
     }
@@ -131,6 +144,12 @@ impl Application {
             TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
         let Gateway { settings, sessions, state, .. } = gateway;
+        // OIDC discovery runs in the background; /readyz reports providers not yet discovered.
+        for provider in state.providers.iter().filter(|p| p.is_oidc()) {
+            let provider = Arc::clone(provider);
+            let attempts = settings.oauth.discovery_attempts;
+            tokio::spawn(async move { provider.discover(attempts).await });
+        }
 
         let server = HttpServer::new(move || {
             App::new()

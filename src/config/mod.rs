@@ -15,6 +15,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +52,126 @@ pub struct Settings {
     pub credentials: CredentialsSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub oauth: OAuthSettings,
+    /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// Settings shared by every OAuth 2.0 / OIDC provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Bound on every call to a provider (discovery, token, userinfo, revocation).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a started sign-in may take before its flow cookie expires.
+    #[serde(with = "humantime_serde")]
+    pub flow_lifetime: Duration,
+    /// Discovery attempts at start-up before a provider is reported not ready
+    /// (it keeps retrying on demand after that).
+    pub discovery_attempts: u32,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(10), flow_lifetime: Duration::from_secs(600), discovery_attempts: 5 }
+    }
+}
+
+/// How the client authenticates at a token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// Which kind of provider a `[providers.<id>]` table configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Oidc,
+    Google,
+    Github,
+    Gitlab,
+    Discord,
+    X,
+    Oauth2,
+}
+
+/// Which JSON fields of an ID token or userinfo response make up a user.
+/// Dotted paths reach into nested objects (`data.id`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimSettings {
+    pub id: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub groups: Option<String>,
+}
+
+/// One OAuth 2.0 / OpenID Connect provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub kind: ProviderKind,
+    /// The button text on the sign-in page. Default: the preset's name, or the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<SecretSource>,
+    /// The issuer URL (required for `oidc`; preset for google and gitlab).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Base URL of a self-hosted GitLab or GitHub Enterprise.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Scopes to request; default: the preset's.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Endpoint overrides. Any endpoint of any preset can be replaced.
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub userinfo_url: Option<String>,
+    /// Base URL of the provider's REST API (GitHub, Discord, X).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    #[serde(default)]
+    pub revocation_url: Option<String>,
+    #[serde(default)]
+    pub end_session_url: Option<String>,
+    /// How to map claims to the user (generic `oauth2`; `groups` for OIDC too).
+    #[serde(default)]
+    pub claims: ClaimSettings,
+    /// Revoke the provider's tokens on sign-out (RFC 7009), when it has a revocation endpoint.
+    #[serde(default = "yes")]
+    pub revoke_on_signout: bool,
+    /// Send people through the provider's end_session_endpoint on sign-out.
+    #[serde(default)]
+    pub rp_initiated_logout: bool,
+    /// Where the provider sends people after RP-initiated logout (must be registered there).
+    /// Default: `{public_url}/`.
+    #[serde(default)]
+    pub post_logout_redirect_url: Option<String>,
+    /// Use PKCE (S256). Always on for presets that support it; turn off only
+    /// for a generic `oauth2` server that rejects it.
+    #[serde(default = "yes")]
+    pub pkce: bool,
+    /// How to authenticate at the token endpoint; default: the preset's.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! Cross-field rules for [`Settings`]. Every rule runs; every broken one is
 //! reported, so an operator fixes a config in one pass.
 
-use super::{Mode, SameSite, Settings};
+use super::{Mode, ProviderKind, ProviderSettings, SameSite, Settings};
 use std::fmt;
 use std::net::SocketAddr;
 use url::Url;
@@ -46,6 +46,70 @@ fn is_host_pattern(host: &str) -> bool {
         && bare.len() <= 253
         && bare.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
         && !bare.ends_with('.')
+}
+
+/// Provider ids appear in URLs and sessions: keep them short and plain.
+pub fn is_provider_id(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && id.len() <= 32
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    let at = format!("providers.{id}");
+    if !is_provider_id(id) {
+        problems.push(format!("{at}: the id must be 1-32 lowercase letters, digits, `-` or `_`"));
+    }
+    if id == crate::providers::credentials::PROVIDER_ID {
+        problems.push(format!("{at}: `credentials` is reserved for password sign-in"));
+    }
+    if provider.client_id.is_empty() {
+        problems.push(format!("{at}.client_id is empty"));
+    }
+    match &provider.client_secret {
+        None if provider.kind != ProviderKind::X => problems.push(format!("{at}.client_secret is required")),
+        Some(source) => {
+            if let Err(e) = source.resolve() {
+                problems.push(format!("{at}.client_secret: {e}"));
+            }
+        }
+        None => {}
+    }
+    if provider.kind == ProviderKind::Oidc && provider.issuer.is_none() {
+        problems.push(format!("{at}.issuer is required for kind = \"oidc\""));
+    }
+    if provider.kind == ProviderKind::Oauth2 {
+        for (key, value) in [("authorize_url", &provider.authorize_url), ("token_url", &provider.token_url)] {
+            if value.is_none() {
+                problems.push(format!("{at}.{key} is required for kind = \"oauth2\""));
+            }
+        }
+        if provider.userinfo_url.is_none() {
+            problems.push(format!("{at}.userinfo_url is required for kind = \"oauth2\""));
+        }
+    }
+    let urls = [
+        ("issuer", &provider.issuer),
+        ("base_url", &provider.base_url),
+        ("authorize_url", &provider.authorize_url),
+        ("token_url", &provider.token_url),
+        ("userinfo_url", &provider.userinfo_url),
+        ("api_url", &provider.api_url),
+        ("revocation_url", &provider.revocation_url),
+        ("end_session_url", &provider.end_session_url),
+        ("post_logout_redirect_url", &provider.post_logout_redirect_url),
+    ];
+    for (key, value) in urls {
+        if let Some(value) = value {
+            match Url::parse(value) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+                _ => problems.push(format!("{at}.{key} `{value}` is not an http(s) URL")),
+            }
+        }
+    }
+    problems
 }
 
 impl Settings {
@@ -179,6 +243,19 @@ impl Settings {
             if let Err(e) = source.resolve() {
                 problems.push(format!("keys.jwks: {e}"));
             }
+        }
+        let oauth = &self.oauth;
+        if !(1..=120).contains(&oauth.timeout.as_secs()) {
+            problems.push("oauth.timeout must be between 1s and 120s".into());
+        }
+        if !(60..=3600).contains(&oauth.flow_lifetime.as_secs()) {
+            problems.push("oauth.flow_lifetime must be between 1m and 1h".into());
+        }
+        if !(1..=20).contains(&oauth.discovery_attempts) {
+            problems.push("oauth.discovery_attempts must be between 1 and 20".into());
+        }
+        for (id, provider) in &self.providers {
+            problems.extend(provider_problems(id, provider));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!("log.level `{}` is not a tracing filter", self.log.level));

@@ -1,13 +1,20 @@
 //! Liveness and readiness.
 
-use actix_web::HttpResponse;
+use crate::startup::AppState;
+use actix_web::{web, HttpResponse};
 
 /// The process is up. Also the baseline that `/auth/verify` is benchmarked against.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// Ready to serve sign-ins.
-pub async fn readyz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+/// Ready to serve sign-ins: 503 while an OIDC provider is not yet discovered.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let pending: Vec<&str> = state.providers.iter().filter(|p| !p.is_ready()).map(|p| p.id.as_str()).collect();
+    if pending.is_empty() {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "not_ready", "providers_not_ready": pending }))
+    }
 }

@@ -2,6 +2,7 @@
 
 mod health;
 mod home;
+mod oauth;
 mod pages;
 mod session_info;
 mod signin;
@@ -20,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/session", web::get().to(session_info::session_info))
         .route("/auth/signin", web::get().to(signin::signin_page))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
+        .route("/auth/signin/{provider}", web::get().to(oauth::start))
+        .route("/auth/callback/{provider}", web::get().to(oauth::callback))
         .route("/auth/signout", web::get().to(signout::signout_page))
         .route("/auth/signout", web::post().to(signout::signout));
 }

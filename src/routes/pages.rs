@@ -25,7 +25,8 @@ pub fn escape(text: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}\
 form{display:grid;gap:.6rem}input[type=text],input[type=password]{padding:.5rem;font-size:1rem}\
 button{padding:.6rem;font-size:1rem;cursor:pointer}.error{background:#fde8e8;border:1px solid #e99;padding:.6rem}\
-label.inline{display:flex;gap:.4rem;align-items:center}";
+label.inline{display:flex;gap:.4rem;align-items:center}\
+a.provider{display:block;text-align:center;padding:.6rem;border:1px solid #888;border-radius:4px;color:#222;text-decoration:none}";
 
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -50,7 +51,12 @@ pub fn html(body: String) -> HttpResponse {
         .body(body)
 }
 
-pub fn signin(error: Option<SigninError>, redirect_to: &ReturnTo, credentials: bool) -> String {
+pub fn signin(
+    error: Option<SigninError>,
+    redirect_to: &ReturnTo,
+    credentials: bool,
+    providers: &[(&str, &str)],
+) -> String {
     let message =
         error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
     let form = if credentials {
@@ -63,10 +69,25 @@ pub fn signin(error: Option<SigninError>, redirect_to: &ReturnTo, credentials: b
 <button type=\"submit\">Sign in</button></form>",
             escape(redirect_to.as_str())
         )
-    } else {
+    } else if providers.is_empty() {
         "<p>No sign-in method is configured.</p>".to_owned()
+    } else {
+        String::new()
     };
-    layout("Sign in", &format!("<h1>Sign in</h1>{message}{form}"))
+    let query =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_to", redirect_to.as_str()).finish();
+    let buttons: String = providers
+        .iter()
+        .map(|(id, name)| {
+            format!(
+                "<p><a class=\"provider\" href=\"/auth/signin/{}?{}\">Sign in with {}</a></p>",
+                escape(id),
+                escape(&query),
+                escape(name)
+            )
+        })
+        .collect();
+    layout("Sign in", &format!("<h1>Sign in</h1>{message}{buttons}{form}"))
 }
 
 pub fn signout(redirect_to: &ReturnTo) -> String {

@@ -20,31 +20,90 @@ pub enum SigninError {
     InvalidCredentials,
     /// The sign-in request was malformed.
     InvalidRequest,
+    /// No provider has that id.
+    UnknownProvider,
+    /// The person declined at the provider.
+    AccessDenied,
+    /// The callback's `state` did not match the flow (tampered or mixed up).
+    InvalidState,
+    /// No flow cookie, or an expired one: the sign-in took too long or was not started here.
+    FlowExpired,
+    /// The callback came for a different provider than the sign-in was started with.
+    ProviderMismatch,
+    /// The callback's `iss` is not the provider's issuer (RFC 9207).
+    IssuerMismatch,
+    /// The provider refused the authorization code (already used, or expired).
+    CodeRejected,
+    /// The provider could not be reached or timed out.
+    ProviderUnavailable,
+    /// The provider answered with an error.
+    ProviderError,
+    /// The ID token failed verification.
+    InvalidIdToken,
+    /// The provider's profile could not be used.
+    ProfileError,
     /// A code sealgate does not know; shown generically, never echoed.
     Unknown,
 }
 
 impl SigninError {
+    const ALL: [SigninError; 13] = [
+        SigninError::InvalidCredentials,
+        SigninError::InvalidRequest,
+        SigninError::UnknownProvider,
+        SigninError::AccessDenied,
+        SigninError::InvalidState,
+        SigninError::FlowExpired,
+        SigninError::ProviderMismatch,
+        SigninError::IssuerMismatch,
+        SigninError::CodeRejected,
+        SigninError::ProviderUnavailable,
+        SigninError::ProviderError,
+        SigninError::InvalidIdToken,
+        SigninError::ProfileError,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             SigninError::InvalidCredentials => "invalid_credentials",
             SigninError::InvalidRequest => "invalid_request",
+            SigninError::UnknownProvider => "unknown_provider",
+            SigninError::AccessDenied => "access_denied",
+            SigninError::InvalidState => "invalid_state",
+            SigninError::FlowExpired => "flow_expired",
+            SigninError::ProviderMismatch => "provider_mismatch",
+            SigninError::IssuerMismatch => "issuer_mismatch",
+            SigninError::CodeRejected => "code_rejected",
+            SigninError::ProviderUnavailable => "provider_unavailable",
+            SigninError::ProviderError => "provider_error",
+            SigninError::InvalidIdToken => "invalid_id_token",
+            SigninError::ProfileError => "profile_error",
             SigninError::Unknown => "unknown",
         }
     }
 
     pub fn parse(code: &str) -> SigninError {
-        match code {
-            "invalid_credentials" => SigninError::InvalidCredentials,
-            "invalid_request" => SigninError::InvalidRequest,
-            _ => SigninError::Unknown,
-        }
+        Self::ALL.into_iter().find(|e| e.code() == code).unwrap_or(SigninError::Unknown)
     }
 
     pub fn message(self) -> &'static str {
         match self {
             SigninError::InvalidCredentials => "The username or password is incorrect.",
             SigninError::InvalidRequest => "The sign-in request was not understood. Please try again.",
+            SigninError::UnknownProvider => "That sign-in method is not available.",
+            SigninError::AccessDenied => "Sign-in was cancelled at the provider.",
+            SigninError::InvalidState | SigninError::ProviderMismatch | SigninError::IssuerMismatch => {
+                "The sign-in response did not match the sign-in that was started. Please try again."
+            }
+            SigninError::FlowExpired => "The sign-in took too long or was started elsewhere. Please try again.",
+            SigninError::CodeRejected => "The provider did not accept the sign-in. Please try again.",
+            SigninError::ProviderUnavailable => {
+                "The sign-in provider is unavailable right now. Please try again later."
+            }
+            SigninError::ProviderError | SigninError::InvalidIdToken => {
+                "The sign-in provider answered with an error. Please try again."
+            }
+            SigninError::ProfileError => "Your account at the provider could not be used to sign in.",
             SigninError::Unknown => "Sign-in failed. Please try again.",
         }
     }
@@ -81,7 +140,8 @@ pub async fn signin_page(
         return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
     }
     let error = query.error.as_deref().map(SigninError::parse);
-    pages::html(pages::signin(error, &redirect_to, state.credentials.is_some()))
+    let providers: Vec<(&str, &str)> = state.providers.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
+    pages::html(pages::signin(error, &redirect_to, state.credentials.is_some(), &providers))
 }
 
 /// A checkbox (`"true"`, `"on"`, `"1"`) or a JSON boolean.

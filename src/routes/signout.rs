@@ -4,7 +4,7 @@ use super::pages;
 use super::signin::see_other;
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
-use crate::session::request::{clear_session, MaybeSession};
+use crate::session::request::{clear_session, MaybeSession, SessionService};
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ pub async fn signout_page(state: web::Data<AppState>, query: web::Query<SignoutP
 pub async fn signout(
     req: HttpRequest,
     state: web::Data<AppState>,
+    sessions: web::Data<SessionService>,
     session: MaybeSession,
     query: web::Query<SignoutParams>,
     form: Option<web::Form<SignoutParams>>,
@@ -30,9 +31,19 @@ pub async fn signout(
     }
     let raw = form.as_ref().and_then(|f| f.redirect_to.as_deref()).or(query.redirect_to.as_deref());
     let redirect_to = ReturnTo::parse(raw, &state.redirects);
+    let mut location = redirect_to.to_string();
     if let Some(session) = session.get() {
         tracing::info!(user = %session.user.id, provider = %session.provider, "signed out");
+        let provider = state.providers.get(&session.provider);
+        // Provider tokens: revoke them (RFC 7009) and, when configured, end the
+        // provider's session too (RP-initiated logout). Both best effort.
+        if let (Some(provider), Ok(Some(tokens))) = (provider, sessions.codec.tokens(session)) {
+            provider.revoke(&tokens).await;
+            if let Some(end_session) = provider.end_session_url(tokens.id_token.as_ref()) {
+                location = end_session.to_string();
+            }
+        }
     }
     clear_session(&req);
-    Ok(see_other(redirect_to.as_str()))
+    Ok(see_other(&location))
 }

@@ -1,11 +1,13 @@
 //! `GET /auth/verify`: the reverse proxy's "who is this?" on every request.
 //! The hot path: one cookie read, one strict parse, one decryption.
 
+use crate::domain::ReturnTo;
 use crate::errors::AppError;
 use crate::session::request::MaybeSession;
 use crate::session::Session;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use crate::startup::AppState;
+use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 
 pub const USER: &str = "x-auth-user";
 pub const USERNAME: &str = "x-auth-username";
@@ -38,8 +40,33 @@ pub fn identity_headers(response: &mut HttpResponseBuilder, session: &Session) {
     }
 }
 
-pub async fn verify(session: MaybeSession) -> Result<HttpResponse, AppError> {
-    let session = session.get().ok_or(AppError::Unauthenticated)?;
+/// `?redirect=1`: answer a browser with 302 to the sign-in page instead of
+/// 401, for proxies (Traefik, Caddy) that pass the auth response through.
+fn wants_redirect(req: &HttpRequest) -> bool {
+    req.query_string().split('&').any(|pair| matches!(pair, "redirect=1" | "redirect=true"))
+}
+
+fn signin_redirect(req: &HttpRequest) -> Option<HttpResponse> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let original = state.proxies.original_url(req);
+    let redirect_to = ReturnTo::parse(original.as_deref(), &state.redirects);
+    let mut location = state.public_url.join("auth/signin").ok()?;
+    location.query_pairs_mut().append_pair("redirect_to", redirect_to.as_str());
+    Some(
+        HttpResponse::Found()
+            .insert_header((LOCATION, location.as_str()))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+    )
+}
+
+pub async fn verify(req: HttpRequest, session: MaybeSession) -> Result<HttpResponse, AppError> {
+    let Some(session) = session.get() else {
+        return match wants_redirect(&req).then(|| signin_redirect(&req)).flatten() {
+            Some(redirect) => Ok(redirect),
+            None => Err(AppError::Unauthenticated),
+        };
+    };
     let mut response = HttpResponse::Ok();
     identity_headers(&mut response, session);
     Ok(response.finish())

@@ -54,6 +54,23 @@ impl TrustedProxies {
     }
 }
 
+impl TrustedProxies {
+    /// The URL the client originally asked the proxy for, from
+    /// `X-Forwarded-Proto/Host/Uri` or `X-Original-URI`, when the peer is a
+    /// trusted proxy. A path alone when the proxy names no host.
+    pub fn original_url(&self, req: &HttpRequest) -> Option<String> {
+        let uri = self.forwarded(req, "x-forwarded-uri").or_else(|| self.forwarded(req, "x-original-uri"))?;
+        if !uri.starts_with('/') {
+            return None;
+        }
+        let proto = self.forwarded(req, "x-forwarded-proto").filter(|p| matches!(*p, "http" | "https"));
+        match (proto, self.forwarded(req, "x-forwarded-host")) {
+            (Some(proto), Some(host)) => Some(format!("{proto}://{host}{uri}")),
+            _ => Some(uri.to_owned()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +95,26 @@ mod tests {
             .to_http_request();
         assert_eq!(proxies().client_ip(&direct), Some("198.51.100.4".parse().unwrap()));
         assert_eq!(proxies().forwarded(&direct, "x-forwarded-host"), None);
+    }
+
+    #[test]
+    fn the_original_url_comes_only_from_trusted_proxies() {
+        let from_proxy = TestRequest::default()
+            .peer_addr("10.1.2.3:5000".parse().unwrap())
+            .insert_header(("x-forwarded-proto", "https"))
+            .insert_header(("x-forwarded-host", "app.example.com"))
+            .insert_header(("x-forwarded-uri", "/a?b=c&d=e"))
+            .to_http_request();
+        assert_eq!(proxies().original_url(&from_proxy).as_deref(), Some("https://app.example.com/a?b=c&d=e"));
+        let path_only = TestRequest::default()
+            .peer_addr("10.1.2.3:5000".parse().unwrap())
+            .insert_header(("x-original-uri", "/x"))
+            .to_http_request();
+        assert_eq!(proxies().original_url(&path_only).as_deref(), Some("/x"));
+        let direct = TestRequest::default()
+            .peer_addr("198.51.100.4:5000".parse().unwrap())
+            .insert_header(("x-original-uri", "/x"))
+            .to_http_request();
+        assert_eq!(proxies().original_url(&direct), None);
     }
 }

@@ -78,7 +78,7 @@ impl CookieSpec {
             .collect()
     }
 
-    fn build(&self, name: String, value: String) -> Cookie<'static> {
+    pub fn build(&self, name: String, value: String) -> Cookie<'static> {
         let mut cookie = Cookie::new(name, value);
         cookie.set_path("/");
         cookie.set_http_only(true);
@@ -90,7 +90,7 @@ impl CookieSpec {
         cookie
     }
 
-    fn removal(&self, name: String) -> Cookie<'static> {
+    pub fn removal(&self, name: String) -> Cookie<'static> {
         let mut cookie = self.build(name, String::new());
         cookie.make_removal();
         cookie

@@ -9,6 +9,7 @@
 //!   cookie changes on the way out.
 
 pub mod cookie;
+pub mod flow;
 pub mod request;
 mod tokens;
 

@@ -1,0 +1,141 @@
+//! Plain OAuth 2.0 (GitHub, Discord, X, any OAuth 2.0 server): the
+//! authorization-code flow with PKCE, then a profile from the provider's API.
+
+use super::http::{describe, get_json};
+use super::{discord, github, x, Authorization, ProfileSource, Provider, ProviderError, SignedInUser};
+use crate::config::ClientAuth;
+use crate::session::ProviderTokens;
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    ErrorResponse, HttpClientError, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
+};
+use secrecy::SecretString;
+use url::Url;
+
+pub struct OAuth2 {
+    pub authorize: Url,
+    pub token: Url,
+    pub revocation: Option<Url>,
+    pub profile: ProfileSource,
+}
+
+type OAuth2Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// Map a token-endpoint failure to a sign-in error. GitHub answers a bad
+/// code with `200 {"error": "bad_verification_code"}`, which arrives here as
+/// a parse error; it is recognised as a refused code too.
+pub fn token_error<T: ErrorResponse + serde::Serialize>(
+    error: RequestTokenError<HttpClientError<reqwest::Error>, T>,
+) -> ProviderError {
+    let refused = |code: &str| matches!(code, "invalid_grant" | "bad_verification_code");
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let code = serde_json::to_value(&response)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_default();
+            if refused(&code) {
+                ProviderError::CodeRejected
+            } else {
+                ProviderError::Protocol(format!("token endpoint: {code}"))
+            }
+        }
+        RequestTokenError::Request(HttpClientError::Reqwest(e)) => ProviderError::Unavailable(describe(&e)),
+        RequestTokenError::Request(_) => ProviderError::Unavailable("request failed".into()),
+        RequestTokenError::Parse(_, body) => {
+            let code = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+            match code {
+                Some(code) if refused(&code) => ProviderError::CodeRejected,
+                Some(code) => ProviderError::Protocol(format!("token endpoint: {code}")),
+                None => ProviderError::Protocol("token endpoint answered something unparseable".into()),
+            }
+        }
+        RequestTokenError::Other(_) => ProviderError::Protocol("token endpoint answered unexpectedly".into()),
+    }
+}
+
+/// The gateway's record of a token response.
+pub fn tokens_from<TT: oauth2::TokenType, R: TokenResponse<TokenType = TT>>(
+    response: &R,
+    now: i64,
+    id_token: Option<String>,
+) -> ProviderTokens {
+    let token_type = serde_json::to_value(response.token_type())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "Bearer".into());
+    ProviderTokens {
+        access_token: SecretString::from(response.access_token().secret().clone()),
+        token_type,
+        refresh_token: response.refresh_token().map(|t| SecretString::from(t.secret().clone())),
+        id_token: id_token.map(SecretString::from),
+        expires_at: response.expires_in().map(|d| now.saturating_add(d.as_secs().min(i64::MAX as u64) as i64)),
+        obtained_at: now,
+        scope: response.scopes().map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+    }
+}
+
+impl OAuth2 {
+    fn client(&self, provider: &Provider) -> OAuth2Client {
+        let client = BasicClient::new(ClientId::new(provider.client_id.clone()))
+            .set_auth_uri(AuthUrl::from_url(self.authorize.clone()))
+            .set_token_uri(TokenUrl::from_url(self.token.clone()))
+            .set_redirect_uri(RedirectUrl::from_url(provider.redirect_uri.clone()))
+            .set_auth_type(match provider.client_auth {
+                ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+                ClientAuth::ClientSecretPost => AuthType::RequestBody,
+            });
+        match &provider.client_secret {
+            Some(secret) => {
+                client.set_client_secret(ClientSecret::new(secrecy::ExposeSecret::expose_secret(secret).to_owned()))
+            }
+            None => client,
+        }
+    }
+
+    pub fn authorize(&self, provider: &Provider) -> Result<Authorization, ProviderError> {
+        let client = self.client(provider);
+        let mut request = client.authorize_url(CsrfToken::new_random);
+        for scope in &provider.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let mut pkce_verifier = None;
+        if provider.pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            pkce_verifier = Some(verifier.secret().clone());
+        }
+        let (url, state) = request.url();
+        Ok(Authorization { url, state: state.secret().clone(), nonce: None, pkce_verifier })
+    }
+
+    pub async fn complete(
+        &self,
+        provider: &Provider,
+        code: String,
+        pkce_verifier: Option<&str>,
+    ) -> Result<SignedInUser, ProviderError> {
+        let client = self.client(provider);
+        let mut request = client.exchange_code(AuthorizationCode::new(code));
+        if let Some(verifier) = pkce_verifier {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        }
+        let response = request.request_async(&provider.http).await.map_err(token_error)?;
+        let tokens = tokens_from(&response, provider.now(), None);
+        let http = &provider.http;
+        let user = match &self.profile {
+            ProfileSource::Userinfo(url) => {
+                let json = get_json(http, url, Some(&tokens.access_token), "application/json").await?;
+                provider.claims.user(&json)?
+            }
+            ProfileSource::GitHub { api } => github::profile(http, api, &tokens.access_token).await?,
+            ProfileSource::Discord { api } => discord::profile(http, api, &tokens.access_token).await?,
+            ProfileSource::X { api } => x::profile(http, api, &tokens.access_token).await?,
+        };
+        Ok(SignedInUser { user, tokens })
+    }
+}

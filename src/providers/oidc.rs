@@ -1,0 +1,280 @@
+//! OpenID Connect: discovery (with bounded retries), the authorization-code
+//! flow with PKCE and nonce, and full ID token verification (signature
+//! against the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`) by openidconnect.
+
+use super::http::get_json;
+use super::{Authorization, Provider, ProviderError, SignedInUser};
+use crate::config::ClientAuth;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreTokenResponse,
+};
+use openidconnect::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Endpoints given in config, which win over discovery.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub authorize: Option<Url>,
+    pub token: Option<Url>,
+    pub userinfo: Option<Url>,
+    pub revocation: Option<Url>,
+    pub end_session: Option<Url>,
+}
+
+/// What discovery found (with overrides applied).
+#[derive(Debug)]
+pub struct Discovered {
+    pub issuer: String,
+    pub authorize: Url,
+    pub token: Url,
+    pub userinfo: Option<Url>,
+    pub revocation: Option<Url>,
+    pub end_session: Option<Url>,
+    /// RFC 9207: the provider promises `iss` on every authorization response.
+    pub iss_parameter_supported: bool,
+    jwks: CoreJsonWebKeySet,
+    signing_algs: Vec<CoreJwsSigningAlgorithm>,
+}
+
+type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
+
+pub struct Oidc {
+    issuer: String,
+    overrides: Overrides,
+    discovered: RwLock<Option<Arc<Discovered>>>,
+    last_attempt: Mutex<Option<Instant>>,
+}
+
+/// On-demand rediscovery is tried at most this often.
+const RETRY_GAP: Duration = Duration::from_secs(5);
+
+fn url_field(doc: &Value, key: &str) -> Result<Option<Url>, ProviderError> {
+    match doc.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            Url::parse(s).map(Some).map_err(|_| ProviderError::Protocol(format!("discovery: `{key}` is not a URL")))
+        }
+        Some(_) => Err(ProviderError::Protocol(format!("discovery: `{key}` is not a string"))),
+    }
+}
+
+/// Asymmetric algorithms only: never `none`, never HMAC with a public key.
+fn signing_algs(doc: &Value) -> Vec<CoreJwsSigningAlgorithm> {
+    use CoreJwsSigningAlgorithm as A;
+    let advertised: Vec<&str> = doc
+        .get("id_token_signing_alg_values_supported")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let known = [
+        ("RS256", A::RsaSsaPkcs1V15Sha256),
+        ("RS384", A::RsaSsaPkcs1V15Sha384),
+        ("RS512", A::RsaSsaPkcs1V15Sha512),
+        ("PS256", A::RsaSsaPssSha256),
+        ("PS384", A::RsaSsaPssSha384),
+        ("PS512", A::RsaSsaPssSha512),
+        ("ES256", A::EcdsaP256Sha256),
+        ("ES384", A::EcdsaP384Sha384),
+        ("EdDSA", A::EdDsa),
+    ];
+    let algs: Vec<_> = known.into_iter().filter(|(name, _)| advertised.contains(name)).map(|(_, alg)| alg).collect();
+    if algs.is_empty() {
+        vec![A::RsaSsaPkcs1V15Sha256]
+    } else {
+        algs
+    }
+}
+
+/// The claims of an already verified ID token, as JSON.
+fn payload(id_token: &str) -> Result<Value, ProviderError> {
+    let bad = || ProviderError::InvalidIdToken("payload is not JSON".into());
+    let part = id_token.split('.').nth(1).ok_or_else(bad)?;
+    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+impl Oidc {
+    pub fn new(issuer: &str, overrides: Overrides) -> Result<Oidc, String> {
+        let parsed = Url::parse(issuer).map_err(|e| format!("issuer `{issuer}`: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("issuer `{issuer}` is not an http(s) URL"));
+        }
+        Ok(Oidc { issuer: issuer.to_owned(), overrides, discovered: RwLock::new(None), last_attempt: Mutex::new(None) })
+    }
+
+    pub fn discovered(&self) -> Option<Arc<Discovered>> {
+        self.discovered.read().ok().and_then(|d| d.clone())
+    }
+
+    async fn discover_once(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
+        if let Ok(mut last) = self.last_attempt.lock() {
+            *last = Some(Instant::now());
+        }
+        let well_known = Url::parse(&format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/')))
+            .map_err(|_| ProviderError::Protocol("issuer URL".into()))?;
+        let doc = get_json(http, &well_known, None, "application/json").await?;
+        // The issuer must match exactly, or tokens from another issuer could be accepted.
+        if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+            return Err(ProviderError::Protocol("discovery: issuer does not match the configured issuer".into()));
+        }
+        let required = |key: &str, given: &Option<Url>| -> Result<Url, ProviderError> {
+            match given {
+                Some(url) => Ok(url.clone()),
+                None => url_field(&doc, key)?.ok_or_else(|| ProviderError::Protocol(format!("discovery: no `{key}`"))),
+            }
+        };
+        let optional = |key: &str, given: &Option<Url>| -> Result<Option<Url>, ProviderError> {
+            match given {
+                Some(url) => Ok(Some(url.clone())),
+                None => url_field(&doc, key),
+            }
+        };
+        let jwks_uri = required("jwks_uri", &None)?;
+        let jwks_json = get_json(http, &jwks_uri, None, "application/json").await?;
+        let jwks: CoreJsonWebKeySet =
+            serde_json::from_value(jwks_json).map_err(|_| ProviderError::Protocol("JWKS is not a key set".into()))?;
+        let discovered = Arc::new(Discovered {
+            issuer: self.issuer.clone(),
+            authorize: required("authorization_endpoint", &self.overrides.authorize)?,
+            token: required("token_endpoint", &self.overrides.token)?,
+            userinfo: optional("userinfo_endpoint", &self.overrides.userinfo)?,
+            revocation: optional("revocation_endpoint", &self.overrides.revocation)?,
+            end_session: optional("end_session_endpoint", &self.overrides.end_session)?,
+            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
+                == Some(&Value::Bool(true)),
+            jwks,
+            signing_algs: signing_algs(&doc),
+        });
+        if let Ok(mut slot) = self.discovered.write() {
+            *slot = Some(discovered.clone());
+        }
+        Ok(discovered)
+    }
+
+    pub async fn discover_with_retries(&self, http: &reqwest::Client, id: &str, attempts: u32) {
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=attempts {
+            match self.discover_once(http).await {
+                Ok(_) => {
+                    tracing::info!(provider = id, "OIDC discovery done");
+                    return;
+                }
+                Err(e) => tracing::warn!(provider = id, attempt, error = %e, "OIDC discovery failed"),
+            }
+            if attempt < attempts {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+        }
+        tracing::error!(
+            provider = id,
+            "OIDC discovery gave up; /readyz reports the provider not ready, sign-ins retry it"
+        );
+    }
+
+    /// The discovered metadata, discovering now if that has not happened yet.
+    async fn ensure(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
+        if let Some(d) = self.discovered() {
+            return Ok(d);
+        }
+        let recent = self.last_attempt.lock().ok().and_then(|l| *l).is_some_and(|t| t.elapsed() < RETRY_GAP);
+        if recent {
+            return Err(ProviderError::Unavailable("discovery has not succeeded yet".into()));
+        }
+        self.discover_once(http).await
+    }
+
+    fn client(&self, provider: &Provider, d: &Discovered) -> Result<OidcClient, ProviderError> {
+        let issuer = IssuerUrl::new(d.issuer.clone()).map_err(|_| ProviderError::Protocol("issuer URL".into()))?;
+        let client = CoreClient::new(ClientId::new(provider.client_id.clone()), issuer, d.jwks.clone())
+            .set_auth_uri(AuthUrl::from_url(d.authorize.clone()))
+            .set_token_uri(TokenUrl::from_url(d.token.clone()))
+            .set_redirect_uri(RedirectUrl::from_url(provider.redirect_uri.clone()))
+            .set_auth_type(match provider.client_auth {
+                ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+                ClientAuth::ClientSecretPost => AuthType::RequestBody,
+            });
+        Ok(match &provider.client_secret {
+            Some(secret) => client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())),
+            None => client,
+        })
+    }
+
+    pub async fn authorize(&self, provider: &Provider) -> Result<Authorization, ProviderError> {
+        let d = self.ensure(&provider.http).await?;
+        let client = self.client(provider, &d)?;
+        let mut request =
+            client.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random);
+        for scope in provider.scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let mut pkce_verifier = None;
+        if provider.pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            pkce_verifier = Some(verifier.secret().clone());
+        }
+        let (url, state, nonce) = request.url();
+        Ok(Authorization { url, state: state.secret().clone(), nonce: Some(nonce.secret().clone()), pkce_verifier })
+    }
+
+    pub async fn complete(
+        &self,
+        provider: &Provider,
+        code: String,
+        nonce: Option<&str>,
+        pkce_verifier: Option<&str>,
+    ) -> Result<SignedInUser, ProviderError> {
+        let d = self.ensure(&provider.http).await?;
+        let client = self.client(provider, &d)?;
+        let mut request = client.exchange_code(AuthorizationCode::new(code));
+        if let Some(verifier) = pkce_verifier {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        }
+        let response: CoreTokenResponse =
+            request.request_async(&provider.http).await.map_err(super::oauth2_flow::token_error)?;
+        let id_token = response.id_token().ok_or_else(|| ProviderError::InvalidIdToken("no id_token".into()))?;
+        let nonce =
+            Nonce::new(nonce.ok_or_else(|| ProviderError::InvalidIdToken("no nonce in the flow".into()))?.to_owned());
+        let clock = provider.clock.clone();
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(d.signing_algs.clone())
+            .set_time_fn(move || Utc.timestamp_opt(clock.now(), 0).single().unwrap_or_default());
+        let claims = id_token.claims(&verifier, &nonce).map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
+        let subject = claims.subject().as_str().to_owned();
+        let raw_id_token = id_token.to_string();
+        let mut profile = payload(&raw_id_token)?;
+
+        let access_token = SecretString::from(response.access_token().secret().clone());
+        let needs_userinfo = [&provider.claims.email, &provider.claims.name, &provider.claims.groups]
+            .iter()
+            .any(|claim| profile.get(claim.as_str()).is_none());
+        if let (true, Some(userinfo_url)) = (needs_userinfo, &d.userinfo) {
+            match get_json(&provider.http, userinfo_url, Some(&access_token), "application/json").await {
+                Ok(Value::Object(extra)) if extra.get("sub").and_then(Value::as_str) == Some(subject.as_str()) => {
+                    if let Value::Object(claims) = &mut profile {
+                        for (key, value) in extra {
+                            claims.entry(key).or_insert(value);
+                        }
+                    }
+                }
+                Ok(_) => return Err(ProviderError::Profile("userinfo `sub` does not match the ID token".into())),
+                Err(e) => tracing::warn!(provider = %provider.id, error = %e, "userinfo failed; using ID token claims"),
+            }
+        }
+        let user = provider.claims.user(&profile)?;
+        let tokens = super::oauth2_flow::tokens_from(&response, provider.now(), Some(raw_id_token));
+        Ok(SignedInUser { user, tokens })
+    }
+}

@@ -1,0 +1,166 @@
+//! OAuth 2.0 / OpenID Connect sign-in: `GET /auth/signin/{id}` starts it,
+//! `GET /auth/callback/{id}` finishes it. Every failure is a 302 to the
+//! sign-in page with a documented `?error=` code, never a 500.
+
+use super::signin::{signin_url, SigninError};
+use crate::domain::ReturnTo;
+use crate::session::cookie::find_cookie;
+use crate::session::flow::cookie_name;
+use crate::session::request::{clear_session, set_session, SessionService};
+use crate::startup::AppState;
+use actix_web::cookie::Cookie;
+use actix_web::http::header::{ACCEPT, LOCATION};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    redirect_to: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// Longest `code` or `state` accepted from a callback.
+const MAX_PARAM: usize = 4096;
+
+fn same(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn to_signin(error: SigninError, redirect_to: &ReturnTo, remove: Option<Cookie<'static>>) -> HttpResponse {
+    let mut response = HttpResponse::Found();
+    response.insert_header((LOCATION, signin_url(error, redirect_to))).insert_header(("Cache-Control", "no-store"));
+    if let Some(cookie) = remove {
+        response.cookie(cookie);
+    }
+    response.finish()
+}
+
+fn wants_json(req: &HttpRequest, format: Option<&str>) -> bool {
+    format == Some("json")
+        || req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+}
+
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sessions: web::Data<SessionService>,
+    id: web::Path<String>,
+    query: web::Query<StartQuery>,
+) -> HttpResponse {
+    let redirect_to = ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects);
+    let Some(provider) = state.providers.get(id.as_str()) else {
+        return to_signin(SigninError::UnknownProvider, &redirect_to, None);
+    };
+    let authorization = match provider.authorize().await {
+        Ok(authorization) => authorization,
+        Err(e) => {
+            tracing::warn!(provider = %provider.id, error = %e, "cannot start sign-in");
+            return to_signin(SigninError::ProviderUnavailable, &redirect_to, None);
+        }
+    };
+    let flow = state.flows.start(
+        &provider.id,
+        authorization.state,
+        authorization.nonce,
+        authorization.pkce_verifier,
+        redirect_to.to_string(),
+    );
+    let Ok(sealed) = state.flows.seal(&flow) else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let cookie = state.flows.cookie(&sessions.cookies, &flow, sealed);
+    // Session fixation: whoever was signed in on this browser is not any more.
+    clear_session(&req);
+    let mut response = if wants_json(&req, query.format.as_deref()) {
+        let mut ok = HttpResponse::Ok();
+        ok.insert_header(("Cache-Control", "no-store"));
+        ok.cookie(cookie);
+        return ok.json(serde_json::json!({ "url": authorization.url.as_str() }));
+    } else {
+        HttpResponse::Found()
+    };
+    response.insert_header((LOCATION, authorization.url.as_str())).insert_header(("Cache-Control", "no-store"));
+    response.cookie(cookie).finish()
+}
+
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sessions: web::Data<SessionService>,
+    id: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let fallback = ReturnTo::default();
+    let Some(provider) = state.providers.get(id.as_str()) else {
+        return to_signin(SigninError::UnknownProvider, &fallback, None);
+    };
+    let Some(callback_state) = query.state.as_deref().filter(|s| !s.is_empty() && s.len() <= MAX_PARAM) else {
+        return to_signin(SigninError::InvalidState, &fallback, None);
+    };
+    let name = cookie_name(&sessions.cookies, callback_state);
+    let Some(raw) = find_cookie(&req, &name) else {
+        return to_signin(SigninError::FlowExpired, &fallback, None);
+    };
+    let removal = sessions.cookies.removal(name.clone());
+    let flow = match state.flows.open(raw) {
+        Ok(flow) => flow,
+        Err(e) => {
+            tracing::info!(provider = %provider.id, reason = %e, "flow cookie refused");
+            return to_signin(SigninError::FlowExpired, &fallback, Some(removal));
+        }
+    };
+    let redirect_to = ReturnTo::parse(Some(&flow.redirect_to), &state.redirects);
+    let fail = |error: SigninError| {
+        tracing::info!(provider = %provider.id, error = error.code(), "sign-in failed at callback");
+        to_signin(error, &redirect_to, Some(sessions.cookies.removal(name.clone())))
+    };
+    if !same(&flow.provider, &provider.id) {
+        return fail(SigninError::ProviderMismatch);
+    }
+    if !same(&flow.state, callback_state) {
+        return fail(SigninError::InvalidState);
+    }
+    if let Some(error) = query.error.as_deref() {
+        return fail(if error == "access_denied" { SigninError::AccessDenied } else { SigninError::ProviderError });
+    }
+    if let Some((issuer, promised)) = provider.expected_issuer() {
+        match query.iss.as_deref() {
+            Some(iss) if same(iss, &issuer) => {}
+            Some(_) => return fail(SigninError::IssuerMismatch),
+            None if promised => return fail(SigninError::IssuerMismatch),
+            None => {}
+        }
+    }
+    let Some(code) = query.code.clone().filter(|c| !c.is_empty() && c.len() <= MAX_PARAM) else {
+        return fail(SigninError::InvalidRequest);
+    };
+    let signed_in = match provider.complete(code, flow.nonce.as_deref(), flow.pkce_verifier.as_deref()).await {
+        Ok(signed_in) => signed_in,
+        Err(e) => {
+            tracing::warn!(provider = %provider.id, error = %e, "sign-in failed at the provider");
+            return fail(SigninError::parse(e.code()));
+        }
+    };
+    let session = match sessions.codec.start(signed_in.user, &provider.id, true, Some(&signed_in.tokens)) {
+        Ok(session) => session,
+        Err(_) => return HttpResponse::InternalServerError().finish(),
+    };
+    if set_session(&req, &session).is_err() {
+        return HttpResponse::InternalServerError().finish();
+    }
+    tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
+    HttpResponse::Found()
+        .insert_header((LOCATION, redirect_to.as_str()))
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(removal)
+        .finish()
+}
