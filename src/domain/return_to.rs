@@ -98,7 +98,8 @@ impl ReturnTo {
         }
         let lower = raw.get(..8).unwrap_or(raw).to_ascii_lowercase();
         let scheme_ok = lower.starts_with("https://") || (policy.allow_http && lower.starts_with("http://"));
-        if !scheme_ok || has_forbidden_chars(raw) || has_forbidden_chars(&decode_once(raw)) {
+        let decoded_unsafe = decode_once(raw).chars().any(|c| c.is_control() || c == '\\');
+        if !scheme_ok || has_forbidden_chars(raw) || decoded_unsafe {
             return None;
         }
         let url = Url::parse(raw).ok()?;
@@ -142,6 +143,7 @@ mod tests {
             ("https://example.com/", "https://example.com/"),
             ("https://wiki.example.com/page", "https://wiki.example.com/page"),
             ("HTTPS://App.Test/", "https://app.test/"),
+            ("https://app.test/search?q=a%20b", "https://app.test/search?q=a%20b"),
         ] {
             assert_eq!(ReturnTo::parse(Some(raw), &policy()).as_str(), expected, "{raw}");
         }
@@ -179,6 +181,7 @@ mod tests {
             "/app\r\nSet-Cookie: x=1",
             "https://evil.com%2F@gate.example.com/",
             "https://gate.example.com\\@evil.com",
+            "https://gate.example.com/%0d%0aSet-Cookie:x",
             "\u{3000}//evil.com",
         ] {
             assert_eq!(ReturnTo::parse(Some(raw), &policy()).as_str(), "/", "{raw:?} was accepted");

@@ -9,6 +9,8 @@ mod health;
 mod helpers;
 mod jose_vectors;
 mod keys;
+mod nginx;
+mod proxies;
 mod session_info;
 mod signin_credentials;
 mod signout;
