@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Load test of the hot path: /auth/verify with a valid ~1.5 KB session cookie
+# and with an invalid one of the same length, against /healthz as a baseline.
+#
+# Builds the release binary, starts it on 127.0.0.1 with a throwaway key set,
+# mints a session, checks the expected status codes once with curl, then runs
+# wrk against each endpoint with the same settings and prints a table.
+# Installs wrk (and curl) with apt-get when missing. Needs no input.
+#
+# Usage: bash scripts/bench-verify.sh
+# Environment (defaults): DURATION (10s), CONNECTIONS (64), THREADS (2),
+#   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+TTL="${TTL:-604800}"
+BIN=target/release/sealgate
+CONFIG=config/sealgate.toml
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+    local SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "$* missing, and not root and no sudo to install it"
+        SUDO=(sudo -n)
+    fi
+    log "installing $* with apt-get"
+    local install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@")
+    # apt-get's progress goes to stderr, so stdout carries only the results.
+    if ! "${install[@]}" </dev/null >&2; then
+        log "install failed; running apt-get update and retrying"
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
+        "${install[@]}" </dev/null >&2
+    fi
+}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+fi
+
+log "building the release binary"
+cargo build --release </dev/null
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/sealgate-bench.XXXXXX")"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -z "${PORT:-}" ]; then
+    PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 4390)"
+fi
+base="http://127.0.0.1:$PORT"
+if curl -s -o /dev/null --max-time 1 "$base/"; then
+    die "something already answers on 127.0.0.1:$PORT; set PORT to a free port"
+fi
+
+# Everything the gateway reads comes from the repo's config, except the key
+# set (a fresh one in $tmp), the address, and the log level. RUST_LOG would
+# override the log level, so it is dropped. RUST_BACKTRACE is dropped too:
+# josekit reports a failed decryption as an anyhow error, which captures a
+# backtrace when it is set, and that would make every forged cookie cost a
+# stack walk that no production deployment pays.
+export SEALGATE__KEYS__PATH="$tmp/keys.json"
+export SEALGATE__SERVER__PUBLIC_URL="$base"
+export SEALGATE__LOG__LEVEL=warn
+unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE SEALGATE_CONFIG
+
+log "creating a key set in $tmp"
+"$BIN" --config "$CONFIG" keygen >&2 </dev/null
+
+log "starting sealgate on 127.0.0.1:$PORT"
+"$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+    if curl -fs -o /dev/null --max-time 1 "$base/healthz"; then
+        break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        cat "$tmp/server.log" >&2
+        die "sealgate exited before answering /healthz"
+    fi
+    sleep 0.1
+done
+curl -fs -o /dev/null --max-time 1 "$base/healthz" || { cat "$tmp/server.log" >&2; die "/healthz never answered"; }
+
+groups="$(printf 'engineering-platform-team-%02d,' $(seq 1 26))"
+groups="${groups%,}"
+cookie="$("$BIN" --config "$CONFIG" session mint --user bench-user --email bench@example.com \
+    --name "Bench User" --groups "$groups" --ttl "$TTL" </dev/null)"
+if [ "${#cookie}" -lt 1300 ] || [ "${#cookie}" -gt 1800 ]; then
+    die "the minted cookie is ${#cookie} bytes, expected about 1500"
+fi
+case "$cookie" in *\;*) die "the minted cookie was split into chunks: $cookie" ;; esac
+
+# The same cookie with its tag altered in place: same length, still a
+# well-formed 16-byte tag, so it is refused only by AES-GCM, not by the parser.
+tag="${cookie##*.}"
+case "$tag" in A*) forged="B${tag#?}" ;; *) forged="A${tag#?}" ;; esac
+bad_cookie="${cookie%.*}.$forged"
+[ "${#bad_cookie}" -eq "${#cookie}" ] || die "the invalid cookie has a different length"
+log "session cookie: ${#cookie} bytes; invalid cookie: ${#bad_cookie} bytes (tag altered)"
+
+check() {
+    local expected="$1" cookie_value="$2" status
+    status="$(curl -s -D "$tmp/headers" -o /dev/null --max-time 5 -H "Cookie: $cookie_value" -w '%{http_code}' "$base/auth/verify")"
+    [ "$status" = "$expected" ] || die "/auth/verify answered $status, expected $expected"
+}
+check 200 "$cookie"
+grep -qi '^x-auth-user: bench-user' "$tmp/headers" || die "/auth/verify did not name bench-user"
+if grep -qi '^set-cookie:' "$tmp/headers"; then
+    log "note: /auth/verify renews this session on every request (sliding expiry: TTL=$TTL is under half" \
+        "the idle lifetime, and wrk keeps no cookies), so each request also re-seals and sends Set-Cookie"
+fi
+check 401 "$bad_cookie"
+log "checked: valid cookie -> 200, invalid cookie -> 401"
+
+names=()
+rps=()
+p99=()
+run() {
+    local name="$1" path="$2" shown="$3" out="$tmp/wrk-${#names[@]}.txt"
+    shift 3
+    log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency ${shown:+$shown }$base$path"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" </dev/null >"$out"
+    cat "$out" >&2
+    names+=("$name")
+    rps+=("$(awk '$1 == "Requests/sec:" { print $2 }' "$out")")
+    p99+=("$(awk '$1 == "99%" { print $2 }' "$out")")
+    local requests non2xx
+    requests="$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
+    case "$name" in
+        *invalid*) [ "${non2xx:-0}" -ge "$requests" ] || log "warning: $name: only ${non2xx:-0} of $requests were refused" ;;
+        *) [ -z "$non2xx" ] || log "warning: $name: $non2xx of $requests responses were not 2xx" ;;
+    esac
+    if grep -q 'Socket errors' "$out"; then
+        log "warning: $name: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
+    fi
+}
+
+run "/healthz" /healthz ""
+run "/auth/verify (valid)" /auth/verify "-H 'Cookie: <valid, ${#cookie} bytes>'" -H "Cookie: $cookie"
+run "/auth/verify (invalid)" /auth/verify "-H 'Cookie: <invalid, ${#bad_cookie} bytes>'" -H "Cookie: $bad_cookie"
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, cookie ${#cookie} bytes, sealgate on 127.0.0.1:$PORT"
+printf '%-24s %12s %10s %8s\n' endpoint req/s p99 ratio
+for i in "${!names[@]}"; do
+    ratio="$(awk -v a="${rps[$i]}" -v b="${rps[0]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    printf '%-24s %12s %10s %8s\n' "${names[$i]}" "${rps[$i]}" "${p99[$i]}" "$ratio"
+done
