@@ -73,9 +73,9 @@ enum SessionCommand {
         /// Comma-separated groups.
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
-        /// Lifetime in seconds (capped by the absolute lifetime).
-        #[arg(long, default_value_t = 3600)]
-        ttl: i64,
+        /// Lifetime in seconds (default: the idle lifetime; capped by the absolute lifetime).
+        #[arg(long)]
+        ttl: Option<i64>,
     },
     /// Open a cookie value (or a whole `Cookie` header) and print its claims, tokens redacted.
     Inspect { value: String },
@@ -171,10 +171,11 @@ fn hash_from_stdin() -> Result<(), String> {
     Ok(())
 }
 
-fn mint(config: Option<&PathBuf>, user: User, provider: &str, ttl: i64) -> Result<(), String> {
+fn mint(config: Option<&PathBuf>, user: User, provider: &str, ttl: Option<i64>) -> Result<(), String> {
     user.validate().map_err(|e| e.to_string())?;
     let gateway = assemble(config, KeyInit::CreateInDevelopment)?;
     let codec = &gateway.sessions.codec;
+    let ttl = ttl.unwrap_or(codec.lifetimes().idle);
     let value = codec.seal(&codec.start_with_ttl(user, provider, ttl)).map_err(|e| e.to_string())?;
     let parts = gateway.sessions.cookies.split(&value).map_err(|e| e.to_string())?;
     let header: Vec<String> = parts.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
@@ -208,7 +209,7 @@ fn inspect(config: Option<&PathBuf>, input: &str) -> Result<(), String> {
     let token = token_from(input, &gateway.sessions.cookies.name);
     let session =
         gateway.sessions.codec.open(&token).map_err(|e| format!("the session does not open: {} ({e})", e.code()))?;
-    let mut claims = serde_json::to_value(&session).map_err(|e| e.to_string())?;
+    let mut claims = serde_json::to_value(&*session).map_err(|e| e.to_string())?;
     if let Some(tokens) = claims.get_mut("tok") {
         *tokens = serde_json::Value::String("[redacted]".into());
     }

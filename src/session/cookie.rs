@@ -139,6 +139,11 @@ impl CookieSpec {
         Ok(out)
     }
 
+    /// Cookies that remove the session cookie and chunks this request carried.
+    pub fn clear_present(&self, req: &HttpRequest) -> Vec<Cookie<'static>> {
+        self.present(req).into_iter().map(|name| self.removal(name)).collect()
+    }
+
     /// Cookies that remove the session cookie and every possible chunk.
     pub fn clear(&self) -> Vec<Cookie<'static>> {
         std::iter::once(self.name.clone())

@@ -8,6 +8,7 @@
 //! - [`request`] opens the session at most once per request and writes
 //!   cookie changes on the way out.
 
+mod cache;
 pub mod cookie;
 pub mod flow;
 pub mod request;
@@ -23,6 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const SESSION_VERSION: u8 = 1;
 
@@ -121,7 +123,11 @@ pub struct SessionCodec {
     tokens: TokenCipher,
     clock: SharedClock,
     lifetimes: Lifetimes,
+    opened: cache::OpenCache,
 }
+
+/// How many bytes of opened tokens the cache keeps, at most.
+const OPEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for SessionCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,6 +153,7 @@ impl SessionCodec {
             tokens: TokenCipher::new(keys),
             clock,
             lifetimes,
+            opened: cache::OpenCache::new(OPEN_CACHE_BYTES, std::time::Duration::from_secs(600)),
         })
     }
 
@@ -207,7 +214,33 @@ impl SessionCodec {
         self.sealer.seal(&payload)
     }
 
-    pub fn open(&self, token: &str) -> Result<Session, SessionError> {
+    /// Open a session cookie value. Each distinct token is decrypted and
+    /// validated once; later requests with it only re-check its times.
+    pub fn open(&self, token: &str) -> Result<Arc<Session>, SessionError> {
+        let session = match self.opened.get(token) {
+            Some(cache::Cached::Opened(session)) => session,
+            Some(cache::Cached::Refused(error)) => return Err(error),
+            None => match self.open_uncached(token) {
+                Ok(session) => {
+                    let session = Arc::new(session);
+                    self.opened.insert(token, cache::Cached::Opened(session.clone()));
+                    session
+                }
+                Err(error) => {
+                    // Refusals after decryption never change for this token; shape
+                    // errors are cheap to find again and not worth memory.
+                    if !matches!(error, SessionError::Sealed(e) if e != OpenError::Decrypt) {
+                        self.opened.insert(token, cache::Cached::Refused(error));
+                    }
+                    return Err(error);
+                }
+            },
+        };
+        self.check_times(&session)?;
+        Ok(session)
+    }
+
+    fn open_uncached(&self, token: &str) -> Result<Session, SessionError> {
         let payload = self.sealer.open(token)?;
         let session: Session = serde_json::from_slice(&payload).map_err(|_| SessionError::Payload)?;
         if session.v != SESSION_VERSION {
@@ -216,6 +249,10 @@ impl SessionCodec {
         if session.typ != Purpose::Session.label() || session.user.validate().is_err() {
             return Err(SessionError::Payload);
         }
+        Ok(session)
+    }
+
+    fn check_times(&self, session: &Session) -> Result<(), SessionError> {
         let now = self.now();
         if session.created_at > now + FUTURE_SKEW {
             return Err(SessionError::NotYetValid);
@@ -223,7 +260,7 @@ impl SessionCodec {
         if now >= session.expires_at || now >= session.created_at.saturating_add(self.lifetimes.absolute) {
             return Err(SessionError::Expired);
         }
-        Ok(session)
+        Ok(())
     }
 
     /// Sliding expiry: once less than half the idle lifetime remains, the
@@ -320,6 +357,28 @@ mod tests {
         let sealed = codec.seal(&a).unwrap();
         assert!(!format!("{a:?}").contains("SECRET"));
         assert!(!sealed.contains("SECRET"));
+    }
+
+    #[test]
+    fn the_open_cache_only_answers_for_the_exact_token() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let session = codec.start(User::new("alice"), "credentials", true, None).unwrap();
+        let token = codec.seal(&session).unwrap();
+        assert_eq!(codec.open(&token).unwrap().user.id, "alice");
+        // Same tag, different ciphertext: not the cached token, so it is opened (and refused).
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let ciphertext = parts[3].clone();
+        let flipped = if ciphertext.starts_with('A') { "B" } else { "A" };
+        parts[3] = format!("{flipped}{}", &ciphertext[1..]);
+        let forged = parts.join(".");
+        assert_eq!(codec.open(&forged).unwrap_err(), SessionError::Sealed(OpenError::Decrypt));
+        assert_eq!(codec.open(&forged).unwrap_err(), SessionError::Sealed(OpenError::Decrypt), "refusals are cached");
+        assert_eq!(codec.open(&token).unwrap().user.id, "alice", "the real token still opens");
+        // A cached session still expires to the second.
+        clock.set(session.expires_at);
+        assert_eq!(codec.open(&token).unwrap_err(), SessionError::Expired);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Everything needed to read and write session cookies.
 #[derive(Debug)]
@@ -31,13 +32,19 @@ pub enum SessionState {
     Absent,
     /// A cookie was sent and refused.
     Invalid(SessionError),
-    Valid(Box<Session>),
+    Valid(Arc<Session>),
 }
 
 #[derive(Debug)]
 enum CookieUpdate {
-    Set { value: String, max_age: Option<i64> },
+    Set {
+        value: String,
+        max_age: Option<i64>,
+    },
+    /// Remove the session cookie and every possible chunk (sign-out).
     Clear,
+    /// Remove only the session cookies the request carried (a refused cookie).
+    ClearPresent,
 }
 
 /// The outcome of opening this request's session, and any cookie change due.
@@ -53,6 +60,14 @@ impl RequestSession {
     }
 
     pub fn session(&self) -> Option<&Session> {
+        match &self.state {
+            SessionState::Valid(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// The session, shared (no copy).
+    pub fn shared(&self) -> Option<&Arc<Session>> {
         match &self.state {
             SessionState::Valid(session) => Some(session),
             _ => None,
@@ -93,14 +108,17 @@ fn open(req: &HttpRequest) -> RequestSession {
             });
             match renewed {
                 Some((renewed, update)) => {
-                    RequestSession { state: SessionState::Valid(Box::new(renewed)), update: RefCell::new(Some(update)) }
+                    RequestSession { state: SessionState::Valid(Arc::new(renewed)), update: RefCell::new(Some(update)) }
                 }
-                None => RequestSession { state: SessionState::Valid(Box::new(session)), update: RefCell::new(None) },
+                None => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
             }
         }
         Err(error) => {
             tracing::debug!(reason = error.code(), "session cookie refused");
-            RequestSession { state: SessionState::Invalid(error), update: RefCell::new(Some(CookieUpdate::Clear)) }
+            RequestSession {
+                state: SessionState::Invalid(error),
+                update: RefCell::new(Some(CookieUpdate::ClearPresent)),
+            }
         }
     }
 }
@@ -152,14 +170,14 @@ impl FromRequest for MaybeSession {
 }
 
 /// A request from a signed-in person; 401 otherwise.
-pub struct SignedIn(pub Session);
+pub struct SignedIn(pub Arc<Session>);
 
 impl FromRequest for SignedIn {
     type Error = AppError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(load(req).session().cloned().map(SignedIn).ok_or(AppError::Unauthenticated))
+        ready(load(req).shared().cloned().map(SignedIn).ok_or(AppError::Unauthenticated))
     }
 }
 
@@ -215,6 +233,7 @@ where
             };
             let cookies = match update {
                 CookieUpdate::Clear => service.cookies.clear(),
+                CookieUpdate::ClearPresent => service.cookies.clear_present(&request),
                 CookieUpdate::Set { value, max_age } => match service.cookies.write(&request, &value, max_age) {
                     Ok(cookies) => cookies,
                     Err(_) => {
