@@ -16,27 +16,30 @@ pub const NAME: &str = "x-auth-name";
 pub const PROVIDER: &str = "x-auth-provider";
 pub const GROUPS: &str = "x-auth-groups";
 
-fn header(response: &mut HttpResponseBuilder, name: &'static str, value: &str) {
-    // User fields were validated (no control characters) when the session
-    // was made, so this only skips a value in the most unlikely of cases.
-    if let Ok(value) = HeaderValue::from_str(value) {
-        response.insert_header((HeaderName::from_static(name), value));
-    }
+/// The identity headers for a session. Built only from the sealed session,
+/// never from anything the client sent. User fields were validated (no
+/// control characters) when the session was made, so a value is skipped
+/// only in the most unlikely of cases.
+fn build_identity_headers(session: &Session) -> Vec<(HeaderName, HeaderValue)> {
+    let user = &session.user;
+    let groups = (!user.groups.is_empty()).then(|| user.groups.join(","));
+    [
+        (USER, Some(&user.id)),
+        (PROVIDER, Some(&session.provider)),
+        (USERNAME, user.username.as_ref()),
+        (EMAIL, user.email.as_ref()),
+        (NAME, user.name.as_ref()),
+        (GROUPS, groups.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value?).ok()?)))
+    .collect()
 }
 
-/// The identity headers for a session. Built only from the sealed session,
-/// never from anything the client sent.
+/// Add the identity headers of `session` to a response.
 pub fn identity_headers(response: &mut HttpResponseBuilder, session: &Session) {
-    let user = &session.user;
-    header(response, USER, &user.id);
-    header(response, PROVIDER, &session.provider);
-    for (name, value) in [(USERNAME, &user.username), (EMAIL, &user.email), (NAME, &user.name)] {
-        if let Some(value) = value {
-            header(response, name, value);
-        }
-    }
-    if !user.groups.is_empty() {
-        header(response, GROUPS, &user.groups.join(","));
+    for (name, value) in session.identity_headers(build_identity_headers) {
+        response.insert_header((name.clone(), value.clone()));
     }
 }
 

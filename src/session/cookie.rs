@@ -157,7 +157,8 @@ impl CookieSpec {
 fn cookie_pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
     req.headers()
         .get_all(COOKIE)
-        .filter_map(|header| header.to_str().ok())
+        // Cookie values are ASCII; UTF-8 validation is much faster than to_str()'s byte loop.
+        .filter_map(|header| std::str::from_utf8(header.as_bytes()).ok())
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
 }

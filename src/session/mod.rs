@@ -24,7 +24,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use std::sync::{Arc, OnceLock};
 
 pub const SESSION_VERSION: u8 = 1;
 
@@ -54,6 +55,10 @@ pub struct Session {
     /// The provider's tokens, sealed by [`TokenCipher`] and bound to `id`.
     #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
     tokens: Option<String>,
+    /// Identity headers derived from this session: built on first use and
+    /// kept with the opened token, so the hot path does not rebuild them.
+    #[serde(skip)]
+    identity: OnceLock<Arc<[(HeaderName, HeaderValue)]>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -73,6 +78,14 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub fn has_tokens(&self) -> bool {
         self.tokens.is_some()
+    }
+
+    /// The identity headers for this session, built by `build` the first time.
+    pub fn identity_headers(
+        &self,
+        build: impl FnOnce(&Session) -> Vec<(HeaderName, HeaderValue)>,
+    ) -> &[(HeaderName, HeaderValue)] {
+        self.identity.get_or_init(|| build(self).into())
     }
 }
 
@@ -186,6 +199,7 @@ impl SessionCodec {
             user,
             remember,
             tokens,
+            identity: OnceLock::new(),
         })
     }
 
@@ -202,6 +216,7 @@ impl SessionCodec {
             user,
             remember: true,
             tokens: None,
+            identity: OnceLock::new(),
         }
     }
 
