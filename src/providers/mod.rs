@@ -147,6 +147,9 @@ impl Provider {
         let secret = cfg.client_secret.as_ref().map(|s| s.resolve()).transpose()?;
         let override_url =
             |value: &Option<String>, what: &str| value.as_deref().map(|v| parse_url(v, what)).transpose();
+        // API bases are joined with relative paths: give them a trailing slash,
+        // or `Url::join` would drop their last segment (`/api` + `users/@me`).
+        let api_url = override_url(&cfg.api_url, "api_url")?.map(|u| join(&u, "")).transpose()?;
         let http = http::client(settings.oauth.timeout).map_err(|e| format!("cannot build an HTTP client: {e}"))?;
         let base = override_url(&cfg.base_url, "base_url")?;
 
@@ -194,7 +197,7 @@ impl Provider {
                         parse_url("https://api.github.com/", "api_url")?,
                     ),
                 };
-                let api = override_url(&cfg.api_url, "api_url")?.unwrap_or(api);
+                let api = api_url.clone().unwrap_or(api);
                 let flow = oauth2_flow::OAuth2 {
                     authorize: override_url(&cfg.authorize_url, "authorize_url")?
                         .map_or_else(|| join(&web, "login/oauth/authorize"), Ok)?,
@@ -212,8 +215,7 @@ impl Provider {
                 )
             }
             ProviderKind::Discord => {
-                let api =
-                    override_url(&cfg.api_url, "api_url")?.unwrap_or(parse_url("https://discord.com/api/", "api_url")?);
+                let api = api_url.clone().unwrap_or(parse_url("https://discord.com/api/", "api_url")?);
                 let flow = oauth2_flow::OAuth2 {
                     authorize: override_url(&cfg.authorize_url, "authorize_url")?
                         .unwrap_or(parse_url("https://discord.com/oauth2/authorize", "authorize_url")?),
@@ -231,7 +233,7 @@ impl Provider {
                 )
             }
             ProviderKind::X => {
-                let api = override_url(&cfg.api_url, "api_url")?.unwrap_or(parse_url("https://api.x.com/", "api_url")?);
+                let api = api_url.clone().unwrap_or(parse_url("https://api.x.com/", "api_url")?);
                 let flow = oauth2_flow::OAuth2 {
                     authorize: override_url(&cfg.authorize_url, "authorize_url")?
                         .unwrap_or(parse_url("https://x.com/i/oauth2/authorize", "authorize_url")?),

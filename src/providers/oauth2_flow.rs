@@ -25,22 +25,25 @@ type OAuth2Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, End
 
 /// Map a token-endpoint failure to a sign-in error. GitHub answers a bad
 /// code with `200 {"error": "bad_verification_code"}`, which arrives here as
-/// a parse error; it is recognised as a refused code too.
+/// a parse error; it is recognised as a refused code too. A body that is not
+/// JSON at all (a proxy's error page), no body, or an OAuth `server_error` /
+/// `temporarily_unavailable` means the provider is unavailable, not that it
+/// refused us.
 pub fn token_error<T: ErrorResponse + serde::Serialize>(
     error: RequestTokenError<HttpClientError<reqwest::Error>, T>,
 ) -> ProviderError {
-    let refused = |code: &str| matches!(code, "invalid_grant" | "bad_verification_code");
+    let classify = |code: &str| match code {
+        "invalid_grant" | "bad_verification_code" => ProviderError::CodeRejected,
+        "server_error" | "temporarily_unavailable" => ProviderError::Unavailable(format!("token endpoint: {code}")),
+        other => ProviderError::Protocol(format!("token endpoint: {other}")),
+    };
     match error {
         RequestTokenError::ServerResponse(response) => {
             let code = serde_json::to_value(&response)
                 .ok()
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
                 .unwrap_or_default();
-            if refused(&code) {
-                ProviderError::CodeRejected
-            } else {
-                ProviderError::Protocol(format!("token endpoint: {code}"))
-            }
+            classify(&code)
         }
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => ProviderError::Unavailable(describe(&e)),
         RequestTokenError::Request(_) => ProviderError::Unavailable("request failed".into()),
@@ -49,12 +52,11 @@ pub fn token_error<T: ErrorResponse + serde::Serialize>(
                 .ok()
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
             match code {
-                Some(code) if refused(&code) => ProviderError::CodeRejected,
-                Some(code) => ProviderError::Protocol(format!("token endpoint: {code}")),
-                None => ProviderError::Protocol("token endpoint answered something unparseable".into()),
+                Some(code) => classify(&code),
+                None => ProviderError::Unavailable("token endpoint answered something that is not JSON".into()),
             }
         }
-        RequestTokenError::Other(_) => ProviderError::Protocol("token endpoint answered unexpectedly".into()),
+        RequestTokenError::Other(_) => ProviderError::Unavailable("token endpoint answered unexpectedly".into()),
     }
 }
 

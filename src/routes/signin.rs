@@ -6,7 +6,7 @@ use crate::domain::ReturnTo;
 use crate::errors::AppError;
 use crate::providers::credentials::{MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
 use crate::session::request::SessionService;
-use crate::session::request::{set_session, MaybeSession};
+use crate::session::request::{clear_refused, set_session, MaybeSession};
 use crate::startup::AppState;
 use actix_web::http::header::LOCATION;
 use actix_web::{web, Either, HttpRequest, HttpResponse};
@@ -131,6 +131,7 @@ pub fn signin_url(error: SigninError, redirect_to: &ReturnTo) -> String {
 }
 
 pub async fn signin_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<SigninQuery>,
     session: MaybeSession,
@@ -139,6 +140,7 @@ pub async fn signin_page(
     if session.get().is_some() {
         return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
     }
+    clear_refused(&req);
     let error = query.error.as_deref().map(SigninError::parse);
     let providers: Vec<(&str, &str)> = state.providers.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
     pages::html(pages::signin(error, &redirect_to, state.credentials.is_some(), &providers))

@@ -115,10 +115,10 @@ fn open(req: &HttpRequest) -> RequestSession {
         }
         Err(error) => {
             tracing::debug!(reason = error.code(), "session cookie refused");
-            RequestSession {
-                state: SessionState::Invalid(error),
-                update: RefCell::new(Some(CookieUpdate::ClearPresent)),
-            }
+            // Refusals are not cleared here: /auth/verify is the hot path, and its
+            // Set-Cookie rarely reaches the browser. Browser-facing pages call
+            // `clear_refused`, and the next sign-in replaces the cookie anyway.
+            RequestSession { state: SessionState::Invalid(error), update: RefCell::new(None) }
         }
     }
 }
@@ -140,6 +140,14 @@ pub fn set_session(req: &HttpRequest, session: &Session) -> Result<(), AppError>
     let update = CookieUpdate::Set { value, max_age: max_age(&service.codec, session) };
     *load(req).update.borrow_mut() = Some(update);
     Ok(())
+}
+
+/// Remove a refused session cookie (the chunks the request carried).
+pub fn clear_refused(req: &HttpRequest) {
+    let loaded = load(req);
+    if matches!(loaded.state, SessionState::Invalid(_)) {
+        *loaded.update.borrow_mut() = Some(CookieUpdate::ClearPresent);
+    }
 }
 
 /// Remove the session cookie (every chunk) on this response.

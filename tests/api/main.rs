@@ -5,11 +5,13 @@
 mod bad_input;
 mod cli;
 mod cookies;
+mod fakes;
 mod health;
 mod helpers;
 mod jose_vectors;
 mod keys;
 mod nginx;
+mod providers_presets;
 mod proxies;
 mod session_info;
 mod signin_credentials;

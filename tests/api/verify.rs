@@ -48,7 +48,7 @@ async fn identity_headers_sent_by_the_client_are_never_trusted() {
 }
 
 #[tokio::test]
-async fn a_session_expires_to_the_second_and_its_cookie_is_cleared() {
+async fn a_session_expires_to_the_second_and_the_sign_in_page_clears_it() {
     let app = spawn_app_with(|s| s.session.idle_lifetime = std::time::Duration::from_secs(600)).await;
     let session = app.session_for("carol");
     let cookie = app.cookie_for(&session);
@@ -59,8 +59,12 @@ async fn a_session_expires_to_the_second_and_its_cookie_is_cleared() {
     app.clock.set(session.expires_at);
     let expired = app.get_with_cookie("/auth/verify", &cookie).await;
     assert_eq!(expired.status(), 401);
-    let cleared = set_cookies(expired.headers());
+    assert!(set_cookies(expired.headers()).is_empty(), "the hot path answers 401 and nothing more");
+    let page = app.get_with_cookie("/auth/signin", &cookie).await;
+    assert_eq!(page.status(), 200);
+    let cleared = set_cookies(page.headers());
     assert!(cleared.iter().any(|c| c.name == app.cookie_name() && c.is_removal()), "{cleared:?}");
+    assert_eq!(cleared.len(), 1, "only the cookie that was sent is removed: {cleared:?}");
 }
 
 #[tokio::test]
