@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "==> test dependencies (nginx, caddy, chromium, the test IdP's npm packages)"
+bash scripts/install-test-deps.sh
+
 echo "==> rustfmt"
 cargo fmt --all -- --check
 

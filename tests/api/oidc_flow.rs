@@ -1,0 +1,267 @@
+//! The full authorization-code flow with PKCE against a real OpenID Provider
+//! (npm `oidc-provider`), with a client that keeps cookies and does not
+//! follow redirects.
+
+use crate::helpers::{header, location, set_cookies, spawn_app_with, SetCookie, TestApp};
+use crate::idp::{authorize_at_idp, Answer, IdpOptions, TestIdp};
+use crate::proxies::free_port;
+use secrecy::ExposeSecret;
+use std::time::Duration;
+use url::Url;
+
+const PUBLIC: &str = "http://gate.test";
+const CALLBACK: &str = "http://gate.test/auth/callback/corp";
+const ALICE: Answer<'static> = Answer::SignIn { login: "alice", password: "alice-password" };
+
+async fn wait_ready(app: &TestApp) {
+    for _ in 0..200 {
+        if app.get("/readyz").await.status() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the provider never became ready");
+}
+
+async fn setup_with(configure: impl FnOnce(&mut sealgate::config::ProviderSettings)) -> (TestIdp, TestApp) {
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec![format!("{PUBLIC}/")],
+        ..IdpOptions::default()
+    })
+    .await;
+    let mut provider = idp.provider();
+    configure(&mut provider);
+    let app = spawn_app_with(|s| {
+        s.providers.insert("corp".into(), provider);
+    })
+    .await;
+    wait_ready(&app).await;
+    (idp, app)
+}
+
+async fn setup() -> (TestIdp, TestApp) {
+    setup_with(|_| {}).await
+}
+
+/// Start a sign-in; returns the authorize URL and the flow cookie.
+async fn start(app: &TestApp, redirect_to: &str) -> (String, SetCookie) {
+    let response = app.get(&format!("/auth/signin/corp?redirect_to={redirect_to}")).await;
+    assert_eq!(response.status(), 302);
+    let flow = set_cookies(response.headers()).into_iter().find(|c| c.name.starts_with("sealgate-flow-")).unwrap();
+    (location(&response), flow)
+}
+
+/// What the browser would request at sealgate when the IdP redirects back.
+async fn deliver(app: &TestApp, callback: &Url) -> reqwest::Response {
+    app.get(&format!("{}?{}", callback.path(), callback.query().unwrap_or(""))).await
+}
+
+fn with_param(url: &Url, key: &str, value: Option<&str>) -> Url {
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != key).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut out = url.clone();
+    out.set_query(None);
+    {
+        let mut query = out.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(&k, &v);
+        }
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    out
+}
+
+fn error_of(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 302);
+    let url = Url::parse("http://x").unwrap().join(&location(response)).unwrap();
+    assert_eq!(url.path(), "/auth/signin", "{url}");
+    url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_code_flow_with_pkce_signs_a_person_in() {
+    let (idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/landing").await;
+    let request = Url::parse(&authorize).unwrap();
+    assert!(authorize.starts_with(&idp.issuer));
+    let param = |k: &str| request.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param("redirect_uri").as_deref(), Some(CALLBACK));
+    assert!(param("nonce").is_some() && param("state").is_some() && param("code_challenge").is_some());
+
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    let iss = callback.query_pairs().find(|(k, _)| k == "iss").map(|(_, v)| v.into_owned());
+    assert_eq!(iss.as_deref(), Some(idp.issuer.as_str()), "oidc-provider sends iss (RFC 9207)");
+    let response = deliver(&app, &callback).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/landing");
+    let cookies = set_cookies(response.headers());
+    assert!(
+        cookies.iter().any(|c| c.name.starts_with("sealgate-flow-") && c.is_removal()),
+        "the flow cookie is cleared"
+    );
+
+    let verified = app.verify().await;
+    assert_eq!(verified.status(), 200);
+    assert_eq!(header(&verified, "x-auth-user"), Some("alice-sub"));
+    assert_eq!(header(&verified, "x-auth-email"), Some("alice@example.com"));
+    assert_eq!(header(&verified, "x-auth-name"), Some("Alice Liddell"));
+    assert_eq!(header(&verified, "x-auth-username"), Some("alice"));
+    assert_eq!(header(&verified, "x-auth-groups"), Some("admins,staff"));
+    assert_eq!(header(&verified, "x-auth-provider"), Some("corp"));
+
+    let session_cookie = cookies.iter().find(|c| c.name == "sealgate").unwrap();
+    let session = app.sessions.codec.open(&session_cookie.value).unwrap();
+    let tokens = app.sessions.codec.tokens(&session).unwrap().expect("the session carries the provider's tokens");
+    assert!(tokens.refresh_token.is_some(), "offline_access gives a refresh token");
+    assert!(tokens.id_token.is_some());
+    let json = app.get("/auth/session").await.text().await.unwrap();
+    assert!(!json.contains(tokens.access_token.expose_secret()), "{json}");
+    assert_eq!(idp.stats().await["token_requests"]["authorization_code"], 1);
+}
+
+#[tokio::test]
+async fn a_person_who_declines_comes_back_with_access_denied() {
+    let (_idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, Answer::Deny, CALLBACK).await;
+    assert_eq!(error_of(&deliver(&app, &callback).await), "access_denied");
+    assert_eq!(app.verify().await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_tampered_state_is_refused() {
+    let (_idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    let state = callback.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    // Same cookie (named by the state's start), different state.
+    let tampered = format!("{}{}", &state[..state.len() - 1], if state.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(error_of(&deliver(&app, &with_param(&callback, "state", Some(&tampered))).await), "invalid_state");
+    assert_eq!(error_of(&deliver(&app, &with_param(&callback, "state", None)).await), "invalid_state");
+    assert_eq!(app.verify().await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_by_the_provider() {
+    let (_idp, app) = setup().await;
+    let (authorize, flow) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    assert_eq!(deliver(&app, &callback).await.status(), 302);
+    assert_eq!(app.verify().await.status(), 200);
+    // An attacker replays the same callback with the same (captured) flow cookie.
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let replay = app.get_with_cookie(&path, &format!("{}={}", flow.name, flow.value)).await;
+    assert_eq!(error_of(&replay), "code_rejected");
+}
+
+#[tokio::test]
+async fn a_callback_without_the_flow_cookie_is_refused() {
+    let (_idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    assert_eq!(error_of(&app.get_with_cookie(&path, "unrelated=1").await), "flow_expired");
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_iss_is_refused() {
+    let (_idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    let wrong = with_param(&callback, "iss", Some("https://evil.example"));
+    assert_eq!(error_of(&deliver(&app, &wrong).await), "issuer_mismatch");
+
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    let missing = with_param(&callback, "iss", None);
+    assert_eq!(error_of(&deliver(&app, &missing).await), "issuer_mismatch", "the IdP promised iss");
+}
+
+#[tokio::test]
+async fn the_idp_down_at_callback_time_is_an_error_code_not_a_crash() {
+    let (mut idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
+    idp.stop().await;
+    assert_eq!(error_of(&deliver(&app, &callback).await), "provider_unavailable");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn two_sign_ins_started_in_two_tabs_both_finish() {
+    let (_idp, app) = setup().await;
+    let (first, _) = start(&app, "/one").await;
+    let (second, _) = start(&app, "/two").await;
+    let first_callback = authorize_at_idp(&first, ALICE, CALLBACK).await;
+    let second_callback =
+        authorize_at_idp(&second, Answer::SignIn { login: "bob", password: "bob-password" }, CALLBACK).await;
+    let one = deliver(&app, &first_callback).await;
+    assert_eq!(location(&one), "/one");
+    let two = deliver(&app, &second_callback).await;
+    assert_eq!(location(&two), "/two");
+    assert_eq!(header(&app.verify().await, "x-auth-user"), Some("bob-sub"));
+}
+
+#[tokio::test]
+async fn sign_out_revokes_the_tokens_at_the_provider() {
+    let (idp, app) = setup().await;
+    let (authorize, _) = start(&app, "/").await;
+    let response = deliver(&app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+    let cookie = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
+    let session = app.sessions.codec.open(&cookie.value).unwrap();
+    let refresh = app.sessions.codec.tokens(&session).unwrap().unwrap().refresh_token.unwrap();
+
+    let signed_out = app.client.post(app.url("/auth/signout")).send().await.unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(app.verify().await.status(), 401);
+
+    let refreshed = reqwest::Client::new()
+        .post(format!("{}/token", idp.issuer))
+        .basic_auth(crate::idp::CLIENT_ID, Some(crate::idp::CLIENT_SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.expose_secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400, "the refresh token was revoked (RFC 7009)");
+    let body: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_goes_through_the_end_session_endpoint() {
+    let (idp, app) = setup_with(|p| p.rp_initiated_logout = true).await;
+    let (authorize, _) = start(&app, "/").await;
+    deliver(&app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+    let signed_out = app.client.post(app.url("/auth/signout")).send().await.unwrap();
+    assert_eq!(signed_out.status(), 303);
+    let end_session = Url::parse(&location(&signed_out)).unwrap();
+    assert!(end_session.as_str().starts_with(&idp.issuer), "{end_session}");
+    let param = |k: &str| end_session.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+    assert!(param("id_token_hint").is_some());
+    assert_eq!(param("post_logout_redirect_uri").as_deref(), Some("http://gate.test/"));
+    let at_idp = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = at_idp.get(end_session).send().await.unwrap();
+    assert!(page.status().is_success() || page.status().is_redirection(), "the IdP accepts the logout request");
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_not_ready_and_sign_in_says_so() {
+    let closed = free_port();
+    let app = spawn_app_with(|s| {
+        s.oauth.discovery_attempts = 1;
+        let mut provider = crate::idp::oidc_provider(&format!("http://127.0.0.1:{closed}"));
+        provider.name = Some("Down".into());
+        s.providers.insert("down".into(), provider);
+    })
+    .await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["providers_not_ready"], serde_json::json!(["down"]));
+    let response = app.get("/auth/signin/down").await;
+    assert_eq!(error_of(&response), "provider_unavailable");
+}
