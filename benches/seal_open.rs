@@ -37,7 +37,7 @@ fn user(groups: usize) -> User {
 /// A session whose `dir`-sealed token is just over [`TARGET_TOKEN_BYTES`].
 fn session(codec: &SessionCodec) -> Session {
     for groups in 0..256 {
-        let session = codec.start_with_ttl(user(groups), "credentials", 3600);
+        let session = codec.start_with_ttl(user(groups), "credentials", 3600, None).expect("session");
         if codec.seal(&session).expect("seal").len() >= TARGET_TOKEN_BYTES {
             return session;
         }

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::domain::User;
 use crate::keys::{self, KeyAlg};
 use crate::providers::credentials::hash_password;
+use crate::session::ProviderTokens;
 use crate::startup::{Application, Gateway, KeyInit};
 use crate::telemetry;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +77,12 @@ enum SessionCommand {
         /// Lifetime in seconds (default: the idle lifetime; capped by the absolute lifetime).
         #[arg(long)]
         ttl: Option<i64>,
+        /// Seal this provider access token into the session (to test token passing upstream).
+        #[arg(long)]
+        access_token: Option<String>,
+        /// Lifetime of `--access-token` in seconds.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl: i64,
     },
     /// Open a cookie value (or a whole `Cookie` header) and print its claims, tokens redacted.
     Inspect { value: String },
@@ -100,10 +107,11 @@ impl Cli {
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
             Command::Session {
-                action: SessionCommand::Mint { user, username, email, name, provider, groups, ttl },
+                action:
+                    SessionCommand::Mint { user, username, email, name, provider, groups, ttl, access_token, token_ttl },
             } => {
                 let user = User { id: user, username, email, name, avatar_url: None, groups };
-                mint(self.config.as_ref(), user, &provider, ttl)
+                mint(self.config.as_ref(), user, &provider, ttl, access_token.map(|t| (t, token_ttl)))
             }
         };
         match result {
@@ -171,12 +179,29 @@ fn hash_from_stdin() -> Result<(), String> {
     Ok(())
 }
 
-fn mint(config: Option<&PathBuf>, user: User, provider: &str, ttl: Option<i64>) -> Result<(), String> {
+fn mint(
+    config: Option<&PathBuf>,
+    user: User,
+    provider: &str,
+    ttl: Option<i64>,
+    access_token: Option<(String, i64)>,
+) -> Result<(), String> {
     user.validate().map_err(|e| e.to_string())?;
     let gateway = assemble(config, KeyInit::CreateInDevelopment)?;
     let codec = &gateway.sessions.codec;
     let ttl = ttl.unwrap_or(codec.lifetimes().idle);
-    let value = codec.seal(&codec.start_with_ttl(user, provider, ttl)).map_err(|e| e.to_string())?;
+    let now = codec.now();
+    let tokens = access_token.map(|(token, token_ttl)| ProviderTokens {
+        access_token: SecretString::from(token),
+        token_type: "Bearer".into(),
+        refresh_token: None,
+        id_token: None,
+        expires_at: Some(now + token_ttl),
+        obtained_at: now,
+        scope: None,
+    });
+    let session = codec.start_with_ttl(user, provider, ttl, tokens.as_ref()).map_err(|e| e.to_string())?;
+    let value = codec.seal(&session).map_err(|e| e.to_string())?;
     let parts = gateway.sessions.cookies.split(&value).map_err(|e| e.to_string())?;
     let header: Vec<String> = parts.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
     println!("{}", header.join("; "));

@@ -20,6 +20,12 @@ pub enum AppError {
     TooLarge,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    #[error("the provider's access token has expired and cannot be refreshed")]
+    TokenExpired,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -33,7 +39,11 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated => "unauthenticated",
-            AppError::Forbidden(code) | AppError::BadRequest(code) => code,
+            AppError::Forbidden(code)
+            | AppError::BadRequest(code)
+            | AppError::NotFound(code)
+            | AppError::Unavailable(code) => code,
+            AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal(_) => "internal",
@@ -43,11 +53,15 @@ impl AppError {
 
 /// The realm in `WWW-Authenticate` challenges.
 pub const CHALLENGE: &str = "Bearer realm=\"sealgate\"";
+const TOKEN_EXPIRED_CHALLENGE: &str =
+    "Bearer realm=\"sealgate\", error=\"invalid_token\", error_description=\"the provider token has expired\"";
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::TokenExpired => StatusCode::UNAUTHORIZED,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -65,6 +79,9 @@ impl ResponseError for AppError {
             }
             AppError::Unauthenticated => {
                 response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)));
+            }
+            AppError::TokenExpired => {
+                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(TOKEN_EXPIRED_CHALLENGE)));
             }
             AppError::RateLimited { retry_after_secs } => {
                 response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));

@@ -12,6 +12,7 @@ use crate::errors::AppError;
 use crate::keys::{self, JwkSet, KeyAlg, KeyError};
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
+use crate::refresh::Refresher;
 use crate::routes;
 use crate::security::{FailureLimiter, OriginCheck, TrustedProxies};
 use crate::session::cookie::CookieSpec;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub providers: Providers,
     pub flows: FlowCodec,
     pub public_url: Url,
+    pub refresher: Refresher,
+    /// Whether any provider passes its access token on `/auth/verify`.
+    pub passes_tokens: bool,
 }
 
 /// Whether a missing development key set may be written to disk.
@@ -96,17 +100,20 @@ impl Gateway {
         let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings) };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
+        let passes_tokens = providers.iter().any(|p| p.pass_access_token);
         let state = AppState {
             origins: OriginCheck::new(public_url.origin().ascii_serialization(), redirects.clone()),
             redirects,
             proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
             credentials: credentials.map(Arc::new),
             limiter: FailureLimiter::new(
-                clock,
+                clock.clone(),
                 creds.failure_window,
                 creds.max_failures_per_user,
                 creds.max_failures_per_client,
             ),
+            passes_tokens,
+            refresher: Refresher::new(settings.tokens.clone(), clock.clone()),
             providers,
             flows,
             public_url,

@@ -54,6 +54,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub oauth: OAuthSettings,
+    #[serde(default)]
+    pub tokens: TokenSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
@@ -77,6 +79,49 @@ pub struct OAuthSettings {
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self { timeout: Duration::from_secs(10), flow_lifetime: Duration::from_secs(600), discovery_attempts: 5 }
+    }
+}
+
+/// What to do when a provider's access token has expired and there is no
+/// refresh token to get a new one (GitHub, or a provider that issued none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutRefreshToken {
+    /// Keep the session; the token counts as expired (not passed upstream,
+    /// `/auth/token` answers 401 `token_expired`).
+    KeepSession,
+    /// End the session, so the person signs in again.
+    EndSession,
+}
+
+/// The provider token lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// An access token is stale this long before its `expires_at`.
+    #[serde(with = "humantime_serde")]
+    pub refresh_skew: Duration,
+    /// A token without `expires_at` is stale this long after it was obtained.
+    #[serde(with = "humantime_serde")]
+    pub stale_without_expiry: Duration,
+    /// How long a refresh's outcome is kept, so requests still carrying the
+    /// old cookie get the new tokens without calling the provider again.
+    #[serde(with = "humantime_serde")]
+    pub grace_window: Duration,
+    pub without_refresh_token: WithoutRefreshToken,
+    /// Serve `GET /auth/token` (hands the access token to the browser).
+    pub endpoint: bool,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            refresh_skew: Duration::from_secs(30),
+            stale_without_expiry: Duration::from_secs(3600),
+            grace_window: Duration::from_secs(30),
+            without_refresh_token: WithoutRefreshToken::KeepSession,
+            endpoint: false,
+        }
     }
 }
 
@@ -168,6 +213,9 @@ pub struct ProviderSettings {
     /// How to authenticate at the token endpoint; default: the preset's.
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
+    /// Add `X-Auth-Access-Token` (always fresh) to `/auth/verify` answers.
+    #[serde(default)]
+    pub pass_access_token: bool,
 }
 
 fn yes() -> bool {

@@ -254,6 +254,16 @@ impl Settings {
         if !(1..=20).contains(&oauth.discovery_attempts) {
             problems.push("oauth.discovery_attempts must be between 1 and 20".into());
         }
+        let tokens = &self.tokens;
+        if tokens.refresh_skew.as_secs() > 600 {
+            problems.push("tokens.refresh_skew must be at most 10m".into());
+        }
+        if tokens.stale_without_expiry.as_secs() < 60 {
+            problems.push("tokens.stale_without_expiry must be at least 1m".into());
+        }
+        if !(1..=600).contains(&tokens.grace_window.as_secs()) {
+            problems.push("tokens.grace_window must be between 1s and 10m".into());
+        }
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

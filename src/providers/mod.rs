@@ -112,6 +112,8 @@ pub struct Provider {
     revoke_on_signout: bool,
     rp_initiated_logout: bool,
     post_logout_redirect_url: Url,
+    /// Add `X-Auth-Access-Token` to `/auth/verify` answers.
+    pub pass_access_token: bool,
     protocol: Protocol,
     http: reqwest::Client,
     clock: SharedClock,
@@ -279,6 +281,7 @@ impl Provider {
             revoke_on_signout: cfg.revoke_on_signout,
             rp_initiated_logout: cfg.rp_initiated_logout,
             post_logout_redirect_url,
+            pass_access_token: cfg.pass_access_token,
             protocol,
             http,
             clock,
@@ -334,6 +337,24 @@ impl Provider {
         };
         signed_in.user.validate().map_err(|e| ProviderError::Profile(e.to_string()))?;
         Ok(signed_in)
+    }
+
+    /// Spend a refresh token at the token endpoint. The result keeps the old
+    /// refresh token when the provider does not rotate it, and the old ID
+    /// token when it sends no new one. `CodeRejected` means `invalid_grant`.
+    pub async fn refresh(&self, previous: &ProviderTokens) -> Result<ProviderTokens, ProviderError> {
+        let refresh_token = previous.refresh_token.as_ref().ok_or(ProviderError::CodeRejected)?;
+        let mut tokens = match &self.protocol {
+            Protocol::Oidc(oidc) => oidc.refresh(self, refresh_token).await?,
+            Protocol::OAuth2(flow) => flow.refresh(self, refresh_token).await?,
+        };
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.clone());
+        }
+        if tokens.id_token.is_none() {
+            tokens.id_token.clone_from(&previous.id_token);
+        }
+        Ok(tokens)
     }
 
     /// Best-effort RFC 7009 revocation of a session's tokens on sign-out.

@@ -6,6 +6,7 @@ use super::{discord, github, x, Authorization, ProfileSource, Provider, Provider
 use crate::config::ClientAuth;
 use crate::session::ProviderTokens;
 use oauth2::basic::BasicClient;
+use oauth2::RefreshToken;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     ErrorResponse, HttpClientError, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
@@ -69,6 +70,7 @@ pub fn tokens_from<TT: oauth2::TokenType, R: TokenResponse<TokenType = TT>>(
     let token_type = serde_json::to_value(response.token_type())
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|t| !t.eq_ignore_ascii_case("bearer"))
         .unwrap_or_else(|| "Bearer".into());
     ProviderTokens {
         access_token: SecretString::from(response.access_token().secret().clone()),
@@ -113,6 +115,21 @@ impl OAuth2 {
         }
         let (url, state) = request.url();
         Ok(Authorization { url, state: state.secret().clone(), nonce: None, pkce_verifier })
+    }
+
+    pub async fn refresh(
+        &self,
+        provider: &Provider,
+        refresh_token: &SecretString,
+    ) -> Result<ProviderTokens, ProviderError> {
+        let refresh_token = RefreshToken::new(secrecy::ExposeSecret::expose_secret(refresh_token).to_owned());
+        let response = self
+            .client(provider)
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&provider.http)
+            .await
+            .map_err(token_error)?;
+        Ok(tokens_from(&response, provider.now(), None))
     }
 
     pub async fn complete(

@@ -5,6 +5,7 @@
 use super::http::get_json;
 use super::{Authorization, Provider, ProviderError, SignedInUser};
 use crate::config::ClientAuth;
+use crate::session::ProviderTokens;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{TimeZone, Utc};
@@ -13,7 +14,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -226,6 +228,23 @@ impl Oidc {
         }
         let (url, state, nonce) = request.url();
         Ok(Authorization { url, state: state.secret().clone(), nonce: Some(nonce.secret().clone()), pkce_verifier })
+    }
+
+    pub async fn refresh(
+        &self,
+        provider: &Provider,
+        refresh_token: &SecretString,
+    ) -> Result<ProviderTokens, ProviderError> {
+        let d = self.ensure(&provider.http).await?;
+        let client = self.client(provider, &d)?;
+        let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let response: CoreTokenResponse = client
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&provider.http)
+            .await
+            .map_err(super::oauth2_flow::token_error)?;
+        let id_token = response.id_token().map(|t| t.to_string());
+        Ok(super::oauth2_flow::tokens_from(&response, provider.now(), id_token))
     }
 
     pub async fn complete(

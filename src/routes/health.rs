@@ -18,3 +18,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .json(serde_json::json!({ "status": "not_ready", "providers_not_ready": pending }))
     }
 }
+
+/// Counters in the Prometheus text format.
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+}

@@ -7,6 +7,7 @@ mod pages;
 mod session_info;
 mod signin;
 mod signout;
+mod token;
 mod verify;
 
 pub use signin::SigninError;
@@ -19,6 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(home::home))
         .route("/auth/verify", web::get().to(verify::verify))
         .route("/auth/session", web::get().to(session_info::session_info))
+        .route("/auth/token", web::get().to(token::token))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/auth/signin", web::get().to(signin::signin_page))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
         .route("/auth/signin/{provider}", web::get().to(oauth::start))

@@ -47,7 +47,9 @@ pub fn html(body: String) -> HttpResponse {
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
+        // Not `no-referrer`: under it browsers send `Origin: null` on our own form
+        // posts, which the cross-site check must then refuse.
+        .insert_header(("Referrer-Policy", "same-origin"))
         .body(body)
 }
 

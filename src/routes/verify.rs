@@ -3,11 +3,13 @@
 
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
-use crate::session::request::MaybeSession;
+use crate::refresh::TokenStatus;
+use crate::session::request::{clear_session, set_session, MaybeSession, SessionService};
 use crate::session::Session;
 use crate::startup::AppState;
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use secrecy::ExposeSecret;
 
 pub const USER: &str = "x-auth-user";
 pub const USERNAME: &str = "x-auth-username";
@@ -15,6 +17,7 @@ pub const EMAIL: &str = "x-auth-email";
 pub const NAME: &str = "x-auth-name";
 pub const PROVIDER: &str = "x-auth-provider";
 pub const GROUPS: &str = "x-auth-groups";
+pub const ACCESS_TOKEN: &str = "x-auth-access-token";
 
 /// The identity headers for a session. Built only from the sealed session,
 /// never from anything the client sent. User fields were validated (no
@@ -72,5 +75,41 @@ pub async fn verify(req: HttpRequest, session: MaybeSession) -> Result<HttpRespo
     };
     let mut response = HttpResponse::Ok();
     identity_headers(&mut response, session);
+    if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|s| s.passes_tokens) {
+        pass_access_token(&req, state, session, &mut response).await?;
+    }
     Ok(response.finish())
+}
+
+/// `X-Auth-Access-Token`, fresh, for providers with `pass_access_token`. A
+/// token that cannot be refreshed right now is not passed; a revoked grant
+/// ends the session.
+async fn pass_access_token(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+    response: &mut HttpResponseBuilder,
+) -> Result<(), AppError> {
+    let Some(provider) = state.providers.get(&session.provider).filter(|p| p.pass_access_token) else {
+        return Ok(());
+    };
+    let Some(sessions) = req.app_data::<web::Data<SessionService>>() else {
+        return Ok(());
+    };
+    match state.refresher.fresh(&sessions.codec, Some(provider), session).await {
+        TokenStatus::Fresh { tokens, refreshed } => {
+            if let Some(refreshed) = refreshed {
+                set_session(req, &refreshed)?;
+            }
+            if let Ok(value) = HeaderValue::from_str(tokens.access_token.expose_secret()) {
+                response.insert_header((HeaderName::from_static(ACCESS_TOKEN), value));
+            }
+        }
+        TokenStatus::Ended => {
+            clear_session(req);
+            return Err(AppError::Unauthenticated);
+        }
+        TokenStatus::Expired | TokenStatus::Unavailable | TokenStatus::NoTokens => {}
+    }
+    Ok(())
 }

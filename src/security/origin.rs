@@ -21,12 +21,16 @@ impl OriginCheck {
     /// neither header come from non-browser clients and are allowed.
     pub fn allows(&self, req: &HttpRequest) -> bool {
         let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-        if let Some(origin) = header("origin") {
+        // `Origin: null` (privacy settings, sandboxed frames) names no origin:
+        // such a request passes only on a browser's `Sec-Fetch-Site` saying
+        // it is same-origin.
+        let origin = header("origin");
+        if let Some(origin) = origin.filter(|o| *o != "null") {
             return origin == self.public_origin
-                || (origin != "null" && ReturnTo::try_parse(&format!("{origin}/"), &self.redirects).is_some());
+                || ReturnTo::try_parse(&format!("{origin}/"), &self.redirects).is_some();
         }
         match header("sec-fetch-site") {
-            None => true,
+            None => origin.is_none(),
             Some(site) => site == "same-origin" || site == "none",
         }
     }
@@ -50,6 +54,8 @@ mod tests {
             (Some("https://app.example.com"), Some("same-site"), true),
             (Some("https://evil.example"), Some("same-origin"), false),
             (Some("null"), None, false),
+            (Some("null"), Some("same-origin"), true),
+            (Some("null"), Some("cross-site"), false),
             (None, Some("cross-site"), false),
             (None, Some("same-site"), false),
             (None, Some("same-origin"), true),

@@ -20,11 +20,11 @@ use crate::clock::SharedClock;
 use crate::domain::User;
 use crate::jwe::{OpenError, SealError, Sealer};
 use crate::keys::{JwkSet, Purpose};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use actix_web::http::header::{HeaderName, HeaderValue};
 use std::sync::{Arc, OnceLock};
 
 pub const SESSION_VERSION: u8 = 1;
@@ -59,6 +59,9 @@ pub struct Session {
     /// kept with the opened token, so the hot path does not rebuild them.
     #[serde(skip)]
     identity: OnceLock<Arc<[(HeaderName, HeaderValue)]>>,
+    /// The provider tokens, opened on first use and kept with the opened token.
+    #[serde(skip)]
+    opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -200,24 +203,34 @@ impl SessionCodec {
             remember,
             tokens,
             identity: OnceLock::new(),
+            opened_tokens: OnceLock::new(),
         })
     }
 
     /// A session with an explicit lifetime, for `sealgate session mint`.
-    pub fn start_with_ttl(&self, user: User, provider: &str, ttl: i64) -> Session {
+    pub fn start_with_ttl(
+        &self,
+        user: User,
+        provider: &str,
+        ttl: i64,
+        tokens: Option<&ProviderTokens>,
+    ) -> Result<Session, TokensError> {
         let now = self.now();
-        Session {
+        let id = random_id();
+        let tokens = tokens.map(|t| self.tokens.seal(t, &id)).transpose()?;
+        Ok(Session {
             v: SESSION_VERSION,
             typ: Purpose::Session.label().into(),
-            id: random_id(),
+            id,
             created_at: now,
             expires_at: self.capped(now, now + ttl.max(1)),
             provider: provider.into(),
             user,
             remember: true,
-            tokens: None,
+            tokens,
             identity: OnceLock::new(),
-        }
+            opened_tokens: OnceLock::new(),
+        })
     }
 
     fn capped(&self, created_at: i64, expires_at: i64) -> i64 {
@@ -290,14 +303,23 @@ impl SessionCodec {
         (expires_at > session.expires_at).then(|| Session { expires_at, ..session.clone() })
     }
 
-    /// Open the provider tokens of a session.
-    pub fn tokens(&self, session: &Session) -> Result<Option<ProviderTokens>, TokensError> {
-        session.tokens.as_deref().map(|blob| self.tokens.open(blob, &session.id)).transpose()
+    /// Open the provider tokens of a session (once per opened token).
+    pub fn tokens(&self, session: &Session) -> Result<Option<Arc<ProviderTokens>>, TokensError> {
+        session
+            .opened_tokens
+            .get_or_init(|| {
+                session.tokens.as_deref().map(|blob| self.tokens.open(blob, &session.id).map(Arc::new)).transpose()
+            })
+            .clone()
     }
 
     /// Replace the provider tokens of a session (after a refresh).
     pub fn with_tokens(&self, session: &Session, tokens: &ProviderTokens) -> Result<Session, TokensError> {
-        Ok(Session { tokens: Some(self.tokens.seal(tokens, &session.id)?), ..session.clone() })
+        Ok(Session {
+            tokens: Some(self.tokens.seal(tokens, &session.id)?),
+            opened_tokens: OnceLock::new(),
+            ..session.clone()
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use sealgate::session::Session;
 use sealgate::startup::{Application, Gateway, KeyInit};
 use secrecy::SecretString;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use tempfile::TempDir;
 
 pub const ALICE: &str = "alice";
@@ -110,8 +110,39 @@ pub async fn spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualClock)
     try_spawn_in(dir, settings, clock).await.unwrap_or_else(|e| panic!("the app did not start: {e}"))
 }
 
+/// Every log line the test apps wrote, at debug level and above (trace for
+/// sealgate itself), so tests can check that no secret was ever logged.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,sealgate=trace"))
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
 pub async fn try_spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualClock) -> Result<TestApp, String> {
-    sealgate::telemetry::init(&settings.log);
+    capture_logs();
     let gateway = Gateway::assemble(settings.clone(), Arc::new(clock.clone()), KeyInit::CreateInDevelopment)
         .map_err(|e| e.to_string())?;
     let sessions = gateway.sessions.clone();

@@ -87,6 +87,28 @@ impl TestIdp {
         }
     }
 
+    /// Freeze the IdP process (SIGSTOP): connections hang, as with a stuck provider.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a paused IdP run again (SIGCONT), with all its state.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().and_then(|c| c.id()).expect("the IdP is running");
+        let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    pub async fn revoke_grants(&self, sub: &str) {
+        let response =
+            reqwest::Client::new().post(format!("{}/test/revoke-grants?sub={sub}", self.issuer)).send().await.unwrap();
+        assert!(response.status().is_success());
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
         reqwest::get(format!("{}/test/stats", self.issuer)).await.unwrap().json().await.unwrap()
     }
@@ -157,5 +179,6 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         post_logout_redirect_url: None,
         pkce: true,
         client_auth: None,
+        pass_access_token: false,
     }
 }

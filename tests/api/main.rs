@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod bad_input;
+mod browser;
+mod caddy;
 mod cli;
 mod cookies;
 mod fakes;
@@ -15,6 +17,7 @@ mod nginx;
 mod oidc_flow;
 mod providers_presets;
 mod proxies;
+mod refresh;
 mod session_info;
 mod signin_credentials;
 mod signout;

@@ -10,10 +10,10 @@ use std::time::Duration;
 use url::Url;
 
 const PUBLIC: &str = "http://gate.test";
-const CALLBACK: &str = "http://gate.test/auth/callback/corp";
-const ALICE: Answer<'static> = Answer::SignIn { login: "alice", password: "alice-password" };
+pub(crate) const CALLBACK: &str = "http://gate.test/auth/callback/corp";
+pub(crate) const ALICE: Answer<'static> = Answer::SignIn { login: "alice", password: "alice-password" };
 
-async fn wait_ready(app: &TestApp) {
+pub(crate) async fn wait_ready(app: &TestApp) {
     for _ in 0..200 {
         if app.get("/readyz").await.status() == 200 {
             return;
@@ -45,7 +45,7 @@ async fn setup() -> (TestIdp, TestApp) {
 }
 
 /// Start a sign-in; returns the authorize URL and the flow cookie.
-async fn start(app: &TestApp, redirect_to: &str) -> (String, SetCookie) {
+pub(crate) async fn start(app: &TestApp, redirect_to: &str) -> (String, SetCookie) {
     let response = app.get(&format!("/auth/signin/corp?redirect_to={redirect_to}")).await;
     assert_eq!(response.status(), 302);
     let flow = set_cookies(response.headers()).into_iter().find(|c| c.name.starts_with("sealgate-flow-")).unwrap();
@@ -53,7 +53,7 @@ async fn start(app: &TestApp, redirect_to: &str) -> (String, SetCookie) {
 }
 
 /// What the browser would request at sealgate when the IdP redirects back.
-async fn deliver(app: &TestApp, callback: &Url) -> reqwest::Response {
+pub(crate) async fn deliver(app: &TestApp, callback: &Url) -> reqwest::Response {
     app.get(&format!("{}?{}", callback.path(), callback.query().unwrap_or(""))).await
 }
 
@@ -74,7 +74,7 @@ fn with_param(url: &Url, key: &str, value: Option<&str>) -> Url {
     out
 }
 
-fn error_of(response: &reqwest::Response) -> String {
+pub(crate) fn error_of(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), 302);
     let url = Url::parse("http://x").unwrap().join(&location(response)).unwrap();
     assert_eq!(url.path(), "/auth/signin", "{url}");
@@ -213,7 +213,7 @@ async fn sign_out_revokes_the_tokens_at_the_provider() {
     let response = deliver(&app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
     let cookie = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
     let session = app.sessions.codec.open(&cookie.value).unwrap();
-    let refresh = app.sessions.codec.tokens(&session).unwrap().unwrap().refresh_token.unwrap();
+    let refresh = app.sessions.codec.tokens(&session).unwrap().unwrap().refresh_token.clone().unwrap();
 
     let signed_out = app.client.post(app.url("/auth/signout")).send().await.unwrap();
     assert_eq!(signed_out.status(), 303);

@@ -24,7 +24,7 @@ use wiremock::{Mock, ResponseTemplate};
 // ---------------------------------------------------------------------------
 // Helpers
 
-async fn wait_ready(app: &TestApp) {
+pub(crate) async fn wait_ready(app: &TestApp) {
     for _ in 0..200 {
         if app.get("/readyz").await.status() == 200 {
             return;
@@ -35,7 +35,7 @@ async fn wait_ready(app: &TestApp) {
 }
 
 /// An app with these providers (by id), ready to start sign-ins.
-async fn app_with_tables(tables: Vec<(&str, ProviderSettings)>) -> TestApp {
+pub(crate) async fn app_with_tables(tables: Vec<(&str, ProviderSettings)>) -> TestApp {
     let app = spawn_app_with(|settings| {
         for (id, table) in tables {
             settings.providers.insert(id.into(), table);
@@ -83,7 +83,7 @@ fn with_param(url: &Url, key: &str, value: Option<&str>) -> Url {
 }
 
 /// A started sign-in: where the browser was sent, and the flow cookie it got.
-struct Started {
+pub(crate) struct Started {
     id: String,
     authorize: Url,
     state: String,
@@ -103,7 +103,7 @@ fn flow_cookie(headers: &reqwest::header::HeaderMap) -> SetCookie {
         .expect("the sign-in sets a flow cookie")
 }
 
-async fn start(app: &TestApp, id: &str, redirect_to: &str) -> Started {
+pub(crate) async fn start(app: &TestApp, id: &str, redirect_to: &str) -> Started {
     let response = app.get(&format!("/auth/signin/{id}?redirect_to={redirect_to}")).await;
     assert_eq!(response.status(), 302, "GET /auth/signin/{id}");
     assert_eq!(header(&response, "cache-control"), Some("no-store"));
@@ -149,7 +149,7 @@ fn assert_authorization_request(started: &Started, fake: &FakeProvider, scopes: 
 }
 
 /// Consent at the fake; returns the callback URL it redirects to.
-async fn consent(fake: &FakeProvider, started: &Started) -> Url {
+pub(crate) async fn consent(fake: &FakeProvider, started: &Started) -> Url {
     let callback = fake.consent(started.authorize.as_str()).await;
     assert!(callback.as_str().starts_with(&redirect_uri(&started.id)), "{callback}");
     assert_eq!(param(&callback, "state").as_ref(), Some(&started.state));
@@ -157,14 +157,14 @@ async fn consent(fake: &FakeProvider, started: &Started) -> Url {
 }
 
 /// What the browser requests at sealgate when the provider redirects back.
-async fn deliver(app: &TestApp, callback: &Url) -> Response {
+pub(crate) async fn deliver(app: &TestApp, callback: &Url) -> Response {
     let base = Url::parse(PUBLIC_URL).unwrap();
     assert_eq!(callback.host_str(), base.host_str(), "the provider must send the browser back to sealgate");
     app.get(&format!("{}?{}", callback.path(), callback.query().unwrap_or(""))).await
 }
 
 /// Consent and deliver; returns sealgate's answer and the code used.
-async fn finish(app: &TestApp, fake: &FakeProvider, started: &Started) -> (Response, String) {
+pub(crate) async fn finish(app: &TestApp, fake: &FakeProvider, started: &Started) -> (Response, String) {
     let callback = consent(fake, started).await;
     let code = param(&callback, "code").unwrap();
     (deliver(app, &callback).await, code)

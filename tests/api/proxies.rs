@@ -1,5 +1,6 @@
 //! Real reverse proxies for the tests: an upstream that echoes what it was
-//! told about the user, and nginx started from `examples/nginx/` on loopback.
+//! told about the user, and nginx and caddy started from `examples/nginx/` and
+//! `examples/caddy/` on loopback.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -110,5 +111,128 @@ impl Drop for Nginx {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Debian's caddy (2.6), running `examples/caddy/Caddyfile`. Its home, data
+/// and config directories are in a temporary directory, so it writes nothing
+/// anywhere else.
+pub struct Caddy {
+    pub port: u16,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Caddy {
+    pub fn start(port: u16, sealgate: &str, upstream: &str) -> Caddy {
+        let caddy = require("caddy");
+        let dir = tempfile::tempdir().unwrap();
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/caddy/Caddyfile")).unwrap();
+        let site = template
+            .replace("{{LISTEN}}", &format!("http://127.0.0.1:{port}"))
+            .replace("{{SEALGATE}}", sealgate)
+            .replace("{{UPSTREAM}}", upstream);
+        let config = dir.path().join("Caddyfile");
+        std::fs::write(&config, site).unwrap();
+        let log_path = dir.path().join("caddy.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(caddy)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("caddy did not start listening on {port} ({exited:?})\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Caddy { port, child, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// What caddy has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("caddy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP forwarder in front of a provider that a test can take down: while
+/// down, every connection is closed at once, as if the provider were gone.
+/// (Freezing the provider instead would let it process a request after the
+/// client timed out, which with rotating refresh tokens is a different story.)
+pub struct Switch {
+    pub port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Switch {
+    pub async fn to(target: String) -> Switch {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(AtomicBool::new(false));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, open) = (down.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                open.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Switch { port, down, connections }
+    }
+
+    /// Down: refuse new connections and cut the open ones (a client's pool
+    /// would otherwise keep reaching the provider).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            for connection in self.connections.lock().unwrap().drain(..) {
+                connection.abort();
+            }
+        }
     }
 }

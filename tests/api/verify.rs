@@ -113,3 +113,33 @@ async fn sliding_renewal_happens_past_half_the_idle_lifetime_and_stops_at_the_ab
     app.clock.set(t0 + 1800);
     assert_eq!(app.get_with_cookie("/auth/verify", &capped_cookie).await.status(), 401);
 }
+
+#[tokio::test]
+async fn redirect_mode_builds_the_return_url_only_from_trusted_proxies() {
+    let forwarded = |app: &crate::helpers::TestApp, host: &'static str| {
+        app.client
+            .get(app.url("/auth/verify?redirect=1"))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/a?b=c&d=e")
+            .send()
+    };
+    let trusted = spawn_app_with(|s| s.redirects.allowed_hosts = vec!["app.test".into()]).await;
+    let response = forwarded(&trusted, "app.test").await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        crate::helpers::location(&response),
+        "http://gate.test/auth/signin?redirect_to=https%3A%2F%2Fapp.test%2Fa%3Fb%3Dc%26d%3De"
+    );
+    let off_list = forwarded(&trusted, "evil.example").await.unwrap();
+    assert_eq!(crate::helpers::location(&off_list), "http://gate.test/auth/signin?redirect_to=%2F");
+
+    let untrusted = spawn_app_with(|s| {
+        s.redirects.allowed_hosts = vec!["app.test".into()];
+        s.server.trusted_proxies = vec![];
+    })
+    .await;
+    let ignored = forwarded(&untrusted, "app.test").await.unwrap();
+    assert_eq!(crate::helpers::location(&ignored), "http://gate.test/auth/signin?redirect_to=%2F");
+    assert_eq!(untrusted.verify().await.status(), 401, "without ?redirect=1 it stays a 401");
+}

@@ -1,0 +1,189 @@
+//! The provider token lifecycle: staleness, refresh, and single flight.
+//!
+//! - A token is stale when `expires_at` is at or before now + `refresh_skew`,
+//!   or, without `expires_at`, once `stale_without_expiry` (1 h) has passed
+//!   since it was obtained.
+//! - A stale token is refreshed when a request needs it. Concurrent requests
+//!   for the same session share one refresh: moka's `try_get_with` runs one
+//!   call to the provider per key, where the key is a hash of the session id
+//!   and the refresh token (nothing a client can choose freely).
+//! - The outcome is kept for `grace_window`: a request still carrying the old
+//!   cookie gets the new tokens (and a new cookie) without another call, so a
+//!   rotated refresh token is never sent twice by this process.
+//! - `invalid_grant` ends the session (and is kept too, so the dead refresh
+//!   token is not sent again). A provider that is down, slow or answering
+//!   garbage does not end it: nothing is kept, and a later request retries.
+
+use crate::clock::SharedClock;
+use crate::config::{TokenSettings, WithoutRefreshToken};
+use crate::metrics;
+use crate::providers::{Provider, ProviderError};
+use crate::session::{ProviderTokens, Session, SessionCodec};
+use moka::future::Cache;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// What a request that needs the provider's access token gets.
+#[derive(Debug)]
+pub enum TokenStatus {
+    /// A usable token; `refreshed` is the resealed session when it was refreshed.
+    Fresh { tokens: Arc<ProviderTokens>, refreshed: Option<Box<Session>> },
+    /// The token has expired and cannot be refreshed; the session stays.
+    Expired,
+    /// The session must end (the grant was revoked, or policy says so).
+    Ended,
+    /// Refreshing failed for now (provider down, slow, or garbled); retry later.
+    Unavailable,
+    /// The session carries no provider tokens (password sign-in).
+    NoTokens,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Refreshed(Arc<ProviderTokens>),
+    Revoked,
+}
+
+pub struct Refresher {
+    settings: TokenSettings,
+    clock: SharedClock,
+    outcomes: Cache<[u8; 32], Arc<Outcome>>,
+}
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").field("settings", &self.settings).finish()
+    }
+}
+
+/// The single-flight key: never anything the client chooses freely.
+fn flight_key(session: &Session, tokens: &ProviderTokens) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"sealgate/refresh/v1\0");
+    hash.update(session.id.as_bytes());
+    hash.update(b"\0");
+    if let Some(refresh) = &tokens.refresh_token {
+        hash.update(refresh.expose_secret().as_bytes());
+    }
+    hash.finalize().into()
+}
+
+impl Refresher {
+    pub fn new(settings: TokenSettings, clock: SharedClock) -> Refresher {
+        let outcomes = Cache::builder().max_capacity(100_000).time_to_live(settings.grace_window).build();
+        Refresher { settings, clock, outcomes }
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// Whether `tokens` need refreshing now.
+    pub fn is_stale(&self, tokens: &ProviderTokens) -> bool {
+        let now = self.clock.now();
+        match tokens.expires_at {
+            Some(expires_at) => expires_at <= now + self.settings.refresh_skew.as_secs() as i64,
+            None => now >= tokens.obtained_at + self.settings.stale_without_expiry.as_secs() as i64,
+        }
+    }
+
+    /// Fresh tokens for `session`, refreshing them with `provider` if stale.
+    pub async fn fresh(&self, codec: &SessionCodec, provider: Option<&Provider>, session: &Session) -> TokenStatus {
+        let tokens = match codec.tokens(session) {
+            Ok(Some(tokens)) => tokens,
+            Ok(None) => return TokenStatus::NoTokens,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "provider tokens do not open");
+                return TokenStatus::Ended;
+            }
+        };
+        if !self.is_stale(&tokens) {
+            return TokenStatus::Fresh { tokens, refreshed: None };
+        }
+        let (Some(provider), true) = (provider, tokens.refresh_token.is_some()) else {
+            return match self.settings.without_refresh_token {
+                WithoutRefreshToken::KeepSession => TokenStatus::Expired,
+                WithoutRefreshToken::EndSession => {
+                    metrics::SESSIONS_ENDED_BY_REFRESH.inc();
+                    TokenStatus::Ended
+                }
+            };
+        };
+        let key = flight_key(session, &tokens);
+        let outcome = self
+            .outcomes
+            .try_get_with(key, async {
+                match provider.refresh(&tokens).await {
+                    Ok(fresh) => {
+                        metrics::REFRESH_OK.inc();
+                        tracing::info!(provider = %provider.id, session = %session.id, "provider tokens refreshed");
+                        Ok(Arc::new(Outcome::Refreshed(Arc::new(fresh))))
+                    }
+                    Err(ProviderError::CodeRejected) => {
+                        metrics::REFRESH_INVALID_GRANT.inc();
+                        tracing::warn!(provider = %provider.id, session = %session.id, "refresh token refused (invalid_grant)");
+                        Ok(Arc::new(Outcome::Revoked))
+                    }
+                    Err(error) => {
+                        metrics::REFRESH_FAILED.inc();
+                        tracing::warn!(provider = %provider.id, session = %session.id, error = %error, "token refresh failed");
+                        Err(error)
+                    }
+                }
+            })
+            .await;
+        match outcome.as_deref() {
+            Ok(Outcome::Refreshed(fresh)) => match codec.with_tokens(session, fresh) {
+                Ok(refreshed) => TokenStatus::Fresh { tokens: fresh.clone(), refreshed: Some(Box::new(refreshed)) },
+                Err(_) => TokenStatus::Unavailable,
+            },
+            Ok(Outcome::Revoked) => {
+                metrics::SESSIONS_ENDED_BY_REFRESH.inc();
+                TokenStatus::Ended
+            }
+            Err(_) => TokenStatus::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use secrecy::SecretString;
+
+    fn tokens(expires_at: Option<i64>, obtained_at: i64) -> ProviderTokens {
+        ProviderTokens {
+            access_token: SecretString::from("at".to_owned()),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at,
+            obtained_at,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn a_token_without_expiry_is_fresh_at_59_59_and_stale_at_60_00() {
+        let clock = ManualClock::at(10_000);
+        let refresher = Refresher::new(TokenSettings::default(), Arc::new(clock.clone()));
+        let token = tokens(None, 10_000);
+        clock.set(10_000 + 59 * 60 + 59);
+        assert!(!refresher.is_stale(&token));
+        clock.set(10_000 + 60 * 60);
+        assert!(refresher.is_stale(&token));
+    }
+
+    #[test]
+    fn a_token_with_expiry_is_stale_within_the_skew() {
+        let clock = ManualClock::at(10_000);
+        let refresher = Refresher::new(TokenSettings::default(), Arc::new(clock.clone()));
+        let token = tokens(Some(10_100), 10_000);
+        clock.set(10_100 - 31);
+        assert!(!refresher.is_stale(&token));
+        clock.set(10_100 - 30);
+        assert!(refresher.is_stale(&token), "at expires_at - skew it is stale");
+    }
+}

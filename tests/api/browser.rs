@@ -1,0 +1,112 @@
+//! A real browser (Debian's headless chromium, driven by
+//! `tests/browser/signin.mjs` with playwright-core) signing in through nginx,
+//! sealgate and the test IdP the way a person would, then signing out.
+
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::idp::{IdpOptions, TestIdp};
+use crate::proxies::{free_port, spawn_echo_upstream, Nginx};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn wait_ready(app: &TestApp) {
+    for _ in 0..200 {
+        if app.get("/readyz").await.status() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the provider never became ready");
+}
+
+/// Where the test leaves its screenshot (git-ignored).
+fn screenshot_path() -> PathBuf {
+    let dir = repo().join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("browser-landed.png");
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_signs_out() {
+    assert!(
+        Path::new(CHROMIUM).exists() && repo().join("tests/idp/node_modules/playwright-core").exists(),
+        "chromium or playwright-core is not installed; run `bash scripts/install-test-deps.sh` (scripts/test.sh does)"
+    );
+    // nginx's port first: it is the public URL and the IdP's redirect URI.
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![format!("{public}/auth/callback/corp")],
+        ..IdpOptions::default()
+    })
+    .await;
+    let app = spawn_app_with(|s| {
+        s.server.public_url = public.clone();
+        s.providers.insert("corp".into(), idp.provider());
+    })
+    .await;
+    wait_ready(&app).await;
+    let upstream = spawn_echo_upstream().await;
+    let nginx = Nginx::start(port, app.address.trim_start_matches("http://"), &upstream);
+
+    let protected = nginx.url("/app/page?x=1&y=2");
+    let screenshot = screenshot_path();
+    let run = tokio::process::Command::new("node")
+        .arg(repo().join("tests/browser/signin.mjs"))
+        .args(["--protected-url", &protected, "--login", "alice", "--password", "alice-password"])
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the browser script did not finish in 90 s")
+        .expect("node must be installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser script failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
+    });
+
+    // Signed in and back where the person started, with the upstream told who it is.
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["landed_url"], protected.as_str(), "{report}");
+    let seen = &report["landed_json"];
+    assert_eq!(seen["x-auth-user"], "alice-sub", "{report}");
+    assert_eq!(seen["x-auth-email"], "alice@example.com", "{report}");
+    assert_eq!(seen["x-auth-provider"], "corp", "{report}");
+    assert_eq!(seen["uri"], "/app/page?x=1&y=2", "{report}");
+    let text = report["landed_text"].as_str().unwrap();
+    assert!(text.contains("alice-sub") && text.contains("alice@example.com"), "{text}");
+
+    // Signed out: the same URL leads to the sign-in page again.
+    let after = url::Url::parse(report["after_signout_url"].as_str().unwrap()).unwrap();
+    assert_eq!(after.origin().ascii_serialization(), public, "{report}");
+    assert_eq!(after.path(), "/auth/signin", "{report}");
+    let redirect_to = after.query_pairs().find(|(k, _)| k == "redirect_to").map(|(_, v)| v.into_owned());
+    assert_eq!(redirect_to.as_deref(), Some(protected.as_str()), "{report}");
+
+    // The screenshot of the landed page.
+    assert_eq!(report["screenshot"], screenshot.to_str().unwrap(), "{report}");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", screenshot.display());
+    assert!(png.len() > 1000, "the screenshot is suspiciously small ({} bytes)", png.len());
+}

@@ -1,0 +1,280 @@
+//! The provider token lifecycle against the real test IdP (short-lived access
+//! tokens, rotating refresh tokens, reuse detection that revokes the grant),
+//! and the no-refresh-token path against a GitHub-shaped fake.
+
+use crate::helpers::{captured_logs, header, set_cookies, spawn_app_with, TestApp};
+use crate::idp::{authorize_at_idp, IdpOptions, TestIdp};
+use crate::oidc_flow::{deliver, start, wait_ready, ALICE, CALLBACK};
+use crate::proxies::Switch;
+use sealgate::config::WithoutRefreshToken;
+use std::time::Duration;
+
+/// Access tokens live 5 s at the IdP; sealgate's clock is moved past that.
+const PAST_EXPIRY: i64 = 60;
+
+struct Signed {
+    idp: TestIdp,
+    app: TestApp,
+    /// The session cookie as a `Cookie` header.
+    cookie: String,
+    token_switch: Switch,
+}
+
+async fn signed_in_with(configure: impl FnOnce(&mut sealgate::config::Settings)) -> Signed {
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![CALLBACK.into()],
+        access_token_ttl: Some(5),
+        rotate_refresh_tokens: true,
+        ..IdpOptions::default()
+    })
+    .await;
+    // The token endpoint is reached through a switch, so a test can take it down.
+    let token_switch = Switch::to(idp.issuer.trim_start_matches("http://").to_owned()).await;
+    let mut provider = idp.provider();
+    provider.pass_access_token = true;
+    provider.token_url = Some(format!("http://127.0.0.1:{}/token", token_switch.port));
+    let app = spawn_app_with(|s| {
+        s.providers.insert("corp".into(), provider);
+        s.tokens.endpoint = true;
+        // The IdP's access tokens live 5 s: keep the skew below that.
+        s.tokens.refresh_skew = Duration::from_secs(1);
+        configure(s);
+    })
+    .await;
+    wait_ready(&app).await;
+    let (authorize, _) = start(&app, "/").await;
+    let response = deliver(&app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+    let session = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").expect("signed in");
+    Signed { idp, app, cookie: format!("sealgate={}", session.value), token_switch }
+}
+
+async fn signed_in() -> Signed {
+    signed_in_with(|_| {}).await
+}
+
+fn access_token(response: &reqwest::Response) -> Option<String> {
+    header(response, "x-auth-access-token").map(str::to_owned)
+}
+
+fn new_cookie(response: &reqwest::Response) -> Option<String> {
+    set_cookies(response.headers())
+        .into_iter()
+        .find(|c| c.name == "sealgate" && !c.is_removal())
+        .map(|c| format!("sealgate={}", c.value))
+}
+
+async fn refresh_grants(idp: &TestIdp) -> u64 {
+    idp.stats().await["token_requests"]["refresh_token"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_and_the_new_cookie_carries_it() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    let fresh = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(fresh.status(), 200);
+    let first = access_token(&fresh).expect("pass_access_token adds the token");
+    assert!(new_cookie(&fresh).is_none(), "a fresh token needs no refresh");
+    assert_eq!(refresh_grants(&idp).await, 0);
+
+    app.clock.advance(PAST_EXPIRY);
+    let refreshed = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(refreshed.status(), 200);
+    let second = access_token(&refreshed).unwrap();
+    assert_ne!(first, second, "a new access token");
+    let cookie = new_cookie(&refreshed).expect("the refreshed session is resealed into a new cookie");
+    assert_eq!(refresh_grants(&idp).await, 1);
+
+    let token = app.get_with_cookie("/auth/token", &cookie).await;
+    assert_eq!(token.status(), 200);
+    let body: serde_json::Value = token.json().await.unwrap();
+    assert_eq!(body["access_token"], second.as_str());
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["provider"], "corp");
+    assert_eq!(body["expires_at"], sealgate::clock::Clock::now(&app.clock) + 5);
+    assert_eq!(refresh_grants(&idp).await, 1, "the new cookie's token is fresh");
+}
+
+#[tokio::test]
+async fn fifty_parallel_requests_with_one_expired_cookie_refresh_once() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    app.clock.advance(PAST_EXPIRY);
+    let requests = (0..50).map(|_| app.get_with_cookie("/auth/verify", &cookie));
+    let responses = futures_util::future::join_all(requests).await;
+    let tokens: std::collections::HashSet<_> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), 200);
+            access_token(r).expect("every request gets the fresh token")
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "all 50 share the one refresh");
+    assert_eq!(refresh_grants(&idp).await, 1, "counted by the IdP: exactly one refresh grant");
+    assert_eq!(idp.stats().await["refresh_failures"], 0);
+
+    // The grant is still alive: the rotated refresh token works next time.
+    let cookie = new_cookie(responses.first().unwrap()).unwrap();
+    app.clock.advance(PAST_EXPIRY);
+    let next = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(next.status(), 200);
+    assert!(!tokens.contains(&access_token(&next).unwrap()));
+    assert_eq!(refresh_grants(&idp).await, 2);
+    assert_eq!(idp.stats().await["refresh_failures"], 0);
+}
+
+#[tokio::test]
+async fn the_old_cookie_inside_the_grace_window_gets_the_new_tokens_without_a_second_grant() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    app.clock.advance(PAST_EXPIRY);
+    let first = app.get_with_cookie("/auth/verify", &cookie).await;
+    let token = access_token(&first).unwrap();
+    let again = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(access_token(&again).unwrap(), token);
+    assert!(new_cookie(&again).is_some(), "the old cookie is replaced again");
+    assert_eq!(refresh_grants(&idp).await, 1);
+}
+
+#[tokio::test]
+async fn a_revoked_grant_ends_the_session() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    idp.revoke_grants("alice-sub").await;
+    app.clock.advance(PAST_EXPIRY);
+    let ended = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(ended.status(), 401);
+    let removed: Vec<String> =
+        set_cookies(ended.headers()).into_iter().filter(|c| c.is_removal()).map(|c| c.name).collect();
+    for name in ["sealgate", "sealgate_1", "sealgate_5"] {
+        assert!(removed.contains(&name.to_owned()), "{name} not cleared: {removed:?}");
+    }
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401, "and it stays ended");
+    assert_eq!(refresh_grants(&idp).await, 1, "the dead refresh token is not sent twice");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let line =
+        metrics.lines().find(|l| l.starts_with("sealgate_token_refresh_total{outcome=\"invalid_grant\"}")).unwrap();
+    assert!(line.split(' ').next_back().unwrap().parse::<u64>().unwrap() >= 1, "{line}");
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_degrades_without_ending_the_session_and_recovers() {
+    let Signed { idp, app, cookie, token_switch } = signed_in().await;
+    app.clock.advance(PAST_EXPIRY);
+    token_switch.set_down(true);
+    let degraded = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(degraded.status(), 200, "the person is still signed in");
+    assert_eq!(header(&degraded, "x-auth-user"), Some("alice-sub"));
+    assert!(access_token(&degraded).is_none(), "a stale token is never passed");
+    assert!(set_cookies(degraded.headers()).is_empty());
+    let token = app.get_with_cookie("/auth/token", &cookie).await;
+    assert_eq!(token.status(), 503);
+    assert_eq!(token.json::<serde_json::Value>().await.unwrap()["error"], "provider_unavailable");
+
+    token_switch.set_down(false);
+    let recovered = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(recovered.status(), 200);
+    assert!(access_token(&recovered).is_some(), "a later request retries and succeeds");
+    assert!(new_cookie(&recovered).is_some());
+    assert_eq!(refresh_grants(&idp).await, 1, "only the successful refresh reached the IdP");
+}
+
+#[tokio::test]
+async fn a_slow_provider_is_bounded_by_the_timeout() {
+    let Signed { idp, app, cookie, .. } = signed_in_with(|s| s.oauth.timeout = Duration::from_secs(1)).await;
+    app.clock.advance(PAST_EXPIRY);
+    idp.pause();
+    let started = std::time::Instant::now();
+    let degraded = app.get_with_cookie("/auth/verify", &cookie).await;
+    let waited = started.elapsed();
+    idp.resume();
+    assert_eq!(degraded.status(), 200);
+    assert!(access_token(&degraded).is_none());
+    assert!(waited < Duration::from_secs(5), "the refresh gave up after the timeout: {waited:?}");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_off_unless_configured() {
+    let Signed { app, cookie, .. } = signed_in_with(|s| s.tokens.endpoint = false).await;
+    assert_eq!(app.get_with_cookie("/auth/token", &cookie).await.status(), 404);
+    assert_eq!(app.get("/auth/token").await.status(), 404);
+}
+
+#[tokio::test]
+async fn no_token_value_ever_reaches_the_logs() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    let mut secrets = Vec::new();
+    let collect = |app: &TestApp, cookie: &str, secrets: &mut Vec<String>| {
+        let value = cookie.split_once('=').unwrap().1;
+        let session = app.sessions.codec.open(value).unwrap();
+        let tokens = app.sessions.codec.tokens(&session).unwrap().unwrap();
+        use secrecy::ExposeSecret;
+        secrets.push(tokens.access_token.expose_secret().to_owned());
+        secrets.extend(tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()));
+        secrets.extend(tokens.id_token.as_ref().map(|t| t.expose_secret().to_owned()));
+    };
+    collect(&app, &cookie, &mut secrets);
+    app.clock.advance(PAST_EXPIRY);
+    let refreshed = app.get_with_cookie("/auth/verify", &cookie).await;
+    let cookie = new_cookie(&refreshed).unwrap();
+    collect(&app, &cookie, &mut secrets);
+    assert_eq!(app.get_with_cookie("/auth/token", &cookie).await.status(), 200);
+    idp.revoke_grants("alice-sub").await;
+    app.clock.advance(PAST_EXPIRY);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401);
+
+    let logs = captured_logs();
+    assert!(logs.contains("provider tokens refreshed"), "the run was logged");
+    assert!(logs.contains("invalid_grant"));
+    for secret in &secrets {
+        assert!(secret.len() > 10);
+        assert!(!logs.contains(secret.as_str()), "a token value reached the logs");
+    }
+    assert!(!logs.contains(crate::idp::CLIENT_SECRET), "the client secret reached the logs");
+}
+
+mod without_refresh_token {
+    use super::*;
+    use crate::fakes::{FakeProvider, Preset};
+    use crate::providers_presets::{finish, start};
+
+    async fn github_signed_in(policy: WithoutRefreshToken) -> (FakeProvider, TestApp, String) {
+        let fake = FakeProvider::start(Preset::GitHub).await;
+        let mut table = fake.settings();
+        table.pass_access_token = true;
+        let app = spawn_app_with(|s| {
+            s.providers.insert("github".into(), table);
+            s.tokens.without_refresh_token = policy;
+            s.tokens.endpoint = true;
+        })
+        .await;
+        fake.use_clock(&app.clock);
+        let started = start(&app, "github", "/").await;
+        let (response, _) = finish(&app, &fake, &started).await;
+        let session = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
+        (fake, app, format!("sealgate={}", session.value))
+    }
+
+    #[tokio::test]
+    async fn github_tokens_count_as_expired_after_an_hour_and_the_session_stays() {
+        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::KeepSession).await;
+        app.clock.advance(59 * 60 + 59);
+        let fresh = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert!(access_token(&fresh).is_some(), "fresh at 59:59");
+        app.clock.advance(1);
+        let expired = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert_eq!(expired.status(), 200, "the session stays (keep_session, the default)");
+        assert!(access_token(&expired).is_none(), "stale at 60:00, and never passed");
+        assert!(set_cookies(expired.headers()).is_empty());
+        let token = app.get_with_cookie("/auth/token", &cookie).await;
+        assert_eq!(token.status(), 401);
+        assert!(header(&token, "www-authenticate").unwrap().contains("invalid_token"));
+        assert_eq!(token.json::<serde_json::Value>().await.unwrap()["error"], "token_expired");
+    }
+
+    #[tokio::test]
+    async fn with_end_session_an_expired_github_token_signs_the_person_out() {
+        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::EndSession).await;
+        app.clock.advance(60 * 60);
+        let ended = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert_eq!(ended.status(), 401);
+        assert!(set_cookies(ended.headers()).iter().any(|c| c.name == "sealgate" && c.is_removal()));
+    }
+}
