@@ -21,6 +21,7 @@ pub mod errors;
 pub mod jwe;
 pub mod keys;
 pub mod metrics;
+pub mod policy;
 pub mod providers;
 pub mod refresh;
 pub mod routes;

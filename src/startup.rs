@@ -10,6 +10,7 @@ use crate::config::{ConfigError, Mode, Settings};
 use crate::domain::RedirectPolicy;
 use crate::errors::AppError;
 use crate::keys::{self, JwkSet, KeyAlg, KeyError};
+use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
 use crate::refresh::Refresher;
@@ -40,6 +41,9 @@ pub struct AppState {
     pub refresher: Refresher,
     /// Whether any provider passes its access token on `/auth/verify`.
     pub passes_tokens: bool,
+    pub policy: Policy,
+    /// Whether the policy does more than "signed in, or 401" (the hot path skips it otherwise).
+    pub policy_active: bool,
 }
 
 /// Whether a missing development key set may be written to disk.
@@ -101,6 +105,7 @@ impl Gateway {
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let passes_tokens = providers.iter().any(|p| p.pass_access_token);
+        let policy = Policy::from_settings(&settings.policy);
         let state = AppState {
             origins: OriginCheck::new(public_url.origin().ascii_serialization(), redirects.clone()),
             redirects,
@@ -113,6 +118,8 @@ impl Gateway {
                 creds.max_failures_per_client,
             ),
             passes_tokens,
+            policy_active: !policy.is_trivial(),
+            policy,
             refresher: Refresher::new(settings.tokens.clone(), clock.clone()),
             providers,
             flows,

@@ -56,9 +56,55 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     #[serde(default)]
     pub tokens: TokenSettings,
+    #[serde(default)]
+    pub policy: PolicySettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// What a policy rule (or the default) does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// A signed-in person (narrowed by the rule's allow-lists, if any).
+    #[default]
+    Authenticated,
+    /// Nobody.
+    Deny,
+}
+
+/// One `[[policy.rules]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleSettings {
+    pub name: Option<String>,
+    /// Hosts, exact or `.example.com` (the domain and its subdomains). Empty: any host.
+    pub hosts: Vec<String>,
+    /// Path prefixes (`/api`) or globs (`/files/*/raw`, `/docs/**`). Empty: any path.
+    pub paths: Vec<String>,
+    pub allow: Access,
+    pub emails: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub groups: Vec<String>,
+    pub providers: Vec<String>,
+    /// API-token scopes.
+    pub scopes: Vec<String>,
+    /// Demand a fresh provider access token (refreshing it if needed).
+    pub fresh_token: bool,
+}
+
+/// Per-route authorization.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    /// What requests no rule matches get.
+    pub default: Access,
+    pub rules: Vec<RuleSettings>,
+    /// Group to `action:entity[:own|any]` permissions, sent as `X-Auth-Permissions`.
+    pub permissions: BTreeMap<String, Vec<String>>,
 }
 
 /// Settings shared by every OAuth 2.0 / OIDC provider.

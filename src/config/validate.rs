@@ -264,6 +264,7 @@ impl Settings {
         if !(1..=600).contains(&tokens.grace_window.as_secs()) {
             problems.push("tokens.grace_window must be between 1s and 10m".into());
         }
+        problems.extend(crate::policy::problems(&self.policy));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

@@ -427,6 +427,14 @@ impl Provider {
     fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// A fresh PKCE S256 challenge and its verifier, when this provider uses PKCE.
+    fn new_pkce(&self) -> Option<(openidconnect::PkceCodeChallenge, String)> {
+        self.pkce.then(|| {
+            let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+            (challenge, verifier.secret().clone())
+        })
+    }
 }
 
 /// Every configured OAuth provider, in configuration order (ids sorted).

@@ -9,8 +9,7 @@ use oauth2::basic::BasicClient;
 use oauth2::RefreshToken;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ErrorResponse, HttpClientError, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    ErrorResponse, HttpClientError, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::SecretString;
 use url::Url;
@@ -107,11 +106,9 @@ impl OAuth2 {
         for scope in &provider.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        let mut pkce_verifier = None;
-        if provider.pkce {
-            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (challenge, pkce_verifier) = provider.new_pkce().unzip();
+        if let Some(challenge) = challenge {
             request = request.set_pkce_challenge(challenge);
-            pkce_verifier = Some(verifier.secret().clone());
         }
         let (url, state) = request.url();
         Ok(Authorization { url, state: state.secret().clone(), nonce: None, pkce_verifier })

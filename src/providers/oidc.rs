@@ -14,8 +14,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
-    TokenUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -220,11 +219,9 @@ impl Oidc {
         for scope in provider.scopes.iter().filter(|s| s.as_str() != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        let mut pkce_verifier = None;
-        if provider.pkce {
-            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (challenge, pkce_verifier) = provider.new_pkce().unzip();
+        if let Some(challenge) = challenge {
             request = request.set_pkce_challenge(challenge);
-            pkce_verifier = Some(verifier.secret().clone());
         }
         let (url, state, nonce) = request.url();
         Ok(Authorization { url, state: state.secret().clone(), nonce: Some(nonce.secret().clone()), pkce_verifier })

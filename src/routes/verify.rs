@@ -3,6 +3,7 @@
 
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
+use crate::policy::{AllowLists, Decision, Principal, Target};
 use crate::refresh::TokenStatus;
 use crate::session::request::{clear_session, set_session, MaybeSession, SessionService};
 use crate::session::Session;
@@ -18,6 +19,7 @@ pub const NAME: &str = "x-auth-name";
 pub const PROVIDER: &str = "x-auth-provider";
 pub const GROUPS: &str = "x-auth-groups";
 pub const ACCESS_TOKEN: &str = "x-auth-access-token";
+pub const PERMISSIONS: &str = "x-auth-permissions";
 
 /// The identity headers for a session. Built only from the sealed session,
 /// never from anything the client sent. User fields were validated (no
@@ -67,49 +69,92 @@ fn signin_redirect(req: &HttpRequest) -> Option<HttpResponse> {
 }
 
 pub async fn verify(req: HttpRequest, session: MaybeSession) -> Result<HttpResponse, AppError> {
-    let Some(session) = session.get() else {
-        return match wants_redirect(&req).then(|| signin_redirect(&req)).flatten() {
-            Some(redirect) => Ok(redirect),
-            None => Err(AppError::Unauthenticated),
-        };
+    let state = req.app_data::<web::Data<AppState>>();
+    let session = session.get();
+    let decision = match state {
+        Some(state) if state.policy_active || req.query_string().contains("allow_") => decide(&req, state, session),
+        _ if session.is_some() => Decision::Allow { fresh_token: false },
+        _ => Decision::Unauthenticated,
+    };
+    let fresh_token = match decision {
+        Decision::Allow { fresh_token } => fresh_token,
+        Decision::Forbidden => return Err(AppError::Forbidden("forbidden")),
+        Decision::Unauthenticated => {
+            return match wants_redirect(&req).then(|| signin_redirect(&req)).flatten() {
+                Some(redirect) => Ok(redirect),
+                None => Err(AppError::Unauthenticated),
+            }
+        }
     };
     let mut response = HttpResponse::Ok();
+    // A public route lets anonymous requests through with no identity.
+    let (Some(session), Some(state)) = (session, state) else {
+        return Ok(response.finish());
+    };
     identity_headers(&mut response, session);
-    if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|s| s.passes_tokens) {
-        pass_access_token(&req, state, session, &mut response).await?;
+    if state.policy_active {
+        let permissions = state.policy.permissions(&session.user);
+        if let Ok(value) = HeaderValue::from_str(&permissions.join(",")) {
+            if !permissions.is_empty() {
+                response.insert_header((HeaderName::from_static(PERMISSIONS), value));
+            }
+        }
+    }
+    if state.passes_tokens || fresh_token {
+        pass_access_token(&req, state, session, fresh_token, &mut response).await?;
     }
     Ok(response.finish())
 }
 
-/// `X-Auth-Access-Token`, fresh, for providers with `pass_access_token`. A
-/// token that cannot be refreshed right now is not passed; a revoked grant
-/// ends the session.
+/// The policy's decision for the request the proxy describes. Host and path
+/// come from `X-Forwarded-Host` and `X-Forwarded-Uri` (or `X-Original-URI`),
+/// believed only from trusted proxies; `allow_*` query parameters narrow it.
+fn decide(req: &HttpRequest, state: &AppState, session: Option<&Session>) -> Decision {
+    let host = state.proxies.forwarded(req, "x-forwarded-host");
+    let uri =
+        state.proxies.forwarded(req, "x-forwarded-uri").or_else(|| state.proxies.forwarded(req, "x-original-uri"));
+    let target = Target::new(host, uri);
+    let narrowing = AllowLists::from_query(req.query_string());
+    let who = session.map(|s| Principal { user: &s.user, provider: &s.provider, scopes: None });
+    state.policy.decide(&target, who.as_ref(), &narrowing)
+}
+
+/// `X-Auth-Access-Token`, fresh, for providers with `pass_access_token` or
+/// routes whose rule demands a fresh token. A token that cannot be
+/// refreshed right now is not passed (and, where the rule demands one, the
+/// request is refused); a revoked grant ends the session.
 async fn pass_access_token(
     req: &HttpRequest,
     state: &AppState,
     session: &Session,
+    required: bool,
     response: &mut HttpResponseBuilder,
 ) -> Result<(), AppError> {
-    let Some(provider) = state.providers.get(&session.provider).filter(|p| p.pass_access_token) else {
+    let provider = state.providers.get(&session.provider);
+    let passes = provider.is_some_and(|p| p.pass_access_token);
+    if !passes && !required {
         return Ok(());
-    };
+    }
     let Some(sessions) = req.app_data::<web::Data<SessionService>>() else {
         return Ok(());
     };
-    match state.refresher.fresh(&sessions.codec, Some(provider), session).await {
+    match state.refresher.fresh(&sessions.codec, provider.map(|p| p.as_ref()), session).await {
         TokenStatus::Fresh { tokens, refreshed } => {
             if let Some(refreshed) = refreshed {
                 set_session(req, &refreshed)?;
             }
-            if let Ok(value) = HeaderValue::from_str(tokens.access_token.expose_secret()) {
+            if let (true, Ok(value)) = (passes, HeaderValue::from_str(tokens.access_token.expose_secret())) {
                 response.insert_header((HeaderName::from_static(ACCESS_TOKEN), value));
             }
+            Ok(())
         }
         TokenStatus::Ended => {
             clear_session(req);
-            return Err(AppError::Unauthenticated);
+            Err(AppError::Unauthenticated)
         }
-        TokenStatus::Expired | TokenStatus::Unavailable | TokenStatus::NoTokens => {}
+        TokenStatus::Expired if required => Err(AppError::TokenExpired),
+        TokenStatus::Unavailable if required => Err(AppError::Unavailable("provider_unavailable")),
+        TokenStatus::NoTokens if required => Err(AppError::Forbidden("no_provider_token")),
+        TokenStatus::Expired | TokenStatus::Unavailable | TokenStatus::NoTokens => Ok(()),
     }
-    Ok(())
 }

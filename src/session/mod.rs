@@ -189,22 +189,7 @@ impl SessionCodec {
         remember: bool,
         tokens: Option<&ProviderTokens>,
     ) -> Result<Session, TokensError> {
-        let now = self.now();
-        let id = random_id();
-        let tokens = tokens.map(|t| self.tokens.seal(t, &id)).transpose()?;
-        Ok(Session {
-            v: SESSION_VERSION,
-            typ: Purpose::Session.label().into(),
-            id,
-            created_at: now,
-            expires_at: self.capped(now, now + self.lifetimes.idle),
-            provider: provider.into(),
-            user,
-            remember,
-            tokens,
-            identity: OnceLock::new(),
-            opened_tokens: OnceLock::new(),
-        })
+        self.new_session(user, provider, self.lifetimes.idle, remember, tokens)
     }
 
     /// A session with an explicit lifetime, for `sealgate session mint`.
@@ -215,6 +200,17 @@ impl SessionCodec {
         ttl: i64,
         tokens: Option<&ProviderTokens>,
     ) -> Result<Session, TokensError> {
+        self.new_session(user, provider, ttl.max(1), true, tokens)
+    }
+
+    fn new_session(
+        &self,
+        user: User,
+        provider: &str,
+        ttl: i64,
+        remember: bool,
+        tokens: Option<&ProviderTokens>,
+    ) -> Result<Session, TokensError> {
         let now = self.now();
         let id = random_id();
         let tokens = tokens.map(|t| self.tokens.seal(t, &id)).transpose()?;
@@ -223,10 +219,10 @@ impl SessionCodec {
             typ: Purpose::Session.label().into(),
             id,
             created_at: now,
-            expires_at: self.capped(now, now + ttl.max(1)),
+            expires_at: self.capped(now, now + ttl),
             provider: provider.into(),
             user,
-            remember: true,
+            remember,
             tokens,
             identity: OnceLock::new(),
             opened_tokens: OnceLock::new(),

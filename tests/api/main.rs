@@ -15,6 +15,7 @@ mod jose_vectors;
 mod keys;
 mod nginx;
 mod oidc_flow;
+mod policy;
 mod providers_presets;
 mod proxies;
 mod refresh;
