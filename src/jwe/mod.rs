@@ -98,13 +98,14 @@ pub fn split_strict(token: &str, max_len: usize) -> Result<Compact<'_>, OpenErro
     if header.is_empty() || ciphertext.is_empty() {
         return Err(OpenError::Segments);
     }
+    // The short, fixed-size parts first: most garbage fails here cheaply.
+    decode_exact::<IV_BYTES>(iv, OpenError::IvLength)?;
+    decode_exact::<TAG_BYTES>(tag, OpenError::TagLength)?;
     for segment in [header, encrypted_key, ciphertext] {
         if !is_b64url(segment) {
             return Err(OpenError::Base64);
         }
     }
-    decode_exact::<IV_BYTES>(iv, OpenError::IvLength)?;
-    decode_exact::<TAG_BYTES>(tag, OpenError::TagLength)?;
     Ok(Compact { header, encrypted_key, iv, ciphertext, tag })
 }
 

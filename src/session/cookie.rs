@@ -9,6 +9,7 @@ use crate::config::{SameSite, Settings};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite as CookieSameSite};
 use actix_web::http::header::COOKIE;
 use actix_web::HttpRequest;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone)]
 pub struct CookieSpec {
@@ -47,9 +48,11 @@ impl CookieSpec {
 
     /// The value of the session cookie, joined from chunks when split.
     /// `Ok(None)` when there is none.
-    pub fn read(&self, req: &HttpRequest) -> Result<Option<String>, ChunkError> {
+    /// A single cookie is borrowed from the request, not copied: this runs
+    /// on every `/auth/verify`.
+    pub fn read<'r>(&self, req: &'r HttpRequest) -> Result<Option<Cow<'r, str>>, ChunkError> {
         if let Some(value) = find_cookie(req, &self.name) {
-            return Ok(Some(value.to_owned()));
+            return Ok(Some(Cow::Borrowed(value)));
         }
         let Some(first) = find_cookie(req, &self.chunk_name(1)) else {
             return Ok(None);
@@ -63,7 +66,7 @@ impl CookieSpec {
                 None => break,
             }
         }
-        Ok(Some(joined))
+        Ok(Some(Cow::Owned(joined)))
     }
 
     /// Names of this cookie and its chunks that the request carries.

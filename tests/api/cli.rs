@@ -197,3 +197,32 @@ async fn a_large_minted_session_comes_out_in_chunks() {
     let inspected = sealgate(dir.path(), &["session", "inspect", &cookie], None);
     assert!(inspected.status.success(), "{}", stderr(&inspected));
 }
+
+#[test]
+fn providers_can_be_configured_entirely_from_the_environment() {
+    let dir = new_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["check-config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+        .env("SEALGATE__PROVIDERS__CORP__KIND", "oidc")
+        .env("SEALGATE__PROVIDERS__CORP__ISSUER", "https://login.example.com")
+        .env("SEALGATE__PROVIDERS__CORP__CLIENT_ID", "sealgate")
+        .env("SEALGATE__PROVIDERS__CORP__CLIENT_SECRET", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let missing_secret = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["check-config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+        .env("SEALGATE__PROVIDERS__CORP__KIND", "oidc")
+        .env("SEALGATE__PROVIDERS__CORP__ISSUER", "https://login.example.com")
+        .env("SEALGATE__PROVIDERS__CORP__CLIENT_ID", "sealgate")
+        .output()
+        .unwrap();
+    assert!(!missing_secret.status.success());
+    let text = stderr(&missing_secret);
+    assert!(text.contains("providers.corp.client_secret is required"), "{text}");
+    assert!(!text.contains("from-the-environment"));
+}

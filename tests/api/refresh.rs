@@ -278,3 +278,45 @@ mod without_refresh_token {
         assert!(set_cookies(ended.headers()).iter().any(|c| c.name == "sealgate" && c.is_removal()));
     }
 }
+
+#[tokio::test]
+async fn a_route_whose_policy_demands_a_fresh_token_refreshes_it_or_refuses() {
+    let Signed { idp, app, cookie, token_switch } = signed_in_with(|s| {
+        s.policy.rules = vec![sealgate::config::RuleSettings {
+            paths: vec!["/api".into()],
+            fresh_token: true,
+            ..Default::default()
+        }];
+        if let Some(provider) = s.providers.get_mut("corp") {
+            provider.pass_access_token = false;
+        }
+    })
+    .await;
+    let for_api = |cookie: &str| {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("Cookie", cookie.to_owned())
+            .header("X-Forwarded-Uri", "/api/orders")
+            .send()
+    };
+    app.clock.advance(PAST_EXPIRY);
+    token_switch.set_down(true);
+    let refused = for_api(&cookie).await.unwrap();
+    assert_eq!(refused.status(), 503, "the route demands a fresh token and none can be had");
+    let elsewhere = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("Cookie", cookie.clone())
+        .header("X-Forwarded-Uri", "/home")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 200, "other routes do not need it");
+
+    token_switch.set_down(false);
+    let refreshed = for_api(&cookie).await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+    assert!(access_token(&refreshed).is_none(), "pass_access_token is off: the token is refreshed, not passed");
+    assert!(new_cookie(&refreshed).is_some());
+    assert_eq!(refresh_grants(&idp).await, 1);
+}
