@@ -48,6 +48,34 @@ enum Command {
         #[command(subcommand)]
         action: SessionCommand,
     },
+    /// Mint API tokens (`Authorization: Bearer`).
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a new API token on stdout (its id and expiry on stderr).
+    Mint {
+        #[arg(long)]
+        user: String,
+        /// What the token is for, e.g. "ci-deploy".
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Comma-separated groups.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Comma-separated scopes.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Lifetime in seconds (default 30 days).
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        ttl: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,6 +134,10 @@ impl Cli {
             Command::CheckConfig => check_config(self.config.as_ref()),
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
+            Command::Token { action: TokenCommand::Mint { user, name, email, groups, scopes, ttl } } => {
+                let user = User { id: user, username: None, email, name: None, avatar_url: None, groups };
+                mint_api_token(self.config.as_ref(), user, &name, scopes, ttl)
+            }
             Command::Session {
                 action:
                     SessionCommand::Mint { user, username, email, name, provider, groups, ttl, access_token, token_ttl },
@@ -205,6 +237,22 @@ fn mint(
     let parts = gateway.sessions.cookies.split(&value).map_err(|e| e.to_string())?;
     let header: Vec<String> = parts.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
     println!("{}", header.join("; "));
+    Ok(())
+}
+
+fn mint_api_token(
+    config: Option<&PathBuf>,
+    user: User,
+    name: &str,
+    scopes: Vec<String>,
+    ttl: i64,
+) -> Result<(), String> {
+    user.validate().map_err(|e| e.to_string())?;
+    let gateway = assemble(config, KeyInit::CreateInDevelopment)?;
+    let (token, claims) = gateway.sessions.api_tokens.mint(user, name, scopes, ttl).map_err(|e| e.to_string())?;
+    println!("{token}");
+    let expires = chrono::DateTime::from_timestamp(claims.exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    eprintln!("token id {} (for the deny list), expires {expires}", claims.jti);
     Ok(())
 }
 

@@ -12,6 +12,8 @@ use actix_web::{HttpResponse, ResponseError};
 pub enum AppError {
     #[error("authentication required")]
     Unauthenticated,
+    #[error("the Bearer token is invalid")]
+    InvalidToken,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("bad request: {0}")]
@@ -39,6 +41,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated => "unauthenticated",
+            AppError::InvalidToken => "invalid_token",
             AppError::Forbidden(code)
             | AppError::BadRequest(code)
             | AppError::NotFound(code)
@@ -53,13 +56,14 @@ impl AppError {
 
 /// The realm in `WWW-Authenticate` challenges.
 pub const CHALLENGE: &str = "Bearer realm=\"sealgate\"";
+const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";
 const TOKEN_EXPIRED_CHALLENGE: &str =
     "Bearer realm=\"sealgate\", error=\"invalid_token\", error_description=\"the provider token has expired\"";
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated | AppError::TokenExpired => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::TokenExpired | AppError::InvalidToken => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -79,6 +83,9 @@ impl ResponseError for AppError {
             }
             AppError::Unauthenticated => {
                 response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)));
+            }
+            AppError::InvalidToken => {
+                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(INVALID_TOKEN_CHALLENGE)));
             }
             AppError::TokenExpired => {
                 response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(TOKEN_EXPIRED_CHALLENGE)));

@@ -5,6 +5,7 @@
 //! [`Application::build`] binds the listener (port 0 works, for tests) and
 //! wires the routes.
 
+use crate::api_tokens::ApiTokens;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, Settings};
 use crate::domain::RedirectPolicy;
@@ -101,7 +102,14 @@ impl Gateway {
             .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
         let flows = FlowCodec::new(&keys, clock.clone(), settings.oauth.flow_lifetime.as_secs() as i64)
             .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
-        let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings) };
+        let api_tokens = ApiTokens::new(
+            &keys,
+            clock.clone(),
+            settings.api_tokens.deny_list.clone(),
+            settings.api_tokens.max_lifetime.as_secs() as i64,
+        )
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings), api_tokens };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let passes_tokens = providers.iter().any(|p| p.pass_access_token);

@@ -58,9 +58,28 @@ pub struct Settings {
     pub tokens: TokenSettings,
     #[serde(default)]
     pub policy: PolicySettings,
+    #[serde(default)]
+    pub api_tokens: ApiTokenSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// sealgate API tokens (`Authorization: Bearer`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiTokenSettings {
+    /// Longest lifetime `POST /auth/tokens` grants.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// A file of revoked token ids, one per line; re-read when it changes.
+    pub deny_list: Option<PathBuf>,
+}
+
+impl Default for ApiTokenSettings {
+    fn default() -> Self {
+        Self { max_lifetime: Duration::from_secs(90 * 24 * 3600), deny_list: None }
+    }
 }
 
 /// What a policy rule (or the default) does with a request.

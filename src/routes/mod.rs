@@ -1,5 +1,6 @@
 //! HTTP endpoints, one file per concern, wired up in [`configure`].
 
+mod api_tokens;
 mod health;
 mod home;
 mod oauth;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/verify", web::get().to(verify::verify))
         .route("/auth/session", web::get().to(session_info::session_info))
         .route("/auth/token", web::get().to(token::token))
+        .route("/auth/tokens", web::post().to(api_tokens::mint))
         .route("/metrics", web::get().to(health::metrics))
         .route("/auth/signin", web::get().to(signin::signin_page))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))

@@ -18,6 +18,9 @@ pub async fn token(
     if !state.refresher.settings().endpoint {
         return Err(AppError::NotFound("not_found"));
     }
+    if session.request_session().bad_bearer() {
+        return Err(AppError::InvalidToken);
+    }
     let session = session.get().ok_or(AppError::Unauthenticated)?;
     let provider = state.providers.get(&session.provider).map(|p| p.as_ref());
     match state.refresher.fresh(&sessions.codec, provider, session).await {

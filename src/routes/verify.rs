@@ -20,6 +20,7 @@ pub const PROVIDER: &str = "x-auth-provider";
 pub const GROUPS: &str = "x-auth-groups";
 pub const ACCESS_TOKEN: &str = "x-auth-access-token";
 pub const PERMISSIONS: &str = "x-auth-permissions";
+pub const SOURCE: &str = "x-auth-source";
 
 /// The identity headers for a session. Built only from the sealed session,
 /// never from anything the client sent. User fields were validated (no
@@ -35,6 +36,7 @@ fn build_identity_headers(session: &Session) -> Vec<(HeaderName, HeaderValue)> {
         (EMAIL, user.email.as_ref()),
         (NAME, user.name.as_ref()),
         (GROUPS, groups.as_ref()),
+        (SOURCE, Some(&session.source.as_str().to_owned())),
     ]
     .into_iter()
     .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value?).ok()?)))
@@ -68,9 +70,9 @@ fn signin_redirect(req: &HttpRequest) -> Option<HttpResponse> {
     )
 }
 
-pub async fn verify(req: HttpRequest, session: MaybeSession) -> Result<HttpResponse, AppError> {
+pub async fn verify(req: HttpRequest, maybe: MaybeSession) -> Result<HttpResponse, AppError> {
     let state = req.app_data::<web::Data<AppState>>();
-    let session = session.get();
+    let session = maybe.get();
     let decision = match state {
         Some(state) if state.policy_active || req.query_string().contains("allow_") => decide(&req, state, session),
         _ if session.is_some() => Decision::Allow { fresh_token: false },
@@ -79,6 +81,7 @@ pub async fn verify(req: HttpRequest, session: MaybeSession) -> Result<HttpRespo
     let fresh_token = match decision {
         Decision::Allow { fresh_token } => fresh_token,
         Decision::Forbidden => return Err(AppError::Forbidden("forbidden")),
+        Decision::Unauthenticated if maybe.request_session().bad_bearer() => return Err(AppError::InvalidToken),
         Decision::Unauthenticated => {
             return match wants_redirect(&req).then(|| signin_redirect(&req)).flatten() {
                 Some(redirect) => Ok(redirect),
@@ -115,7 +118,7 @@ fn decide(req: &HttpRequest, state: &AppState, session: Option<&Session>) -> Dec
         state.proxies.forwarded(req, "x-forwarded-uri").or_else(|| state.proxies.forwarded(req, "x-original-uri"));
     let target = Target::new(host, uri);
     let narrowing = AllowLists::from_query(req.query_string());
-    let who = session.map(|s| Principal { user: &s.user, provider: &s.provider, scopes: None });
+    let who = session.map(|s| Principal { user: &s.user, provider: &s.provider, scopes: s.scopes.as_deref() });
     state.policy.decide(&target, who.as_ref(), &narrowing)
 }
 

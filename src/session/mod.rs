@@ -62,6 +62,29 @@ pub struct Session {
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
+    /// Where this identity came from; a cookie unless built from a Bearer token.
+    #[serde(skip)]
+    pub source: Source,
+    /// API-token scopes; `None` for sessions, which are not scope-limited.
+    #[serde(skip)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Where an identity came from, as `X-Auth-Source` and `/auth/session` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    #[default]
+    Cookie,
+    ApiToken,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cookie => "cookie",
+            Source::ApiToken => "api_token",
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -79,6 +102,26 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// The identity an API token carries, shaped as a session (never sealed
+    /// into a cookie: it is rebuilt from the token on every request).
+    pub fn from_api_token(token: crate::api_tokens::ApiToken) -> Session {
+        Session {
+            v: SESSION_VERSION,
+            typ: Purpose::ApiToken.label().into(),
+            id: token.jti,
+            created_at: token.iat,
+            expires_at: token.exp,
+            provider: "api-token".into(),
+            user: token.usr,
+            remember: false,
+            tokens: None,
+            identity: OnceLock::new(),
+            opened_tokens: OnceLock::new(),
+            source: Source::ApiToken,
+            scopes: Some(token.scopes),
+        }
+    }
+
     pub fn has_tokens(&self) -> bool {
         self.tokens.is_some()
     }
@@ -107,6 +150,8 @@ pub enum SessionError {
     NotYetValid,
     #[error("cookie chunks are malformed")]
     Chunks,
+    #[error("the Bearer token is invalid")]
+    Bearer,
 }
 
 impl SessionError {
@@ -118,6 +163,7 @@ impl SessionError {
             SessionError::Expired => "expired",
             SessionError::NotYetValid => "not_yet_valid",
             SessionError::Chunks => "chunks",
+            SessionError::Bearer => "bearer",
         }
     }
 }
@@ -226,6 +272,8 @@ impl SessionCodec {
             tokens,
             identity: OnceLock::new(),
             opened_tokens: OnceLock::new(),
+            source: Source::Cookie,
+            scopes: None,
         })
     }
 

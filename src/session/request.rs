@@ -9,21 +9,39 @@
 
 use super::cookie::CookieSpec;
 use super::{Session, SessionCodec, SessionError};
+use crate::api_tokens::ApiTokens;
 use crate::errors::AppError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderValue, CACHE_CONTROL};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Everything needed to read and write session cookies.
+/// Everything needed to read and write session cookies, and to open Bearer tokens.
 #[derive(Debug)]
 pub struct SessionService {
     pub codec: SessionCodec,
     pub cookies: CookieSpec,
+    pub api_tokens: ApiTokens,
+}
+
+/// The token of an `Authorization: Bearer <token>` header. `Some(None)` for
+/// an Authorization header that is not a well-formed Bearer credential.
+fn bearer(req: &HttpRequest) -> Option<Option<&str>> {
+    let header = req.headers().get(AUTHORIZATION)?;
+    let token = header.to_str().ok().and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        let token = token.trim();
+        let well_formed = scheme.eq_ignore_ascii_case("bearer")
+            && !token.is_empty()
+            && token.len() <= 16 * 1024
+            && !token.contains(|c: char| c.is_whitespace());
+        well_formed.then_some(token)
+    });
+    Some(token)
 }
 
 #[derive(Debug)]
@@ -74,6 +92,11 @@ impl RequestSession {
         }
     }
 
+    /// Whether the request carried an invalid Bearer token.
+    pub fn bad_bearer(&self) -> bool {
+        matches!(self.state, SessionState::Invalid(SessionError::Bearer))
+    }
+
     /// Whether the response will carry a new session cookie.
     pub fn will_set_cookie(&self) -> bool {
         matches!(*self.update.borrow(), Some(CookieUpdate::Set { .. }))
@@ -94,6 +117,17 @@ fn open(req: &HttpRequest) -> RequestSession {
         tracing::error!("SessionService is not registered; every request is anonymous");
         return RequestSession { state: SessionState::Absent, update: RefCell::new(None) };
     };
+    // A Bearer token, when present, decides alone: no quiet fallback to the cookie.
+    if let Some(token) = bearer(req) {
+        let opened = token.map(|t| service.api_tokens.open(t));
+        return match opened {
+            Some(Ok(token)) => RequestSession {
+                state: SessionState::Valid(Arc::new(Session::from_api_token(token))),
+                update: RefCell::new(None),
+            },
+            _ => RequestSession { state: SessionState::Invalid(SessionError::Bearer), update: RefCell::new(None) },
+        };
+    }
     let raw = match service.cookies.read(req) {
         Ok(None) => return RequestSession { state: SessionState::Absent, update: RefCell::new(None) },
         Ok(Some(raw)) => Ok(raw),
@@ -185,7 +219,9 @@ impl FromRequest for SignedIn {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(load(req).shared().cloned().map(SignedIn).ok_or(AppError::Unauthenticated))
+        let loaded = load(req);
+        let refusal = if loaded.bad_bearer() { AppError::InvalidToken } else { AppError::Unauthenticated };
+        ready(loaded.shared().cloned().map(SignedIn).ok_or(refusal))
     }
 }
 
@@ -285,15 +321,13 @@ mod tests {
     async fn the_session_is_opened_once_per_request_and_renewed_once() {
         let clock = ManualClock::at(1_800_000_000);
         let settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
-        let codec = SessionCodec::new(
-            &JwkSet::generate(KeyAlg::Dir),
-            Arc::new(clock.clone()),
-            Lifetimes { idle: 100, absolute: 1000 },
-            8192,
-        )
-        .unwrap();
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let codec =
+            SessionCodec::new(&keys, Arc::new(clock.clone()), Lifetimes { idle: 100, absolute: 1000 }, 8192).unwrap();
+        let api_tokens = ApiTokens::new(&keys, Arc::new(clock.clone()), None, 3600).unwrap();
         let token = codec.seal(&codec.start(User::new("ivy"), "credentials", true, None).unwrap()).unwrap();
-        let service = web::Data::new(SessionService { codec, cookies: CookieSpec::from_settings(&settings) });
+        let service =
+            web::Data::new(SessionService { codec, cookies: CookieSpec::from_settings(&settings), api_tokens });
         let app =
             test::init_service(App::new().wrap(SessionCookies).app_data(service).route("/", web::get().to(three_ways)))
                 .await;

@@ -226,3 +226,24 @@ fn providers_can_be_configured_entirely_from_the_environment() {
     assert!(text.contains("providers.corp.client_secret is required"), "{text}");
     assert!(!text.contains("from-the-environment"));
 }
+
+#[tokio::test]
+async fn an_api_token_minted_by_the_cli_is_a_bearer_credential() {
+    let dir = Arc::new(new_dir());
+    let output = sealgate(
+        dir.path(),
+        &["token", "mint", "--user", "deploy-bot", "--name", "ci", "--scopes", "deploy,read", "--ttl", "60"],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    assert!(stderr(&output).contains("token id "), "{}", stderr(&output));
+    let app = spawn_in(dir.clone(), test_settings(&dir), ManualClock::at(chrono::Utc::now().timestamp())).await;
+    let response = reqwest::Client::new().get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-auth-user"], "deploy-bot");
+    assert_eq!(response.headers()["x-auth-source"], "api_token");
+    app.clock.advance(60);
+    let expired = reqwest::Client::new().get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(expired.status(), 401, "--ttl is honoured");
+}

@@ -1,0 +1,152 @@
+//! sealgate API tokens: `Authorization: Bearer` credentials for scripts and
+//! API clients, sealed with the API-token purpose key (so a cookie is never
+//! accepted as one, nor one as a cookie).
+//!
+//! Each carries a subject (the user), a name, scopes, an expiry and a token
+//! id (`jti`). A deny-list file of token ids, reloaded when it changes,
+//! revokes single tokens without any state in the gateway.
+
+use crate::clock::SharedClock;
+use crate::domain::User;
+use crate::jwe::{SealError, Sealer};
+use crate::keys::{JwkSet, Purpose};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+pub const API_TOKEN_VERSION: u8 = 1;
+
+/// What an API token says, once opened and checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    v: u8,
+    typ: String,
+    pub jti: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub usr: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApiTokenError {
+    #[error("the token does not open")]
+    Sealed,
+    #[error("the token is not an API token")]
+    Payload,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+/// Token ids listed in a file, one per line (`#` comments), re-read when
+/// the file changes (checked at most once a second).
+struct DenyList {
+    path: Option<PathBuf>,
+    ids: RwLock<(Option<SystemTime>, HashSet<String>)>,
+    checked_at: AtomicI64,
+}
+
+impl DenyList {
+    fn read(path: &PathBuf) -> HashSet<String> {
+        std::fs::read_to_string(path)
+            .map(|text| {
+                text.lines()
+                    .map(|line| line.split('#').next().unwrap_or_default().trim())
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn contains(&self, jti: &str, now: i64) -> bool {
+        let Some(path) = &self.path else { return false };
+        if self.checked_at.swap(now, Ordering::Relaxed) != now {
+            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            let stale = self.ids.read().map(|ids| ids.0 != modified).unwrap_or(true);
+            if stale {
+                let fresh = DenyList::read(path);
+                tracing::info!(path = %path.display(), revoked = fresh.len(), "API token deny list loaded");
+                if let Ok(mut ids) = self.ids.write() {
+                    *ids = (modified, fresh);
+                }
+            }
+        }
+        self.ids.read().map(|ids| ids.1.contains(jti)).unwrap_or(true)
+    }
+}
+
+pub struct ApiTokens {
+    sealer: Sealer,
+    clock: SharedClock,
+    deny: DenyList,
+    pub max_lifetime: i64,
+}
+
+impl std::fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTokens").field("max_lifetime", &self.max_lifetime).finish()
+    }
+}
+
+impl ApiTokens {
+    pub fn new(
+        keys: &JwkSet,
+        clock: SharedClock,
+        deny_list: Option<PathBuf>,
+        max_lifetime: i64,
+    ) -> Result<ApiTokens, SealError> {
+        let deny = DenyList {
+            path: deny_list,
+            ids: RwLock::new((None, HashSet::new())),
+            checked_at: AtomicI64::new(i64::MIN),
+        };
+        Ok(ApiTokens { sealer: Sealer::new(keys, Purpose::ApiToken, 16 * 1024)?, clock, deny, max_lifetime })
+    }
+
+    /// Mint a token for `user`; returns it with its claims.
+    pub fn mint(&self, user: User, name: &str, scopes: Vec<String>, ttl: i64) -> Result<(String, ApiToken), SealError> {
+        let now = self.clock.now();
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        let claims = ApiToken {
+            v: API_TOKEN_VERSION,
+            typ: Purpose::ApiToken.label().into(),
+            jti: URL_SAFE_NO_PAD.encode(id),
+            name: name.into(),
+            scopes,
+            iat: now,
+            exp: now + ttl.max(1),
+            usr: user,
+        };
+        let token = self.sealer.seal(&serde_json::to_vec(&claims).map_err(|_| SealError::Encrypt)?)?;
+        Ok((token, claims))
+    }
+
+    pub fn open(&self, token: &str) -> Result<ApiToken, ApiTokenError> {
+        let payload = self.sealer.open(token).map_err(|_| ApiTokenError::Sealed)?;
+        let claims: ApiToken = serde_json::from_slice(&payload).map_err(|_| ApiTokenError::Payload)?;
+        if claims.v != API_TOKEN_VERSION || claims.typ != Purpose::ApiToken.label() || claims.usr.validate().is_err() {
+            return Err(ApiTokenError::Payload);
+        }
+        let now = self.clock.now();
+        if now >= claims.exp {
+            return Err(ApiTokenError::Expired);
+        }
+        if self.deny.contains(&claims.jti, now) {
+            return Err(ApiTokenError::Revoked);
+        }
+        Ok(claims)
+    }
+}

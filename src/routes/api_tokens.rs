@@ -1,0 +1,62 @@
+//! `POST /auth/tokens`: a signed-in browser session mints an API token for
+//! its own user. Same-origin only (like sign-out), JSON in and out, and never
+//! longer-lived than `api_tokens.max_lifetime`. A Bearer token cannot mint
+//! another one.
+
+use crate::errors::AppError;
+use crate::session::request::{MaybeSession, SessionService};
+use crate::session::Source;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Lifetime in seconds; default and maximum: `api_tokens.max_lifetime`.
+    ttl: Option<i64>,
+}
+
+fn is_word(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+pub async fn mint(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sessions: web::Data<SessionService>,
+    session: MaybeSession,
+    body: web::Json<MintRequest>,
+) -> Result<HttpResponse, AppError> {
+    if !state.origins.allows(&req) {
+        return Err(AppError::Forbidden("cross_site_request"));
+    }
+    if session.request_session().bad_bearer() {
+        return Err(AppError::InvalidToken);
+    }
+    let session = session.get().ok_or(AppError::Unauthenticated)?;
+    if session.source != Source::Cookie {
+        return Err(AppError::Forbidden("session_required"));
+    }
+    let max = sessions.api_tokens.max_lifetime;
+    let ttl = body.ttl.unwrap_or(max);
+    let well_formed = is_word(&body.name) && body.scopes.iter().all(|s| is_word(s)) && body.scopes.len() <= 32;
+    if !well_formed || ttl < 1 || ttl > max {
+        return Err(AppError::BadRequest("invalid_request"));
+    }
+    let (token, claims) = sessions
+        .api_tokens
+        .mint(session.user.clone(), &body.name, body.scopes.clone(), ttl)
+        .map_err(AppError::internal)?;
+    tracing::info!(user = %session.user.id, token_id = %claims.jti, name = %claims.name, "API token minted");
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({
+        "id": claims.jti,
+        "token": token,
+        "name": claims.name,
+        "scopes": claims.scopes,
+        "expires_at": claims.exp,
+    })))
+}
