@@ -51,7 +51,11 @@ cargo build --release </dev/null
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/sealgate-bench.XXXXXX")"
 server_pid=""
+policy_pid=""
 cleanup() {
+    if [ -n "$policy_pid" ]; then
+        kill "$policy_pid" 2>/dev/null || true
+    fi
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -89,6 +93,21 @@ export SEALGATE__PROVIDERS__BENCH__TOKEN_URL=http://127.0.0.1:9/token
 export SEALGATE__PROVIDERS__BENCH__USERINFO_URL=http://127.0.0.1:9/me
 export SEALGATE__PROVIDERS__BENCH__PASS_ACCESS_TOKEN=true
 unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE SEALGATE_CONFIG
+
+# The repo's config plus a 20-rule policy (issue 5's benchmark): 19 rules that
+# do not match the benchmark's path, then the one that does, so every request
+# walks all of them.
+policy_config="$tmp/sealgate-policy.toml"
+cp "$CONFIG" "$policy_config"
+{
+    echo
+    echo "[policy]"
+    echo 'default = "authenticated"'
+    for i in $(seq 1 19); do
+        printf '\n[[policy.rules]]\nname = "rule %d"\nhosts = ["app%d.example.com"]\npaths = ["/section-%d", "/files/*/part-%d"]\ngroups = ["team-%d"]\n' "$i" "$i" "$i" "$i" "$i"
+    done
+    printf '\n[[policy.rules]]\nname = "bench"\npaths = ["/bench"]\ngroups = ["staff"]\n'
+} >>"$policy_config"
 
 log "creating a key set in $tmp"
 "$BIN" --config "$CONFIG" keygen >&2 </dev/null
@@ -150,6 +169,22 @@ if grep -qi '^set-cookie:' "$tmp/headers"; then
 fi
 check 401 "$bad_cookie"
 check 200 "$token_cookie"
+bearer="$("$BIN" --config "$CONFIG" token mint --user bench-bot --name bench --email bot@example.com \
+    --groups staff --ttl 86400 2>/dev/null </dev/null)"
+status="$(curl -s -o /dev/null --max-time 5 -H "Authorization: Bearer $bearer" -w '%{http_code}' "$base/auth/verify")"
+[ "$status" = 200 ] || die "/auth/verify with the Bearer token answered $status"
+
+# A second server, with the 20-rule policy, for the policy row.
+policy_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+policy_base="http://127.0.0.1:$policy_port"
+"$BIN" --config "$policy_config" serve --listen "127.0.0.1:$policy_port" </dev/null >"$tmp/policy-server.log" 2>&1 &
+policy_pid=$!
+for _ in $(seq 1 100); do
+    curl -fs -o /dev/null --max-time 1 "$policy_base/healthz" && break
+    sleep 0.1
+done
+status="$(curl -s -o /dev/null --max-time 5 -H "Cookie: $cookie" -H "X-Forwarded-Uri: /bench/page" -w '%{http_code}' "$policy_base/auth/verify")"
+[ "$status" = 200 ] || die "/auth/verify under the 20-rule policy answered $status"
 grep -qi '^x-auth-access-token: bench-access-token-' "$tmp/headers" || die "/auth/verify did not pass the access token"
 log "checked: valid cookie -> 200, invalid cookie -> 401"
 
@@ -196,13 +231,20 @@ for round in $(seq 1 "$ROUNDS"); do
         -H "Cookie: $token_cookie"
     run "/auth/verify (26 groups)" /auth/verify "-H 'Cookie: <26 groups, ${#groups_cookie} bytes>'" \
         -H "Cookie: $groups_cookie"
+    run "/auth/verify (Bearer)" /auth/verify "-H 'Authorization: Bearer <API token, ${#bearer} bytes>'" \
+        -H "Authorization: Bearer $bearer"
+    server_pid_main="$server_pid" base_main="$base"
+    server_pid="$policy_pid" base="$policy_base"
+    run "/auth/verify (20 rules)" /auth/verify "-H 'Cookie: <valid>' -H 'X-Forwarded-Uri: /bench/page' (2nd server)" \
+        -H "Cookie: $cookie" -H "X-Forwarded-Uri: /bench/page"
+    server_pid="$server_pid_main" base="$base_main"
 done
 
 # Medians over the rounds, so one noisy run does not decide the figure.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
 endpoints=("/healthz" "/healthz (same cookie)" "/auth/verify (valid)" "/auth/verify (invalid)" "/auth/verify (token)"
-    "/auth/verify (26 groups)")
+    "/auth/verify (26 groups)" "/auth/verify (Bearer)" "/auth/verify (20 rules)")
 declare -A med_rps med_p99 med_cpu
 for name in "${endpoints[@]}"; do
     values=() lat=() cost=()

@@ -10,6 +10,8 @@ use crate::clock::SharedClock;
 use crate::domain::User;
 use crate::jwe::{SealError, Sealer};
 use crate::keys::{JwkSet, Purpose};
+use crate::session::cache::{Cached, OpenCache};
+use crate::session::Session;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
@@ -92,6 +95,8 @@ pub struct ApiTokens {
     clock: SharedClock,
     deny: DenyList,
     pub max_lifetime: i64,
+    /// Opened tokens, as the sessions they stand for (see `session::cache`).
+    opened: OpenCache<Arc<Session>, ApiTokenError>,
 }
 
 impl std::fmt::Debug for ApiTokens {
@@ -112,7 +117,13 @@ impl ApiTokens {
             ids: RwLock::new((None, HashSet::new())),
             checked_at: AtomicI64::new(i64::MIN),
         };
-        Ok(ApiTokens { sealer: Sealer::new(keys, Purpose::ApiToken, 16 * 1024)?, clock, deny, max_lifetime })
+        Ok(ApiTokens {
+            sealer: Sealer::new(keys, Purpose::ApiToken, 16 * 1024)?,
+            clock,
+            deny,
+            max_lifetime,
+            opened: OpenCache::new(16 * 1024 * 1024, std::time::Duration::from_secs(600)),
+        })
     }
 
     /// Mint a token for `user`; returns it with its claims.
@@ -134,18 +145,41 @@ impl ApiTokens {
         Ok((token, claims))
     }
 
-    pub fn open(&self, token: &str) -> Result<ApiToken, ApiTokenError> {
+    /// Open a token as the session it stands for. Each distinct token is
+    /// decrypted once; expiry and the deny list are checked on every use.
+    pub fn open_session(&self, token: &str) -> Result<Arc<Session>, ApiTokenError> {
+        let session = match self.opened.get(token) {
+            Some(Cached::Opened(session)) => session,
+            Some(Cached::Refused(error)) => return Err(error),
+            None => match self.open_uncached(token) {
+                Ok(claims) => {
+                    let session = Arc::new(Session::from_api_token(claims));
+                    self.opened.insert(token, Cached::Opened(session.clone()));
+                    session
+                }
+                Err(error @ ApiTokenError::Payload) => {
+                    self.opened.insert(token, Cached::Refused(error));
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        let now = self.clock.now();
+        if now >= session.expires_at {
+            return Err(ApiTokenError::Expired);
+        }
+        if self.deny.contains(&session.id, now) {
+            return Err(ApiTokenError::Revoked);
+        }
+        Ok(session)
+    }
+
+    /// Open and check a token without the cache (no expiry or deny-list check).
+    pub fn open_uncached(&self, token: &str) -> Result<ApiToken, ApiTokenError> {
         let payload = self.sealer.open(token).map_err(|_| ApiTokenError::Sealed)?;
         let claims: ApiToken = serde_json::from_slice(&payload).map_err(|_| ApiTokenError::Payload)?;
         if claims.v != API_TOKEN_VERSION || claims.typ != Purpose::ApiToken.label() || claims.usr.validate().is_err() {
             return Err(ApiTokenError::Payload);
-        }
-        let now = self.clock.now();
-        if now >= claims.exp {
-            return Err(ApiTokenError::Expired);
-        }
-        if self.deny.contains(&claims.jti, now) {
-            return Err(ApiTokenError::Revoked);
         }
         Ok(claims)
     }

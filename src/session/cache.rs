@@ -10,7 +10,6 @@
 //! once at start, so a refusal stays a refusal for the life of the process.
 //! Nothing here is state: every replica can open every session without it.
 
-use super::{Session, SessionError};
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,22 +17,28 @@ use std::time::Duration;
 /// The base64url GCM tag, the last segment of a compact JWE.
 type TagKey = [u8; 22];
 
+/// What opening a token gave: a value, or a refusal that will not change.
 #[derive(Debug, Clone)]
-pub enum Cached {
-    Opened(Arc<Session>),
-    Refused(SessionError),
+pub enum Cached<V, E> {
+    Opened(V),
+    Refused(E),
 }
 
-struct Entry {
+struct Entry<V, E> {
     token: Box<str>,
-    outcome: Cached,
+    outcome: Cached<V, E>,
 }
 
-pub struct OpenCache {
-    entries: Cache<TagKey, Arc<Entry>>,
+/// Opened tokens of one kind (sessions, API tokens), by GCM tag.
+pub struct OpenCache<V, E> {
+    entries: Cache<TagKey, Arc<Entry<V, E>>>,
 }
 
-impl std::fmt::Debug for OpenCache {
+impl<V, E> std::fmt::Debug for OpenCache<V, E>
+where
+    V: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenCache").field("entries", &self.entries.entry_count()).finish()
     }
@@ -44,24 +49,28 @@ fn tag_key(token: &str) -> Option<TagKey> {
     tag.as_bytes().try_into().ok()
 }
 
-impl OpenCache {
+impl<V, E> OpenCache<V, E>
+where
+    V: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
     /// A cache holding at most about `max_bytes` of tokens, each kept while
     /// used at least every `idle`.
-    pub fn new(max_bytes: u64, idle: Duration) -> OpenCache {
+    pub fn new(max_bytes: u64, idle: Duration) -> OpenCache<V, E> {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_, entry: &Arc<Entry>| (entry.token.len() + 512).try_into().unwrap_or(u32::MAX))
+            .weigher(|_, entry: &Arc<Entry<V, E>>| (entry.token.len() + 512).try_into().unwrap_or(u32::MAX))
             .time_to_idle(idle)
             .build();
         OpenCache { entries }
     }
 
-    pub fn get(&self, token: &str) -> Option<Cached> {
+    pub fn get(&self, token: &str) -> Option<Cached<V, E>> {
         let entry = self.entries.get(&tag_key(token)?)?;
         (*entry.token == *token).then(|| entry.outcome.clone())
     }
 
-    pub fn insert(&self, token: &str, outcome: Cached) {
+    pub fn insert(&self, token: &str, outcome: Cached<V, E>) {
         if let Some(key) = tag_key(token) {
             self.entries.insert(key, Arc::new(Entry { token: token.into(), outcome }));
         }

@@ -8,7 +8,7 @@
 //! - [`request`] opens the session at most once per request and writes
 //!   cookie changes on the way out.
 
-mod cache;
+pub(crate) mod cache;
 pub mod cookie;
 pub mod flow;
 pub mod request;
@@ -185,7 +185,7 @@ pub struct SessionCodec {
     tokens: TokenCipher,
     clock: SharedClock,
     lifetimes: Lifetimes,
-    opened: cache::OpenCache,
+    opened: cache::OpenCache<Arc<Session>, SessionError>,
 }
 
 /// How many bytes of opened tokens the cache keeps, at most.

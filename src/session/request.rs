@@ -119,12 +119,9 @@ fn open(req: &HttpRequest) -> RequestSession {
     };
     // A Bearer token, when present, decides alone: no quiet fallback to the cookie.
     if let Some(token) = bearer(req) {
-        let opened = token.map(|t| service.api_tokens.open(t));
+        let opened = token.map(|t| service.api_tokens.open_session(t));
         return match opened {
-            Some(Ok(token)) => RequestSession {
-                state: SessionState::Valid(Arc::new(Session::from_api_token(token))),
-                update: RefCell::new(None),
-            },
+            Some(Ok(session)) => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
             _ => RequestSession { state: SessionState::Invalid(SessionError::Bearer), update: RefCell::new(None) },
         };
     }
