@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod api_tokens;
+pub mod bearer;
 pub mod cli;
 pub mod clock;
 pub mod config;

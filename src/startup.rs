@@ -6,6 +6,7 @@
 //! wires the routes.
 
 use crate::api_tokens::ApiTokens;
+use crate::bearer::ProviderBearer;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, Settings};
 use crate::domain::RedirectPolicy;
@@ -109,7 +110,12 @@ impl Gateway {
             settings.api_tokens.max_lifetime.as_secs() as i64,
         )
         .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
-        let sessions = SessionService { codec, cookies: CookieSpec::from_settings(&settings), api_tokens };
+        let sessions = SessionService {
+            codec,
+            cookies: CookieSpec::from_settings(&settings),
+            api_tokens,
+            provider_bearer: ProviderBearer::new(&providers, clock.clone()),
+        };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let passes_tokens = providers.iter().any(|p| p.pass_access_token);

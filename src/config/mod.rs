@@ -281,6 +281,53 @@ pub struct ProviderSettings {
     /// Add `X-Auth-Access-Token` (always fresh) to `/auth/verify` answers.
     #[serde(default)]
     pub pass_access_token: bool,
+    /// Accept this provider's own tokens as `Authorization: Bearer`.
+    #[serde(default)]
+    pub bearer: BearerSettings,
+}
+
+/// `[providers.<id>.bearer]`: the provider's tokens as `Authorization: Bearer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BearerSettings {
+    /// Accept JWTs (access or ID tokens) signed by the issuer's JWKS (OIDC providers).
+    pub jwt: bool,
+    /// Accepted `aud` values; default: the client id.
+    pub audiences: Vec<String>,
+    /// Accepted signature algorithms; asymmetric only (no `none`, no HMAC).
+    pub algorithms: Vec<String>,
+    /// Check opaque tokens at the RFC 7662 introspection endpoint.
+    pub introspection: bool,
+    /// The introspection endpoint; default: the discovered `introspection_endpoint`.
+    pub introspection_url: Option<String>,
+    /// Longest time an introspection answer is reused (never past the token's `exp`).
+    #[serde(with = "humantime_serde")]
+    pub introspection_cache: Duration,
+    /// How long a fetched JWKS is used before it is fetched again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_lifetime: Duration,
+    /// Least time between two JWKS fetches (an unknown `kid` asks for one).
+    #[serde(with = "humantime_serde")]
+    pub jwks_min_refetch: Duration,
+}
+
+/// Signature algorithms a provider JWT may use: never `none`, never HMAC.
+pub const ASYMMETRIC_ALGORITHMS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+impl Default for BearerSettings {
+    fn default() -> Self {
+        Self {
+            jwt: false,
+            audiences: Vec::new(),
+            algorithms: ASYMMETRIC_ALGORITHMS.map(String::from).to_vec(),
+            introspection: false,
+            introspection_url: None,
+            introspection_cache: Duration::from_secs(60),
+            jwks_lifetime: Duration::from_secs(3600),
+            jwks_min_refetch: Duration::from_secs(30),
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -56,6 +56,39 @@ pub fn is_provider_id(id: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+fn bearer_problems(at: &str, provider: &ProviderSettings) -> Vec<String> {
+    let bearer = &provider.bearer;
+    let mut problems = Vec::new();
+    let oidc = matches!(provider.kind, ProviderKind::Oidc | ProviderKind::Google | ProviderKind::Gitlab);
+    if bearer.jwt && !oidc {
+        problems.push(format!(
+            "{at}.bearer.jwt needs an OpenID Connect provider (kind = \"oidc\", \"google\" or \"gitlab\") for its issuer and JWKS"
+        ));
+    }
+    if bearer.introspection && !oidc && bearer.introspection_url.is_none() {
+        problems
+            .push(format!("{at}.bearer.introspection needs bearer.introspection_url for kind = {:?}", provider.kind));
+    }
+    for alg in &bearer.algorithms {
+        if !crate::config::ASYMMETRIC_ALGORITHMS.contains(&alg.as_str()) {
+            problems.push(format!(
+                "{at}.bearer.algorithms: `{alg}` is not allowed; use asymmetric algorithms only ({})",
+                crate::config::ASYMMETRIC_ALGORITHMS.join(", ")
+            ));
+        }
+    }
+    if bearer.jwt && bearer.algorithms.is_empty() {
+        problems.push(format!("{at}.bearer.algorithms is empty, so no JWT could be accepted"));
+    }
+    if bearer.audiences.iter().any(String::is_empty) {
+        problems.push(format!("{at}.bearer.audiences has an empty value"));
+    }
+    if bearer.jwks_min_refetch > bearer.jwks_lifetime {
+        problems.push(format!("{at}.bearer.jwks_min_refetch is longer than bearer.jwks_lifetime"));
+    }
+    problems
+}
+
 fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
     let mut problems = Vec::new();
     let at = format!("providers.{id}");
@@ -90,7 +123,9 @@ fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
             problems.push(format!("{at}.userinfo_url is required for kind = \"oauth2\""));
         }
     }
+    problems.extend(bearer_problems(&at, provider));
     let urls = [
+        ("introspection_url", &provider.bearer.introspection_url),
         ("issuer", &provider.issuer),
         ("base_url", &provider.base_url),
         ("authorize_url", &provider.authorize_url),
@@ -267,6 +302,17 @@ impl Settings {
         problems.extend(crate::policy::problems(&self.policy));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
+        }
+        let introspecting: Vec<&str> =
+            self.providers.iter().filter(|(_, p)| p.bearer.introspection).map(|(id, _)| id.as_str()).collect();
+        if introspecting.len() > 1 {
+            // An opaque token says nothing of where it came from: sending it to
+            // every provider would hand one provider's tokens to the others.
+            problems.push(format!(
+                "bearer.introspection is on for {} providers ({}); at most one may introspect opaque tokens",
+                introspecting.len(),
+                introspecting.join(", ")
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!("log.level `{}` is not a tracing filter", self.log.level));

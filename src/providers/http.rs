@@ -52,12 +52,23 @@ pub async fn get_json(
     if !status.is_success() {
         return Err(ProviderError::Protocol(format!("{} answered {status}", url.path())));
     }
-    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(ProviderError::Protocol("response too large".into()));
-    }
-    let body = response.bytes().await.map_err(|e| ProviderError::Unavailable(describe(&e)))?;
-    if body.len() > MAX_BODY {
-        return Err(ProviderError::Protocol("response too large".into()));
-    }
+    let body = read_limited(response).await?;
     serde_json::from_slice(&body).map_err(|_| ProviderError::Protocol(format!("{} did not answer JSON", url.path())))
+}
+
+/// A response body, refused past `MAX_BODY` bytes (read in chunks, so a
+/// body without a length cannot grow past the bound either).
+pub async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || ProviderError::Protocol("response too large".into());
+    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| ProviderError::Unavailable(describe(&e)))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

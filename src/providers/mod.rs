@@ -19,7 +19,7 @@ mod x;
 pub use claims::ClaimMap;
 
 use crate::clock::SharedClock;
-use crate::config::{ClientAuth, ProviderKind, ProviderSettings, Settings};
+use crate::config::{BearerSettings, ClientAuth, ProviderKind, ProviderSettings, Settings};
 use crate::domain::User;
 use crate::session::ProviderTokens;
 use secrecy::{ExposeSecret, SecretString};
@@ -76,6 +76,8 @@ pub struct SignedInUser {
     pub tokens: ProviderTokens,
 }
 
+// One per configured provider, built once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Protocol {
     Oidc(oidc::Oidc),
     OAuth2(oauth2_flow::OAuth2),
@@ -114,6 +116,9 @@ pub struct Provider {
     post_logout_redirect_url: Url,
     /// Add `X-Auth-Access-Token` to `/auth/verify` answers.
     pub pass_access_token: bool,
+    /// Whether (and how) this provider's own tokens are accepted as Bearer tokens.
+    pub bearer: BearerSettings,
+    introspection_url: Option<Url>,
     protocol: Protocol,
     http: reqwest::Client,
     clock: SharedClock,
@@ -179,6 +184,7 @@ impl Provider {
                     userinfo: override_url(&cfg.userinfo_url, "userinfo_url")?,
                     revocation: override_url(&cfg.revocation_url, "revocation_url")?,
                     end_session: override_url(&cfg.end_session_url, "end_session_url")?,
+                    introspection: override_url(&cfg.bearer.introspection_url, "bearer.introspection_url")?,
                 };
                 let scopes: &[&str] = &["openid", "email", "profile"];
                 let mut claims = ClaimMap::oidc();
@@ -282,6 +288,8 @@ impl Provider {
             rp_initiated_logout: cfg.rp_initiated_logout,
             post_logout_redirect_url,
             pass_access_token: cfg.pass_access_token,
+            bearer: cfg.bearer.clone(),
+            introspection_url: override_url(&cfg.bearer.introspection_url, "bearer.introspection_url")?,
             protocol,
             http,
             clock,
@@ -426,6 +434,65 @@ impl Provider {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The configured issuer (OpenID Connect providers only).
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.protocol {
+            Protocol::Oidc(oidc) => Some(oidc.issuer()),
+            Protocol::OAuth2(_) => None,
+        }
+    }
+
+    /// The issuer's JWKS URL, discovering it now if needed.
+    pub async fn jwks_uri(&self) -> Result<Url, ProviderError> {
+        match &self.protocol {
+            Protocol::Oidc(oidc) => Ok(oidc.ensure(&self.http).await?.jwks_uri.clone()),
+            Protocol::OAuth2(_) => Err(ProviderError::Protocol("not an OpenID Connect provider".into())),
+        }
+    }
+
+    /// GET a JSON document (a JWKS) from the provider.
+    pub async fn fetch_json(&self, url: &Url) -> Result<serde_json::Value, ProviderError> {
+        http::get_json(&self.http, url, None, "application/json").await
+    }
+
+    /// The user that a set of claims (a verified JWT, an introspection answer) describes.
+    pub fn user_from_claims(&self, claims: &serde_json::Value) -> Result<User, ProviderError> {
+        let user = self.claims.user(claims)?;
+        user.validate().map_err(|e| ProviderError::Profile(e.to_string()))?;
+        Ok(user)
+    }
+
+    /// RFC 7662: ask the provider about a token, authenticated as the client.
+    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, ProviderError> {
+        let endpoint = match (&self.introspection_url, &self.protocol) {
+            (Some(url), _) => url.clone(),
+            (None, Protocol::Oidc(oidc)) => oidc
+                .ensure(&self.http)
+                .await?
+                .introspection
+                .clone()
+                .ok_or_else(|| ProviderError::Protocol("the provider has no introspection endpoint".into()))?,
+            (None, Protocol::OAuth2(_)) => {
+                return Err(ProviderError::Protocol("no introspection endpoint is configured".into()))
+            }
+        };
+        let request = self.token_endpoint_request(&endpoint, &[("token", token), ("token_type_hint", "access_token")]);
+        let response = request.send().await.map_err(|e| ProviderError::Unavailable(http::describe(&e)))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(ProviderError::Unavailable(format!("introspection answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(ProviderError::Protocol(format!("introspection answered {status}")));
+        }
+        let body = http::read_limited(response).await?;
+        serde_json::from_slice(&body).map_err(|_| ProviderError::Protocol("introspection did not answer JSON".into()))
     }
 
     /// A fresh PKCE S256 challenge and its verifier, when this provider uses PKCE.

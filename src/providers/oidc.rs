@@ -30,6 +30,7 @@ pub struct Overrides {
     pub userinfo: Option<Url>,
     pub revocation: Option<Url>,
     pub end_session: Option<Url>,
+    pub introspection: Option<Url>,
 }
 
 /// What discovery found (with overrides applied).
@@ -41,6 +42,9 @@ pub struct Discovered {
     pub userinfo: Option<Url>,
     pub revocation: Option<Url>,
     pub end_session: Option<Url>,
+    pub jwks_uri: Url,
+    /// RFC 7662 token introspection.
+    pub introspection: Option<Url>,
     /// RFC 9207: the provider promises `iss` on every authorization response.
     pub iss_parameter_supported: bool,
     jwks: CoreJsonWebKeySet,
@@ -105,6 +109,10 @@ fn payload(id_token: &str) -> Result<Value, ProviderError> {
 }
 
 impl Oidc {
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     pub fn new(issuer: &str, overrides: Overrides) -> Result<Oidc, String> {
         let parsed = Url::parse(issuer).map_err(|e| format!("issuer `{issuer}`: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -151,6 +159,8 @@ impl Oidc {
             userinfo: optional("userinfo_endpoint", &self.overrides.userinfo)?,
             revocation: optional("revocation_endpoint", &self.overrides.revocation)?,
             end_session: optional("end_session_endpoint", &self.overrides.end_session)?,
+            introspection: optional("introspection_endpoint", &self.overrides.introspection)?,
+            jwks_uri,
             iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
                 == Some(&Value::Bool(true)),
             jwks,
@@ -184,7 +194,7 @@ impl Oidc {
     }
 
     /// The discovered metadata, discovering now if that has not happened yet.
-    async fn ensure(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
+    pub async fn ensure(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
         if let Some(d) = self.discovered() {
             return Ok(d);
         }

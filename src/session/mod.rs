@@ -76,6 +76,10 @@ pub enum Source {
     #[default]
     Cookie,
     ApiToken,
+    /// A JWT signed by a provider's issuer.
+    ProviderJwt,
+    /// An opaque provider token that the provider vouched for (RFC 7662).
+    Introspection,
 }
 
 impl Source {
@@ -83,8 +87,23 @@ impl Source {
         match self {
             Source::Cookie => "cookie",
             Source::ApiToken => "api_token",
+            Source::ProviderJwt => "provider_jwt",
+            Source::Introspection => "introspection",
         }
     }
+}
+
+/// What a verified provider token says about its bearer.
+#[derive(Debug)]
+pub struct ProviderTokenIdentity {
+    /// The token's `jti`, or a digest of the token.
+    pub id: String,
+    pub provider: String,
+    pub user: User,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub scopes: Vec<String>,
+    pub source: Source,
 }
 
 impl std::fmt::Debug for Session {
@@ -118,6 +137,26 @@ impl Session {
             identity: OnceLock::new(),
             opened_tokens: OnceLock::new(),
             source: Source::ApiToken,
+            scopes: Some(token.scopes),
+        }
+    }
+
+    /// The identity a provider's own token carries (a verified JWT or an
+    /// introspection answer), shaped as a session; never sealed into a cookie.
+    pub fn from_provider_token(token: ProviderTokenIdentity) -> Session {
+        Session {
+            v: SESSION_VERSION,
+            typ: "provider-token".into(),
+            id: token.id,
+            created_at: token.issued_at,
+            expires_at: token.expires_at,
+            provider: token.provider,
+            user: token.user,
+            remember: false,
+            tokens: None,
+            identity: OnceLock::new(),
+            opened_tokens: OnceLock::new(),
+            source: token.source,
             scopes: Some(token.scopes),
         }
     }

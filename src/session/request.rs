@@ -10,6 +10,7 @@
 use super::cookie::CookieSpec;
 use super::{Session, SessionCodec, SessionError};
 use crate::api_tokens::ApiTokens;
+use crate::bearer::ProviderBearer;
 use crate::errors::AppError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
@@ -26,6 +27,25 @@ pub struct SessionService {
     pub codec: SessionCodec,
     pub cookies: CookieSpec,
     pub api_tokens: ApiTokens,
+    /// Providers' own tokens (JWTs, introspection), verified asynchronously
+    /// by [`SessionCookies`] before the handler runs.
+    pub provider_bearer: ProviderBearer,
+}
+
+/// A sealgate API token is a compact JWE (five segments); anything else in
+/// a Bearer header may be a provider's token.
+fn is_api_token(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 4
+}
+
+/// A Bearer token for the provider-token verifier, when it should see this request.
+fn provider_token(req: &HttpRequest) -> Option<(web::Data<SessionService>, String)> {
+    let service = req.app_data::<web::Data<SessionService>>()?;
+    if !service.provider_bearer.is_active() {
+        return None;
+    }
+    let token = bearer(req)??;
+    (!is_api_token(token)).then(|| (service.clone(), token.to_owned()))
 }
 
 /// The token of an `Authorization: Bearer <token>` header. `Some(None)` for
@@ -118,8 +138,10 @@ fn open(req: &HttpRequest) -> RequestSession {
         return RequestSession { state: SessionState::Absent, update: RefCell::new(None) };
     };
     // A Bearer token, when present, decides alone: no quiet fallback to the cookie.
+    // (A provider's token was verified by the middleware and is already in
+    // the extensions; one reaching here is refused.)
     if let Some(token) = bearer(req) {
-        let opened = token.map(|t| service.api_tokens.open_session(t));
+        let opened = token.filter(|t| is_api_token(t)).map(|t| service.api_tokens.open_session(t));
         return match opened {
             Some(Ok(session)) => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
             _ => RequestSession { state: SessionState::Invalid(SessionError::Bearer), update: RefCell::new(None) },
@@ -237,12 +259,42 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SessionCookiesMiddleware { service }))
+        ready(Ok(SessionCookiesMiddleware { service: Rc::new(service) }))
     }
 }
 
 pub struct SessionCookiesMiddleware<S> {
-    service: S,
+    service: Rc<S>,
+}
+
+/// Write a queued session cookie change on the response.
+fn write_cookie_update<B>(mut res: ServiceResponse<B>) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let update =
+        res.request().extensions().get::<Rc<RequestSession>>().and_then(|loaded| loaded.update.borrow_mut().take());
+    let Some(update) = update else {
+        return Ok(res);
+    };
+    let request = res.request().clone();
+    let Some(service) = service(&request) else {
+        return Ok(res);
+    };
+    let cookies = match update {
+        CookieUpdate::Clear => service.cookies.clear(),
+        CookieUpdate::ClearPresent => service.cookies.clear_present(&request),
+        CookieUpdate::Set { value, max_age } => match service.cookies.write(&request, &value, max_age) {
+            Ok(cookies) => cookies,
+            Err(_) => {
+                tracing::error!(bytes = value.len(), "session is too large for the configured cookie chunks");
+                return Ok(res);
+            }
+        },
+    };
+    let response = res.response_mut();
+    for cookie in cookies {
+        response.add_cookie(&cookie)?;
+    }
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 impl<S, B> Service<ServiceRequest> for SessionCookiesMiddleware<S>
@@ -257,39 +309,25 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let mut res = fut.await?;
-            let update = res
-                .request()
-                .extensions()
-                .get::<Rc<RequestSession>>()
-                .and_then(|loaded| loaded.update.borrow_mut().take());
-            let Some(update) = update else {
-                return Ok(res);
-            };
-            let request = res.request().clone();
-            let Some(service) = service(&request) else {
-                return Ok(res);
-            };
-            let cookies = match update {
-                CookieUpdate::Clear => service.cookies.clear(),
-                CookieUpdate::ClearPresent => service.cookies.clear_present(&request),
-                CookieUpdate::Set { value, max_age } => match service.cookies.write(&request, &value, max_age) {
-                    Ok(cookies) => cookies,
-                    Err(_) => {
-                        tracing::error!(bytes = value.len(), "session is too large for the configured cookie chunks");
-                        return Ok(res);
+        // A provider's token may need the network (JWKS, introspection):
+        // verify it here, asynchronously, and leave the outcome where the
+        // extractors look, before the handler runs.
+        if let Some((sessions, token)) = provider_token(req.request()) {
+            let service = Rc::clone(&self.service);
+            return Box::pin(async move {
+                let state = match sessions.provider_bearer.verify(&token).await {
+                    Ok(session) => SessionState::Valid(session),
+                    Err(reason) => {
+                        tracing::debug!(%reason, "provider token refused");
+                        SessionState::Invalid(SessionError::Bearer)
                     }
-                },
-            };
-            let response = res.response_mut();
-            for cookie in cookies {
-                response.add_cookie(&cookie)?;
-            }
-            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(res)
-        })
+                };
+                req.extensions_mut().insert(Rc::new(RequestSession { state, update: RefCell::new(None) }));
+                write_cookie_update(service.call(req).await?)
+            });
+        }
+        let fut = self.service.call(req);
+        Box::pin(async move { write_cookie_update(fut.await?) })
     }
 }
 
@@ -323,8 +361,13 @@ mod tests {
             SessionCodec::new(&keys, Arc::new(clock.clone()), Lifetimes { idle: 100, absolute: 1000 }, 8192).unwrap();
         let api_tokens = ApiTokens::new(&keys, Arc::new(clock.clone()), None, 3600).unwrap();
         let token = codec.seal(&codec.start(User::new("ivy"), "credentials", true, None).unwrap()).unwrap();
-        let service =
-            web::Data::new(SessionService { codec, cookies: CookieSpec::from_settings(&settings), api_tokens });
+        let provider_bearer = ProviderBearer::none(Arc::new(clock.clone()));
+        let service = web::Data::new(SessionService {
+            codec,
+            cookies: CookieSpec::from_settings(&settings),
+            api_tokens,
+            provider_bearer,
+        });
         let app =
             test::init_service(App::new().wrap(SessionCookies).app_data(service).route("/", web::get().to(three_ways)))
                 .await;

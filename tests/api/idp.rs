@@ -180,5 +180,6 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         pkce: true,
         client_auth: None,
         pass_access_token: false,
+        bearer: Default::default(),
     }
 }

@@ -18,6 +18,7 @@ mod nginx;
 mod oidc_flow;
 mod policy;
 mod providers_presets;
+mod provider_jwt;
 mod proxies;
 mod refresh;
 mod session_info;

@@ -1,0 +1,123 @@
+//! RFC 7662: opaque provider tokens, vouched for by the provider's
+//! introspection endpoint.
+//!
+//! Answers are cached by the token's SHA-256 (the token itself is never a
+//! cache key or a log field), for at most `introspection_cache` and never
+//! past the token's own `exp`. Concurrent requests with one token share one
+//! call (moka single-flight). A token the provider calls inactive stays
+//! refused for the cache time; a failed call is not cached.
+
+use super::{jwt, token_digest, user_of, BearerError};
+use crate::clock::SharedClock;
+use crate::providers::Provider;
+use crate::session::{ProviderTokenIdentity, Session, Source};
+use moka::future::Cache;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cached answer: the session (or a refusal) and until when it may be used.
+#[derive(Clone)]
+struct Answer {
+    outcome: Result<Arc<Session>, BearerError>,
+    until: i64,
+}
+
+pub struct Introspector {
+    provider: Arc<Provider>,
+    cache: Cache<[u8; 32], Answer>,
+    max_age: i64,
+    clock: SharedClock,
+}
+
+impl Introspector {
+    pub fn new(provider: Arc<Provider>, clock: SharedClock) -> Introspector {
+        let max_age = provider.bearer.introspection_cache;
+        Introspector {
+            cache: Cache::builder().max_capacity(100_000).time_to_live(max_age.max(Duration::from_secs(1))).build(),
+            max_age: max_age.as_secs() as i64,
+            provider,
+            clock,
+        }
+    }
+
+    /// The issuer of the provider this introspects for.
+    pub fn issuer(&self) -> Option<&str> {
+        self.provider.issuer()
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Arc<Session>, BearerError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = self.clock.now();
+        if let Some(answer) = self.cache.get(&key).await {
+            if now < answer.until {
+                return Self::still_valid(answer.outcome, now);
+            }
+            self.cache.invalidate(&key).await;
+        }
+        let answer = self
+            .cache
+            .try_get_with(key, async {
+                let outcome = self.ask(token).await;
+                let until = match &outcome {
+                    Ok(session) => session.expires_at.min(now.saturating_add(self.max_age)),
+                    Err(BearerError::Unavailable) => return Err(BearerError::Unavailable),
+                    Err(_) => now.saturating_add(self.max_age),
+                };
+                Ok::<_, BearerError>(Answer { outcome, until })
+            })
+            .await
+            .map_err(|e| *e)?;
+        Self::still_valid(answer.outcome, self.clock.now())
+    }
+
+    fn still_valid(outcome: Result<Arc<Session>, BearerError>, now: i64) -> Result<Arc<Session>, BearerError> {
+        let session = outcome?;
+        if now >= session.expires_at {
+            return Err(BearerError::Expired);
+        }
+        Ok(session)
+    }
+
+    async fn ask(&self, token: &str) -> Result<Arc<Session>, BearerError> {
+        let answer = match self.provider.introspect(token).await {
+            Ok(Value::Object(answer)) => answer,
+            Ok(_) => return Err(BearerError::Unavailable),
+            Err(error) => {
+                tracing::warn!(provider = %self.provider.id, %error, "token introspection failed");
+                return Err(BearerError::Unavailable);
+            }
+        };
+        if answer.get("active") != Some(&Value::Bool(true)) {
+            return Err(BearerError::Inactive);
+        }
+        // A refresh token is not a credential for an API call.
+        if answer.get("token_type").and_then(Value::as_str) == Some("refresh_token") {
+            return Err(BearerError::Inactive);
+        }
+        if let (Some(expected), Some(iss)) = (self.issuer(), answer.get("iss")) {
+            if iss.as_str() != Some(expected) {
+                return Err(BearerError::Issuer);
+            }
+        }
+        let configured = &self.provider.bearer.audiences;
+        if !configured.is_empty() && !jwt::audience_matches(answer.get("aud"), configured) {
+            return Err(BearerError::Audience);
+        }
+        let now = self.clock.now();
+        let mut times = answer.clone();
+        // `exp` is optional in RFC 7662; without one, the cache time bounds the answer.
+        times.entry("exp").or_insert_with(|| Value::from(now.saturating_add(self.max_age.max(1))));
+        let (issued_at, expires_at) = jwt::check_times(&times, now)?;
+        Ok(Arc::new(Session::from_provider_token(ProviderTokenIdentity {
+            id: token_digest(token),
+            provider: self.provider.id.clone(),
+            user: user_of(&self.provider, &answer)?,
+            issued_at,
+            expires_at,
+            scopes: jwt::scopes(&answer),
+            source: Source::Introspection,
+        })))
+    }
+}

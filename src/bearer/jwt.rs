@@ -1,0 +1,202 @@
+//! Provider JWTs (access or ID tokens) as Bearer tokens: a strict compact
+//! JWS parse before any cryptography, then the signature against the
+//! issuer's JWKS, then `iss`, `aud`, `exp`, `nbf` and `iat`.
+
+use super::BearerError;
+use crate::config::ASYMMETRIC_ALGORITHMS;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Clock skew allowed on `nbf` and `iat` (never on `exp`).
+pub const LEEWAY: i64 = 30;
+const MAX_HEADER: usize = 1024;
+const MAX_PAYLOAD: usize = 8 * 1024;
+/// The longest signature we accept: RSA-4096 is 512 bytes, 683 in base64url.
+const MAX_SIGNATURE: usize = 700;
+
+/// The protected header. Members we do not know are ignored, except `crit`,
+/// which demands we understand them; `jku`, `x5u` and `jwk` are never used
+/// to find a key (the key comes from the configured issuer only).
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+    crit: Option<Value>,
+}
+
+/// A compact JWS that passed the strict parse; not yet verified.
+pub struct Parsed<'t> {
+    pub alg: &'static str,
+    pub kid: Option<String>,
+    /// `header.payload`, the signed bytes.
+    pub signing_input: &'t str,
+    pub signature: Vec<u8>,
+    pub claims: serde_json::Map<String, Value>,
+}
+
+fn decode(segment: &str, limit: usize) -> Result<Vec<u8>, BearerError> {
+    // The base64 of `limit` bytes is 4/3 as long; refuse longer input before decoding.
+    if segment.is_empty() || segment.len() > limit / 3 * 4 + 4 {
+        return Err(BearerError::Malformed);
+    }
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| BearerError::Malformed)
+}
+
+/// Whether a token has the shape of a compact JWS (three segments).
+pub fn looks_like_jws(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// The strict parse: three non-empty base64url segments within bounds, a
+/// JSON header with an asymmetric `alg` and no `crit`, a JSON object payload.
+pub fn parse(token: &str) -> Result<Parsed<'_>, BearerError> {
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(BearerError::Malformed)?;
+    let (header, payload) = signing_input.split_once('.').ok_or(BearerError::Malformed)?;
+    if payload.contains('.') || signature.len() > MAX_SIGNATURE {
+        return Err(BearerError::Malformed);
+    }
+    let header: Header = serde_json::from_slice(&decode(header, MAX_HEADER)?).map_err(|_| BearerError::Malformed)?;
+    let alg = ASYMMETRIC_ALGORITHMS.iter().copied().find(|a| *a == header.alg).ok_or(BearerError::Algorithm)?;
+    if header.crit.is_some() {
+        return Err(BearerError::Malformed);
+    }
+    if let Some(typ) = &header.typ {
+        let typ = typ.to_ascii_lowercase();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if !matches!(typ, "jwt" | "at+jwt") {
+            return Err(BearerError::Malformed);
+        }
+    }
+    let signature = decode(signature, MAX_SIGNATURE)?;
+    let claims = match serde_json::from_slice(&decode(payload, MAX_PAYLOAD)?) {
+        Ok(Value::Object(claims)) => claims,
+        _ => return Err(BearerError::Malformed),
+    };
+    Ok(Parsed { alg, kid: header.kid, signing_input, signature, claims })
+}
+
+/// `aud` as a string or an array of strings contains one of `accepted`.
+pub fn audience_matches(aud: Option<&Value>, accepted: &[String]) -> bool {
+    match aud {
+        Some(Value::String(aud)) => accepted.iter().any(|a| a == aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(|aud| accepted.iter().any(|a| a == aud)),
+        _ => false,
+    }
+}
+
+fn time(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, BearerError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(BearerError::Claims)
+        }
+        Some(_) => Err(BearerError::Claims),
+    }
+}
+
+/// The token's lifetime after the time checks: `(iat or now, exp)`.
+/// `exp` is required and strict; `nbf` and `iat` allow [`LEEWAY`].
+pub fn check_times(claims: &serde_json::Map<String, Value>, now: i64) -> Result<(i64, i64), BearerError> {
+    let exp = time(claims, "exp")?.ok_or(BearerError::Claims)?;
+    if now >= exp {
+        return Err(BearerError::Expired);
+    }
+    if time(claims, "nbf")?.is_some_and(|nbf| nbf > now + LEEWAY) {
+        return Err(BearerError::NotYetValid);
+    }
+    let iat = time(claims, "iat")?;
+    if iat.is_some_and(|iat| iat > now + LEEWAY) {
+        return Err(BearerError::NotYetValid);
+    }
+    Ok((iat.unwrap_or(now), exp))
+}
+
+/// Scopes from `scope` (space-separated, RFC 9068 / RFC 8693) or `scp` (an array).
+pub fn scopes(claims: &serde_json::Map<String, Value>) -> Vec<String> {
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        (_, Some(Value::Array(scp))) => scp.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(value: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+    }
+
+    fn token(header: Value, claims: Value, signature: &[u8]) -> String {
+        format!("{}.{}.{}", b64(&header), b64(&claims), URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn only_asymmetric_algorithms_parse() {
+        let claims = json!({"iss": "i", "exp": 10});
+        for alg in ["none", "HS256", "HS384", "HS512", "rs256", "RSA-OAEP", ""] {
+            let t = token(json!({"alg": alg, "kid": "k"}), claims.clone(), b"sig");
+            assert!(matches!(parse(&t), Err(BearerError::Algorithm)), "{alg}");
+        }
+        let t = token(json!({"alg": "RS256", "kid": "k", "typ": "at+jwt"}), claims, b"sig");
+        let parsed = parse(&t).unwrap();
+        assert_eq!((parsed.alg, parsed.kid.as_deref()), ("RS256", Some("k")));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_before_any_key_is_looked_up() {
+        let good = token(json!({"alg": "RS256"}), json!({"exp": 1}), b"sig");
+        let (h, rest) = good.split_once('.').unwrap();
+        let (p, s) = rest.split_once('.').unwrap();
+        let cases = [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.{s}.x"),
+            format!("{h}.{p}."),
+            format!(".{p}.{s}"),
+            format!("{h}..{s}"),
+            format!("{h}.{p}=.{s}"),
+            format!("{h}.{p}.{s}=="),
+            format!("{h}.{p}.{}", "A".repeat(800)),
+            format!("{}.{p}.{s}", "A".repeat(2000)),
+            token(json!({"alg": "RS256", "crit": ["exp"]}), json!({"exp": 1}), b"sig"),
+            token(json!({"alg": "RS256", "typ": "JWE"}), json!({"exp": 1}), b"sig"),
+            token(json!({"kid": "k"}), json!({"exp": 1}), b"sig"),
+            token(json!({"alg": "RS256"}), json!(["not", "an", "object"]), b"sig"),
+            format!("{}.{p}.{s}", URL_SAFE_NO_PAD.encode("not json")),
+        ];
+        for case in &cases {
+            assert!(matches!(parse(case), Err(BearerError::Malformed)), "{case}");
+        }
+    }
+
+    #[test]
+    fn times_are_checked_to_the_second() {
+        let claims = |v: Value| v.as_object().unwrap().clone();
+        let c = claims(json!({"exp": 100, "iat": 40, "nbf": 40}));
+        assert_eq!(check_times(&c, 99).unwrap(), (40, 100));
+        assert!(matches!(check_times(&c, 100), Err(BearerError::Expired)));
+        assert!(check_times(&c, 10).is_ok(), "nbf 40 is within the leeway at 10");
+        assert!(matches!(check_times(&c, 9), Err(BearerError::NotYetValid)));
+        assert!(matches!(check_times(&claims(json!({"iat": 1})), 0), Err(BearerError::Claims)), "exp is required");
+        assert!(matches!(check_times(&claims(json!({"exp": "100"})), 0), Err(BearerError::Claims)));
+    }
+
+    #[test]
+    fn audiences_and_scopes() {
+        let accepted = ["api".to_owned()];
+        assert!(audience_matches(Some(&json!("api")), &accepted));
+        assert!(audience_matches(Some(&json!(["other", "api"])), &accepted));
+        assert!(!audience_matches(Some(&json!(["other"])), &accepted));
+        assert!(!audience_matches(None, &accepted));
+        assert!(!audience_matches(Some(&json!({"api": true})), &accepted));
+        let c = json!({"scope": "read  write"});
+        assert_eq!(scopes(c.as_object().unwrap()), ["read", "write"]);
+        let c = json!({"scp": ["a", 1, "b"]});
+        assert_eq!(scopes(c.as_object().unwrap()), ["a", "b"]);
+    }
+}

@@ -1,0 +1,241 @@
+//! A provider's own tokens as `Authorization: Bearer` credentials.
+//!
+//! - JWTs (access or ID tokens) signed by a configured OpenID Connect
+//!   issuer: strict parse ([`jwt`]), signature against the issuer's JWKS
+//!   ([`jwks`]), then `iss`, `aud`, `exp`, `nbf`, `iat`.
+//! - Opaque tokens, where the provider offers RFC 7662 introspection
+//!   ([`introspection`]).
+//!
+//! A verified token becomes a [`Session`] with its own [`Source`], cached
+//! like opened cookies (the outcome per token, times still checked on every
+//! use), so a busy API client costs one signature check per token.
+
+pub mod introspection;
+pub mod jwks;
+pub mod jwt;
+
+use crate::clock::SharedClock;
+use crate::config::ASYMMETRIC_ALGORITHMS;
+use crate::providers::{Provider, Providers};
+use crate::session::cache::{Cached, OpenCache};
+use crate::session::{ProviderTokenIdentity, Session, Source};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use introspection::Introspector;
+use jwks::Jwks;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a provider token was refused. Every one is a 401 `invalid_token`;
+/// the reason is logged (at debug) and never sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's algorithm is not allowed")]
+    Algorithm,
+    #[error("no configured issuer accepts this token")]
+    Issuer,
+    #[error("the token names a key the issuer does not publish")]
+    UnknownKey,
+    #[error("the signature does not verify")]
+    Signature,
+    #[error("the token is not for us (aud)")]
+    Audience,
+    #[error("the token's claims are missing or malformed")]
+    Claims,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the provider says the token is not active")]
+    Inactive,
+    #[error("the provider could not be asked")]
+    Unavailable,
+}
+
+impl BearerError {
+    /// Whether this refusal holds for the token forever (and can be cached).
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            BearerError::Malformed
+                | BearerError::Algorithm
+                | BearerError::Issuer
+                | BearerError::Signature
+                | BearerError::Audience
+                | BearerError::Claims
+                | BearerError::Expired
+        )
+    }
+}
+
+/// An issuer whose JWTs are accepted.
+struct TrustedIssuer {
+    issuer: String,
+    provider: Arc<Provider>,
+    audiences: Vec<String>,
+    algorithms: Vec<&'static str>,
+    jwks: Jwks,
+}
+
+/// Every provider whose tokens are accepted as Bearer tokens.
+pub struct ProviderBearer {
+    issuers: Vec<TrustedIssuer>,
+    introspector: Option<Introspector>,
+    /// Verified JWTs, as the sessions they stand for.
+    opened: OpenCache<Arc<Session>, BearerError>,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for ProviderBearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderBearer")
+            .field("issuers", &self.issuers.iter().map(|i| &i.issuer).collect::<Vec<_>>())
+            .field("introspection", &self.introspector.is_some())
+            .finish()
+    }
+}
+
+/// The accepted audiences of a provider: configured, else its client id.
+fn audiences(provider: &Provider) -> Vec<String> {
+    if provider.bearer.audiences.is_empty() {
+        vec![provider.client_id().to_owned()]
+    } else {
+        provider.bearer.audiences.clone()
+    }
+}
+
+/// A short stable id for a token without `jti`: its digest, never the token.
+fn token_digest(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The bearer's user: the provider's claim mapping, with `client_id` as the
+/// subject of machine tokens (client credentials) that carry no `sub`.
+fn user_of(provider: &Provider, claims: &serde_json::Map<String, Value>) -> Result<crate::domain::User, BearerError> {
+    let mut claims = Value::Object(claims.clone());
+    if claims.get("sub").is_none() {
+        if let (Some(client_id), Value::Object(map)) = (claims.get("client_id").cloned(), &mut claims) {
+            map.insert("sub".into(), client_id);
+        }
+    }
+    provider.user_from_claims(&claims).map_err(|_| BearerError::Claims)
+}
+
+impl ProviderBearer {
+    pub fn new(providers: &Providers, clock: SharedClock) -> ProviderBearer {
+        let issuers = providers
+            .iter()
+            .filter(|p| p.bearer.jwt)
+            .filter_map(|provider| {
+                let issuer = provider.issuer()?.to_owned();
+                let algorithms: Vec<&'static str> = ASYMMETRIC_ALGORITHMS
+                    .iter()
+                    .copied()
+                    .filter(|alg| provider.bearer.algorithms.iter().any(|a| a == alg))
+                    .collect();
+                Some(TrustedIssuer {
+                    issuer,
+                    audiences: audiences(provider),
+                    jwks: Jwks::new(Arc::clone(provider), algorithms.clone(), clock.clone()),
+                    algorithms,
+                    provider: Arc::clone(provider),
+                })
+            })
+            .collect();
+        let introspector = providers
+            .iter()
+            .find(|p| p.bearer.introspection)
+            .map(|provider| Introspector::new(Arc::clone(provider), clock.clone()));
+        ProviderBearer {
+            issuers,
+            introspector,
+            opened: OpenCache::new(16 * 1024 * 1024, Duration::from_secs(600)),
+            clock,
+        }
+    }
+
+    /// No provider's tokens are accepted.
+    pub fn none(clock: SharedClock) -> ProviderBearer {
+        ProviderBearer::new(&Providers::default(), clock)
+    }
+
+    /// Whether any provider's tokens are accepted at all.
+    pub fn is_active(&self) -> bool {
+        !self.issuers.is_empty() || self.introspector.is_some()
+    }
+
+    /// The session a provider token stands for.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Session>, BearerError> {
+        if !jwt::looks_like_jws(token) {
+            return match &self.introspector {
+                Some(introspector) => introspector.verify(token).await,
+                None => Err(BearerError::Malformed),
+            };
+        }
+        let session = match self.opened.get(token) {
+            Some(Cached::Opened(session)) => session,
+            Some(Cached::Refused(error)) => return Err(error),
+            None => match self.verify_jwt(token).await {
+                Ok(session) => {
+                    self.opened.insert(token, Cached::Opened(Arc::clone(&session)));
+                    session
+                }
+                Err(error) => {
+                    if error.is_final() {
+                        self.opened.insert(token, Cached::Refused(error));
+                    }
+                    return Err(error);
+                }
+            },
+        };
+        if self.clock.now() >= session.expires_at {
+            return Err(BearerError::Expired);
+        }
+        Ok(session)
+    }
+
+    async fn verify_jwt(&self, token: &str) -> Result<Arc<Session>, BearerError> {
+        let parsed = jwt::parse(token)?;
+        let iss = parsed.claims.get("iss").and_then(Value::as_str);
+        let Some(trusted) = self.issuers.iter().find(|t| Some(t.issuer.as_str()) == iss) else {
+            // A JWT from an issuer we only introspect for (or none): ask the provider.
+            return match &self.introspector {
+                Some(introspector) if introspector.issuer() == iss => introspector.verify(token).await,
+                _ => Err(BearerError::Issuer),
+            };
+        };
+        if !trusted.algorithms.contains(&parsed.alg) {
+            return Err(BearerError::Algorithm);
+        }
+        let verified = trusted
+            .jwks
+            .with_verifier(parsed.kid.as_deref(), parsed.alg, |verifier| {
+                verifier.verify(parsed.signing_input.as_bytes(), &parsed.signature).is_ok()
+            })
+            .await?;
+        if !verified {
+            return Err(BearerError::Signature);
+        }
+        let (issued_at, expires_at) = jwt::check_times(&parsed.claims, self.clock.now())?;
+        if !jwt::audience_matches(parsed.claims.get("aud"), &trusted.audiences) {
+            return Err(BearerError::Audience);
+        }
+        let id = match parsed.claims.get("jti").and_then(Value::as_str) {
+            Some(jti) if !jti.is_empty() && jti.len() <= 128 => jti.to_owned(),
+            _ => token_digest(token),
+        };
+        Ok(Arc::new(Session::from_provider_token(ProviderTokenIdentity {
+            id,
+            provider: trusted.provider.id.clone(),
+            user: user_of(&trusted.provider, &parsed.claims)?,
+            issued_at,
+            expires_at,
+            scopes: jwt::scopes(&parsed.claims),
+            source: Source::ProviderJwt,
+        })))
+    }
+}
