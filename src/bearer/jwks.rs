@@ -205,3 +205,46 @@ impl Jwks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn public(alg: Option<&str>, kid: &str) -> Value {
+        let pair = jws::ES256.generate_key_pair().unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id(kid);
+        if let Some(alg) = alg {
+            jwk.set_algorithm(alg);
+        }
+        Value::Object(jwk.as_ref().clone())
+    }
+
+    #[test]
+    fn only_public_signing_keys_for_allowed_algorithms_are_kept() {
+        let private = Value::Object(jws::ES256.generate_key_pair().unwrap().to_jwk_private_key().as_ref().clone());
+        let mut encryption = public(None, "enc");
+        encryption["use"] = json!("enc");
+        let document = json!({"keys": [
+            public(None, "a"),
+            public(Some("ES256"), "b"),
+            private,
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            encryption,
+            {"kty": "RSA", "kid": "broken", "n": "AQAB", "e": "AQAB"},
+            "not an object",
+        ]});
+        let keys = KeySet::from_json(&document, &["ES256", "RS256", "EdDSA"]);
+        assert_eq!(keys.len(), 2, "a and b, each for ES256 only");
+        assert!(matches!(keys.find(Some("a"), "ES256"), Lookup::Found(_)));
+        assert!(matches!(keys.find(Some("b"), "RS256"), Lookup::WrongAlgorithm));
+        assert!(matches!(keys.find(Some("hmac"), "ES256"), Lookup::Unknown));
+        assert!(matches!(keys.find(Some("enc"), "ES256"), Lookup::Unknown));
+        // Without a kid, only an unambiguous key is used.
+        assert!(matches!(keys.find(None, "ES256"), Lookup::Unknown));
+        let single = KeySet::from_json(&json!({"keys": [public(None, "only")]}), &["ES256"]);
+        assert!(matches!(single.find(None, "ES256"), Lookup::Found(_)));
+        assert!(KeySet::from_json(&json!({"nokeys": 1}), &["ES256"]).is_empty());
+    }
+}

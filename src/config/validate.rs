@@ -377,4 +377,39 @@ mod tests {
         .unwrap();
         assert_eq!(domain.cookie_name(), "__Secure-sealgate");
     }
+
+    #[test]
+    fn bearer_settings_refuse_symmetric_algorithms_and_ambiguous_introspection() {
+        let settings = Settings::from_toml(
+            r#"
+            mode = "development"
+            [cookie]
+            insecure_http = true
+            [providers.corp]
+            kind = "oidc"
+            issuer = "https://id.example.com"
+            client_id = "gate"
+            client_secret = "s"
+            bearer = { jwt = true, algorithms = ["RS256", "HS256", "none"], audiences = [""], introspection = true }
+            [providers.gh]
+            kind = "github"
+            client_id = "gate"
+            client_secret = "s"
+            bearer = { jwt = true, introspection = true, jwks_min_refetch = "2h" }
+            "#,
+        )
+        .unwrap();
+        let text = settings.validate().unwrap_err().to_string();
+        for expected in [
+            "providers.corp.bearer.algorithms: `HS256` is not allowed",
+            "providers.corp.bearer.algorithms: `none` is not allowed",
+            "providers.corp.bearer.audiences has an empty value",
+            "providers.gh.bearer.jwt needs an OpenID Connect provider",
+            "providers.gh.bearer.introspection needs bearer.introspection_url",
+            "providers.gh.bearer.jwks_min_refetch is longer",
+            "bearer.introspection is on for 2 providers (corp, gh)",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+    }
 }

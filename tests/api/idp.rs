@@ -1,10 +1,14 @@
 //! The project's test identity provider (npm `oidc-provider`, `tests/idp/`),
 //! started as a child process on a loopback port, and a client that signs in
-//! at it the way a person would (through its HTML interaction forms).
+//! at it the way a person would (through its HTML interaction forms), or
+//! as the test client itself to get raw provider tokens.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use reqwest::redirect::Policy;
 use reqwest::Client;
 use sealgate::config::{ProviderKind, ProviderSettings, SecretSource};
+use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -14,12 +18,37 @@ use url::Url;
 pub const CLIENT_ID: &str = "sealgate-test";
 pub const CLIENT_SECRET: &str = "a-client-secret-for-tests-only";
 
+/// A redirect URI that [`TestIdp::start`] always registers (besides
+/// `IdpOptions::redirect_uris`), for [`TestIdp::sign_in_as_client`]: the IdP
+/// redirects there and nothing ever fetches it (port 9 is discard).
+pub const TEST_CLIENT_REDIRECT: &str = "http://127.0.0.1:9/test-client/callback";
+
+/// The resource server known to an IdP started with `jwt_access_tokens`:
+/// access tokens requested with `resource=API_RESOURCE` are RFC 9068 JWTs
+/// (RS256, `typ: at+jwt`, signed with the IdP's JWKS key) with
+/// `aud: API_AUDIENCE` and, when asked for, `scope: API_SCOPE`.
+pub const API_RESOURCE: &str = "https://api.sealgate.test";
+pub const API_AUDIENCE: &str = "sealgate-api";
+pub const API_SCOPE: &str = "api:read";
+
 #[derive(Debug, Clone, Default)]
 pub struct IdpOptions {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub access_token_ttl: Option<u64>,
     pub rotate_refresh_tokens: bool,
+    /// `--jwt-access-tokens`: resource indicators for [`API_RESOURCE`] (JWT
+    /// access tokens) and the client_credentials grant. Access tokens asked
+    /// for without a resource stay opaque.
+    pub jwt_access_tokens: bool,
+}
+
+/// What the IdP's token endpoint answered to the test client.
+#[derive(Debug, Clone)]
+pub struct IdpTokens {
+    pub id_token: String,
+    pub access_token: String,
+    pub expires_in: Option<i64>,
 }
 
 pub struct TestIdp {
@@ -42,6 +71,9 @@ impl TestIdp {
         for uri in &options.redirect_uris {
             command.args(["--redirect-uri", uri]);
         }
+        if !options.redirect_uris.iter().any(|uri| uri == TEST_CLIENT_REDIRECT) {
+            command.args(["--redirect-uri", TEST_CLIENT_REDIRECT]);
+        }
         for uri in &options.post_logout_redirect_uris {
             command.args(["--post-logout-redirect-uri", uri]);
         }
@@ -50,6 +82,9 @@ impl TestIdp {
         }
         if options.rotate_refresh_tokens {
             command.arg("--rotate-refresh-tokens");
+        }
+        if options.jwt_access_tokens {
+            command.arg("--jwt-access-tokens");
         }
         let mut child = command
             .current_dir(idp_dir())
@@ -109,8 +144,120 @@ impl TestIdp {
         assert!(response.status().is_success());
     }
 
+    /// `{"token_requests": {"authorization_code": n, "refresh_token": n,
+    /// "client_credentials": n}, "refresh_failures": n, "jwks_requests": n,
+    /// "introspection_requests": n}` (see tests/idp/README.md).
     pub async fn stats(&self) -> serde_json::Value {
         reqwest::get(format!("{}/test/stats", self.issuer)).await.unwrap().json().await.unwrap()
+    }
+
+    /// An endpoint from the IdP's discovery document, e.g. `token_endpoint`.
+    async fn endpoint(&self, name: &str) -> String {
+        let discovery: serde_json::Value = reqwest::get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        discovery[name].as_str().unwrap_or_else(|| panic!("no {name} in the IdP's discovery document")).to_owned()
+    }
+
+    /// POST a form to the token endpoint as the test client
+    /// (client_secret_basic), asserting success; the JSON answer.
+    async fn token_request(&self, form: &[(&str, &str)]) -> serde_json::Value {
+        let response = Client::new()
+            .post(self.endpoint("token_endpoint").await)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "token request {form:?} failed: {status} {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Sign in as `login` through the authorization code flow (PKCE S256,
+    /// scopes `openid profile email groups`) as the test client itself,
+    /// redirecting to [`TEST_CLIENT_REDIRECT`], and exchange the code: the
+    /// provider's own tokens, as a relying party would get them.
+    ///
+    /// With `resource` (needs `jwt_access_tokens`; [`API_RESOURCE`] is the
+    /// only one known), it is sent at both endpoints and [`API_SCOPE`] is
+    /// requested too: the access token is then a JWT for that resource
+    /// (`sub` the account, `aud` [`API_AUDIENCE`], `scope` [`API_SCOPE`]),
+    /// while the ID token is as usual. Without it the access token is opaque.
+    pub async fn sign_in_as_client(&self, login: &str, password: &str, resource: Option<&str>) -> IdpTokens {
+        let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let state = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let nonce = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let scope = match resource {
+            Some(_) => format!("openid profile email groups {API_SCOPE}"),
+            None => "openid profile email groups".to_owned(),
+        };
+
+        let mut authorize = Url::parse(&self.endpoint("authorization_endpoint").await).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("redirect_uri", TEST_CLIENT_REDIRECT)
+            .append_pair("scope", &scope)
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(resource) = resource {
+            authorize.query_pairs_mut().append_pair("resource", resource);
+        }
+        let callback =
+            authorize_at_idp(authorize.as_str(), Answer::SignIn { login, password }, TEST_CLIENT_REDIRECT).await;
+        let param =
+            |name: &str| callback.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned());
+        assert_eq!(param("state").as_deref(), Some(state.as_str()), "state in {callback}");
+        assert_eq!(param("iss").as_deref(), Some(self.issuer.as_str()), "iss in {callback}");
+        let code = param("code").unwrap_or_else(|| panic!("no code in {callback}"));
+
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", TEST_CLIENT_REDIRECT),
+            ("code_verifier", &verifier),
+        ];
+        if let Some(resource) = resource {
+            form.push(("resource", resource));
+        }
+        let body = self.token_request(&form).await;
+        let string = |name: &str| body[name].as_str().map(str::to_owned);
+        let tokens = IdpTokens {
+            id_token: string("id_token").unwrap_or_else(|| panic!("no id_token in {body}")),
+            access_token: string("access_token").unwrap_or_else(|| panic!("no access_token in {body}")),
+            expires_in: body["expires_in"].as_i64(),
+        };
+        let payload = tokens.id_token.split('.').nth(1).expect("the ID token is a JWS");
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["nonce"], nonce.as_str(), "nonce in the ID token");
+        tokens
+    }
+
+    /// An access token from the client_credentials grant (needs
+    /// `jwt_access_tokens`). With `resource` [`API_RESOURCE`] it is a JWT
+    /// with `aud` [`API_AUDIENCE`] whose `sub` and `client_id` are both
+    /// [`CLIENT_ID`], and `scope` the requested ones the resource has (pass
+    /// `Some(API_SCOPE)`; none requested, no `scope` claim). Without
+    /// `resource` it is opaque.
+    pub async fn client_credentials_token(&self, resource: Option<&str>, scope: Option<&str>) -> String {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(resource) = resource {
+            form.push(("resource", resource));
+        }
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let body = self.token_request(&form).await;
+        body["access_token"].as_str().unwrap_or_else(|| panic!("no access_token in {body}")).to_owned()
     }
 }
 

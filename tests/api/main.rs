@@ -12,6 +12,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod idp;
+mod idp_bearer;
 mod jose_vectors;
 mod keys;
 mod nginx;

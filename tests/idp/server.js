@@ -8,12 +8,17 @@
 //   node server.js --port 0 --client-id ID --client-secret SECRET \
 //     --redirect-uri URI [--redirect-uri URI ...] \
 //     [--post-logout-redirect-uri URI ...] [--access-token-ttl SECS] \
-//     [--rotate-refresh-tokens]
+//     [--rotate-refresh-tokens] [--jwt-access-tokens]
+//
+// --jwt-access-tokens turns on resource indicators (RFC 8707) for one
+// resource server, RESOURCE below (`aud` sealgate-api, scope api:read), whose
+// access tokens are JWTs (RFC 9068), and the client_credentials grant. Access
+// tokens requested without `resource` stay opaque, as without the flag.
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 // Keep stdout for the READY line only: oidc-provider prints its notices with
 // console.info, and dependencies may use console.log.
@@ -31,7 +36,7 @@ function usage(message) {
   process.stderr.write(
     'usage: node server.js [--port N] [--client-id ID] [--client-secret SECRET] '
     + '--redirect-uri URI... [--post-logout-redirect-uri URI...] '
-    + '[--access-token-ttl SECS] [--rotate-refresh-tokens]\n',
+    + '[--access-token-ttl SECS] [--rotate-refresh-tokens] [--jwt-access-tokens]\n',
   );
   process.exit(2);
 }
@@ -45,6 +50,7 @@ function parseArgs(argv) {
     postLogoutRedirectUris: [],
     accessTokenTtl: 3600,
     rotateRefreshTokens: false,
+    jwtAccessTokens: false,
   };
   const valued = new Set([
     '--port', '--client-id', '--client-secret', '--redirect-uri',
@@ -79,6 +85,10 @@ function parseArgs(argv) {
       case '--rotate-refresh-tokens':
         if (value !== undefined) usage('--rotate-refresh-tokens takes no value');
         options.rotateRefreshTokens = true;
+        break;
+      case '--jwt-access-tokens':
+        if (value !== undefined) usage('--jwt-access-tokens takes no value');
+        options.jwtAccessTokens = true;
         break;
       default:
         usage(`unknown argument ${argv[i]}`);
@@ -149,8 +159,11 @@ async function findAccount(ctx, sub) {
 // Test-control state
 
 const stats = {
-  token_requests: { authorization_code: 0, refresh_token: 0 },
+  token_requests: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
   refresh_failures: 0,
+  // GET /jwks and POST /token/introspection, whatever the answer.
+  jwks_requests: 0,
+  introspection_requests: 0,
 };
 
 // accountId -> Set of grant ids created by our interaction handlers.
@@ -231,6 +244,42 @@ function readForm(req, limit = 64 * 1024) {
 }
 
 // ---------------------------------------------------------------------------
+// Resource server (--jwt-access-tokens only)
+
+// The one resource indicator this IdP knows. An access token issued for it
+// (`resource=https://api.sealgate.test` at the token endpoint, or at the
+// authorization endpoint of a code flow; a refresh keeps it) is an RFC 9068
+// JWT signed with the ID token key: header {alg: RS256, typ: at+jwt, kid},
+// claims (as found by experiment with oidc-provider 9.13.3)
+//   jti, sub, iat, exp, scope, client_id, iss, aud: "sealgate-api"
+// with exp - iat = --access-token-ttl, and no profile claims (email, groups,
+// ...). `scope` holds the requested scopes the resource server has (api:read)
+// and is left out when none was requested.
+// - Authorization code: sub is the account (alice-sub); ask for `api:read`
+//   in `scope` next to the OpenID ones. The token response's `scope` is then
+//   just "api:read"; the ID token is unchanged. The access token is not meant
+//   for userinfo.
+// - client_credentials: sub is the client id (equal to client_id).
+// - Without `resource`, either grant gives an opaque access token as before
+//   (client_credentials: no sub, and no scope since api:read is filtered out).
+// JWT access tokens cannot be introspected (400 unsupported_token_type) or
+// revoked (400) here: verify them with the JWKS.
+const RESOURCE = 'https://api.sealgate.test';
+const RESOURCE_AUDIENCE = 'sealgate-api';
+const RESOURCE_SCOPE = 'api:read';
+
+function resourceServerInfo(resource) {
+  if (resource !== RESOURCE) return undefined;
+  return {
+    scope: RESOURCE_SCOPE,
+    audience: RESOURCE_AUDIENCE,
+    accessTokenTTL: options.accessTokenTtl,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
+// ---------------------------------------------------------------------------
 // Provider
 
 function signingKey() {
@@ -252,7 +301,9 @@ function makeProvider(issuer) {
       client_name: 'sealgate (tests)',
       redirect_uris: options.redirectUris,
       post_logout_redirect_uris: options.postLogoutRedirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: options.jwtAccessTokens
+        ? ['authorization_code', 'refresh_token', 'client_credentials']
+        : ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       // client_secret_post is accepted too for a client registered with
       // client_secret_basic (oidc-provider treats the two alike).
@@ -292,6 +343,7 @@ function makeProvider(issuer) {
       Interaction: 60 * 60,
       Session: 14 * 24 * 60 * 60,
       Grant: 14 * 24 * 60 * 60,
+      ...(options.jwtAccessTokens ? { ClientCredentials: options.accessTokenTtl } : {}),
     },
     interactions: {
       url: (ctx, interaction) => `/interaction/${interaction.uid}`,
@@ -299,7 +351,22 @@ function makeProvider(issuer) {
     clientBasedCORS: () => false,
     features: {
       devInteractions: { enabled: false },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: options.jwtAccessTokens ? {
+        enabled: true,
+        // No resource requested: none (an opaque access token, as without
+        // the flag). One resource requested: that one.
+        defaultResource: async (ctx, client, oneOf) => oneOf,
+        // A code flow that asked for the resource at the authorization
+        // endpoint gets its token without repeating `resource` at the token
+        // endpoint.
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, resource) => {
+          const info = resourceServerInfo(resource);
+          if (!info) throw new errors.InvalidTarget();
+          return info;
+        },
+      } : { enabled: false },
+      clientCredentials: { enabled: options.jwtAccessTokens },
       revocation: {
         enabled: true,
         allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
@@ -342,6 +409,13 @@ ${Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</stro
     await next();
   });
 
+  // Count JWKS fetches and introspection calls as they come in.
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/jwks') stats.jwks_requests += 1;
+    if (ctx.method === 'POST' && ctx.path === '/token/introspection') stats.introspection_requests += 1;
+    await next();
+  });
+
   // Count token requests by grant type once oidc-provider has answered them
   // (its error handler runs inside the route, so failures show as 4xx here).
   provider.use(async (ctx, next) => {
@@ -379,6 +453,17 @@ async function grantAll(provider, interaction, accountId) {
     grant = new provider.Grant({ accountId, clientId: params.client_id });
   }
   if (params.scope) grant.addOIDCScope(params.scope);
+  // Resource indicators (--jwt-access-tokens): grant the requested scopes the
+  // resource server has.
+  if (options.jwtAccessTokens && params.resource) {
+    const requested = new Set(String(params.scope ?? '').split(' ').filter(Boolean));
+    for (const resource of [params.resource].flat()) {
+      const info = resourceServerInfo(resource);
+      if (!info) continue;
+      const scopes = info.scope.split(' ').filter((scope) => requested.has(scope));
+      if (scopes.length) grant.addResourceScope(resource, scopes.join(' '));
+    }
+  }
   const grantId = await grant.save();
   rememberGrant(accountId, grantId);
   return grantId;
