@@ -411,3 +411,32 @@ async fn an_issuer_that_cannot_be_reached_means_401_and_a_bounded_retry() {
     );
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn malformed_bearer_tokens_get_401_when_provider_tokens_are_accepted() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    let app = spawn_for(&fake, |_| {}).await;
+    let valid = key.sign(&fake.claims("svc"));
+    let (h, p, s) = segments(&valid);
+    let corpus = [
+        "x".to_owned(),
+        "..".to_owned(),
+        "a.b.c".to_owned(),
+        format!("{h}.{p}"),
+        format!("{h}.{p}.{s}.{s}"),
+        format!("{h}.{p}.{s}.{s}.{s}"), // five segments: tried (and refused) as a sealgate API token
+        format!("{h}..{s}"),
+        format!("{h}.{p}.!!"),
+        format!("{}.{p}.{s}", "e".repeat(3000)),
+        format!("{}.{}.{s}", b64(&json!({"alg": "ES256"})), "A".repeat(12_000)),
+        format!("{}.{p}.{s}", b64(&json!("just a string"))),
+        format!("{}.{p}.{s}", b64(&json!({"alg": ["ES256"]}))),
+        format!("{h}.{}.{s}", b64(&json!({"iss": fake.issuer(), "exp": 1e300}))),
+    ];
+    for token in &corpus {
+        assert_refused(&app, token, token).await;
+    }
+    // Still serving, and a good token still works (nothing poisoned the caches).
+    assert_eq!(verify(&app, &valid).await.status(), 200);
+}
