@@ -14,6 +14,7 @@ pub use target::{normalize_host, normalize_path, Target};
 
 use crate::config::{Access, PolicySettings, RuleSettings};
 use crate::domain::User;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who is asking, as far as a policy cares.
@@ -39,6 +40,80 @@ fn lower(items: &[String]) -> BTreeSet<String> {
     items.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()
 }
 
+/// Longest ASCII value lower-cased on the stack (long LDAP group DNs included).
+const STACK_LOWERCASE: usize = 256;
+
+/// Call `f` with `value` lower-cased, as `str::to_lowercase` would do it, but
+/// without allocating for ASCII values (the usual case): borrowed when already
+/// lower case, else lower-cased in a stack buffer. Non-ASCII values (and very
+/// long ones) are lower-cased on the heap as before.
+fn with_lowercase<R>(value: &str, f: impl FnOnce(&str) -> R) -> R {
+    if !value.is_ascii() {
+        return f(&value.to_lowercase());
+    }
+    if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(value);
+    }
+    let mut buffer = [0u8; STACK_LOWERCASE];
+    let Some(lowered) = buffer.get_mut(..value.len()) else { return f(&value.to_ascii_lowercase()) };
+    lowered.copy_from_slice(value.as_bytes());
+    lowered.make_ascii_lowercase();
+    match std::str::from_utf8(lowered) {
+        Ok(lowered) => f(lowered),
+        Err(_) => f(&value.to_ascii_lowercase()),
+    }
+}
+
+/// Whether `lower` is exactly the ASCII `value` lower-cased (what
+/// `value.to_lowercase() == lower` says for ASCII, without building it).
+fn lowercases_to(value: &str, lower: &str) -> bool {
+    // No early exit: a plain reduction, which the compiler vectorises.
+    value.len() == lower.len()
+        && value.bytes().zip(lower.bytes()).fold(0, |differ, (v, l)| differ | (v.to_ascii_lowercase() ^ l)) == 0
+}
+
+/// Up to this many entries, a list is scanned rather than searched.
+const SCAN_LIMIT: usize = 8;
+
+/// The value `map` holds under `key` lower-cased (`map.get(&key.to_lowercase())`),
+/// without allocating for ASCII keys.
+fn get_lowercase<'m, V>(map: &'m BTreeMap<String, V>, key: &str) -> Option<&'m V> {
+    if map.is_empty() {
+        None
+    } else if key.is_ascii() && map.len() <= SCAN_LIMIT {
+        map.iter().find(|(lower, _)| lowercases_to(key, lower)).map(|(_, value)| value)
+    } else {
+        with_lowercase(key, |key| map.get(key))
+    }
+}
+
+/// Whether `set` holds `value` lower-cased (`set.contains(&value.to_lowercase())`),
+/// without allocating for ASCII values.
+fn holds(set: &BTreeSet<String>, value: &str) -> bool {
+    if set.is_empty() {
+        false
+    } else if value.is_ascii() && set.len() <= SCAN_LIMIT {
+        set.iter().any(|lower| lowercases_to(value, lower))
+    } else {
+        with_lowercase(value, |value| set.contains(value))
+    }
+}
+
+/// Whether `set` holds any of `values` lower-cased (`holds` for each), with
+/// a small set walked once rather than once per value.
+fn holds_any(set: &BTreeSet<String>, values: &[String]) -> bool {
+    if set.is_empty() || values.is_empty() {
+        false
+    } else if set.len() > SCAN_LIMIT {
+        values.iter().any(|value| holds(set, value))
+    } else {
+        // An ASCII value lower-cases to ASCII, so only ASCII entries can be it;
+        // a non-ASCII value may lower-case to anything (`K`, the Kelvin sign, to `k`).
+        set.iter().filter(|lower| lower.is_ascii()).any(|lower| values.iter().any(|value| lowercases_to(value, lower)))
+            || values.iter().filter(|value| !value.is_ascii()).any(|value| set.contains(&value.to_lowercase()))
+    }
+}
+
 impl AllowLists {
     pub fn is_empty(&self) -> bool {
         self.emails.is_empty()
@@ -53,23 +128,42 @@ impl AllowLists {
         if self.is_empty() {
             return true;
         }
-        let email = who.user.email.as_deref().map(str::to_lowercase);
-        let on_emails = email.as_ref().is_some_and(|e| self.emails.contains(e));
-        let on_domains = email
-            .as_ref()
-            .and_then(|e| e.rsplit_once('@'))
-            .is_some_and(|(_, domain)| self.email_domains.contains(domain));
-        let on_groups = who.user.groups.iter().any(|g| self.groups.contains(&g.to_lowercase()));
-        let on_providers = self.providers.contains(&who.provider.to_lowercase());
-        let on_scopes = who.scopes.is_some_and(|scopes| scopes.iter().any(|s| self.scopes.contains(&s.to_lowercase())));
-        on_emails || on_domains || on_groups || on_providers || on_scopes
+        // Cheapest first; an empty list is skipped without looking at the user.
+        let on_providers = || holds(&self.providers, who.provider);
+        let on_emails = || {
+            (!self.emails.is_empty() || !self.email_domains.is_empty())
+                && who.user.email.as_deref().is_some_and(|email| {
+                    with_lowercase(email, |email| {
+                        self.emails.contains(email)
+                            || email.rsplit_once('@').is_some_and(|(_, domain)| self.email_domains.contains(domain))
+                    })
+                })
+        };
+        let on_groups = || holds_any(&self.groups, &who.user.groups);
+        let on_scopes = || who.scopes.is_some_and(|scopes| holds_any(&self.scopes, scopes));
+        on_providers() || on_emails() || on_groups() || on_scopes()
     }
 
     /// Parse `allow_emails`, `allow_email_domains`, `allow_groups`,
     /// `allow_providers`, `allow_scopes` from a query string (comma-separated).
     pub fn from_query(query: &str) -> AllowLists {
         let mut lists = AllowLists::default();
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        // No `allow_` key, not even a percent-encoded one: nothing to parse.
+        if !query.contains("allow_") && !query.contains('%') {
+            return lists;
+        }
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            // What form_urlencoded::parse yields for this pair, read in place
+            // when there is nothing to decode (the usual case).
+            let (key, value) = if pair.contains(['%', '+']) {
+                match url::form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some(pair) => pair,
+                    None => continue,
+                }
+            } else {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(key), Cow::Borrowed(value))
+            };
             let list = match key.as_ref() {
                 "allow_emails" => &mut lists.emails,
                 "allow_email_domains" => &mut lists.email_domains,
@@ -89,14 +183,98 @@ impl AllowLists {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PathPattern {
     Prefix(String),
-    Glob(Vec<String>),
+    Glob(Vec<GlobPart>),
+}
+
+/// One `/`-separated part of a glob, compiled at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobPart {
+    /// `**`: any number of segments, none included.
+    AnySegments,
+    /// No `*`: exactly this segment.
+    Literal(String),
+    /// `*` within a segment: the text around and between the stars, in order.
+    Wild { head: String, middle: Vec<String>, tail: String },
+}
+
+impl GlobPart {
+    fn parse(part: &str) -> GlobPart {
+        if part == "**" {
+            return GlobPart::AnySegments;
+        }
+        let mut pieces = part.split('*').map(str::to_owned);
+        let head = pieces.next().unwrap_or_default();
+        let mut middle: Vec<String> = pieces.collect();
+        match middle.pop() {
+            None => GlobPart::Literal(head),
+            Some(tail) => GlobPart::Wild { head, middle, tail },
+        }
+    }
+
+    /// Whether one segment matches this (non-`**`) part.
+    fn matches(&self, segment: &str) -> bool {
+        match self {
+            GlobPart::AnySegments => false,
+            GlobPart::Literal(literal) => literal == segment,
+            GlobPart::Wild { head, middle, tail } => {
+                let Some(mut rest) = segment.strip_prefix(head.as_str()).and_then(|s| s.strip_suffix(tail.as_str()))
+                else {
+                    return false;
+                };
+                // With only `*` wildcards, taking each piece at its first occurrence is enough.
+                middle.iter().all(|piece| match rest.find(piece.as_str()) {
+                    Some(at) => {
+                        rest = rest.get(at + piece.len()..).unwrap_or_default();
+                        true
+                    }
+                    None => false,
+                })
+            }
+        }
+    }
+}
+
+/// The first segment of `path`, and the rest after its `/` (`None` when it was the last).
+fn first_segment(path: &str) -> (&str, Option<&str>) {
+    match path.bytes().position(|b| b == b'/') {
+        Some(at) => (path.get(..at).unwrap_or_default(), path.get(at + 1..)),
+        None => (path, None),
+    }
+}
+
+/// Whether `parts` match `segments`: `None` for no segments left, else the
+/// rest of the path, whose `/`-separated pieces are the segments.
+fn glob_matches(parts: &[GlobPart], segments: Option<&str>) -> bool {
+    match (parts.split_first(), segments) {
+        (None, segments) => segments.is_none(),
+        (Some((GlobPart::AnySegments, rest)), mut segments) => loop {
+            if glob_matches(rest, segments) {
+                return true;
+            }
+            match segments {
+                Some(path) => segments = first_segment(path).1,
+                None => return false,
+            }
+        },
+        (Some(_), None) => false,
+        // A literal (which holds no `/`) is a prefix ending at a `/` or at the end.
+        (Some((GlobPart::Literal(literal), rest)), Some(path)) => match path.strip_prefix(literal.as_str()) {
+            Some("") => glob_matches(rest, None),
+            Some(after) => after.strip_prefix('/').is_some_and(|after| glob_matches(rest, Some(after))),
+            None => false,
+        },
+        (Some((part, rest)), Some(path)) => {
+            let (segment, others) = first_segment(path);
+            part.matches(segment) && glob_matches(rest, others)
+        }
+    }
 }
 
 impl PathPattern {
     fn parse(raw: &str) -> PathPattern {
-        let normal = if raw.contains('*') { raw.to_lowercase() } else { normalize_path(raw) };
+        let normal = if raw.contains('*') { raw.to_lowercase() } else { normalize_path(raw).into_owned() };
         if normal.contains('*') {
-            PathPattern::Glob(normal.trim_start_matches('/').split('/').map(str::to_owned).collect())
+            PathPattern::Glob(normal.trim_start_matches('/').split('/').map(GlobPart::parse).collect())
         } else {
             PathPattern::Prefix(normal)
         }
@@ -108,10 +286,7 @@ impl PathPattern {
             PathPattern::Prefix(prefix) => {
                 path == prefix || path.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('/'))
             }
-            PathPattern::Glob(parts) => {
-                let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-                glob_segments(parts, &segments)
-            }
+            PathPattern::Glob(parts) => glob_matches(parts, Some(path.trim_start_matches('/'))),
         }
     }
 
@@ -121,31 +296,6 @@ impl PathPattern {
             (PathPattern::Prefix(mine), PathPattern::Prefix(_)) => other.matches(mine),
             (mine, theirs) => mine == theirs,
         }
-    }
-}
-
-fn glob_segment(pattern: &str, segment: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == segment,
-        Some((head, tail)) => {
-            let Some(rest) = segment.strip_prefix(head) else { return false };
-            (0..=rest.len())
-                .filter(|i| rest.is_char_boundary(*i))
-                .any(|i| glob_segment(tail, rest.get(i..).unwrap_or("")))
-        }
-    }
-}
-
-fn glob_segments(parts: &[String], segments: &[&str]) -> bool {
-    match parts.split_first() {
-        None => segments.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=segments.len()).any(|i| glob_segments(rest, segments.get(i..).unwrap_or(&[])))
-        }
-        Some((first, rest)) => match segments.split_first() {
-            Some((segment, others)) => glob_segment(first, segment) && glob_segments(rest, others),
-            None => false,
-        },
     }
 }
 
@@ -191,12 +341,10 @@ impl Rule {
         }
     }
 
-    fn matches(&self, target: &Target) -> bool {
-        let host_ok =
-            self.hosts.is_empty() || target.host.as_deref().is_some_and(|h| self.hosts.iter().any(|p| p.matches(h)));
-        let path_ok = self.paths.is_empty()
-            || target.path.as_deref().is_some_and(|p| self.paths.iter().any(|pat| pat.matches(p)));
-        host_ok && path_ok
+    fn matches(&self, target: &Target<'_>) -> bool {
+        (self.hosts.is_empty() || target.host.as_deref().is_some_and(|h| self.hosts.iter().any(|p| p.matches(h))))
+            && (self.paths.is_empty()
+                || target.path.as_deref().is_some_and(|p| self.paths.iter().any(|pat| pat.matches(p))))
     }
 
     /// Whether `earlier` matches every request this rule matches.
@@ -212,7 +360,7 @@ impl Rule {
 fn normalize_host_pattern(host: &str) -> String {
     match host.strip_prefix('.') {
         Some(domain) => format!(".{}", normalize_host(domain)),
-        None => normalize_host(host),
+        None => normalize_host(host).into_owned(),
     }
 }
 
@@ -256,12 +404,12 @@ impl Policy {
         self.rules.is_empty() && self.default.access == Access::Authenticated && self.permissions.is_empty()
     }
 
-    pub fn rule_for(&self, target: &Target) -> &Rule {
+    pub fn rule_for(&self, target: &Target<'_>) -> &Rule {
         self.rules.iter().find(|r| r.matches(target)).unwrap_or(&self.default)
     }
 
     /// Decide for `who` (or nobody) at `target`, narrowed by `narrowing`.
-    pub fn decide(&self, target: &Target, who: Option<&Principal<'_>>, narrowing: &AllowLists) -> Decision {
+    pub fn decide(&self, target: &Target<'_>, who: Option<&Principal<'_>>, narrowing: &AllowLists) -> Decision {
         let rule = self.rule_for(target);
         if rule.access == Access::Public && narrowing.is_empty() {
             return Decision::Allow { fresh_token: false };
@@ -279,8 +427,11 @@ impl Policy {
 
     /// The permissions of a user's groups, sorted and without duplicates.
     pub fn permissions(&self, user: &User) -> Vec<String> {
+        if self.permissions.is_empty() {
+            return Vec::new();
+        }
         let set: BTreeSet<&String> =
-            user.groups.iter().filter_map(|g| self.permissions.get(&g.to_lowercase())).flatten().collect();
+            user.groups.iter().filter_map(|g| get_lowercase(&self.permissions, g)).flatten().collect();
         set.into_iter().cloned().collect()
     }
 }

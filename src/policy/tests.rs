@@ -45,7 +45,7 @@ const FRESH: Decision = Decision::Allow { fresh_token: true };
 const FORBIDDEN: Decision = Decision::Forbidden;
 const ANONYMOUS: Decision = Decision::Unauthenticated;
 
-fn at(host: &str, uri: &str) -> Target {
+fn at<'a>(host: &'a str, uri: &'a str) -> Target<'a> {
     Target::new(Some(host), Some(uri))
 }
 
@@ -179,5 +179,292 @@ fn contradictory_and_unreachable_rules_are_reported() {
         "policy.permissions.g: `nonsense`",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+/// Globs as first written (a segment list per request, `*` tried at every
+/// position), the reference the compiled globs must agree with.
+fn reference_glob(pattern: &str, path: &str) -> bool {
+    fn segment(pattern: &str, segment_text: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == segment_text,
+            Some((head, tail)) => {
+                let Some(rest) = segment_text.strip_prefix(head) else { return false };
+                (0..=rest.len())
+                    .filter(|i| rest.is_char_boundary(*i))
+                    .any(|i| segment(tail, rest.get(i..).unwrap_or("")))
+            }
+        }
+    }
+    fn segments(parts: &[&str], path: &[&str]) -> bool {
+        match parts.split_first() {
+            None => path.is_empty(),
+            Some((first, rest)) if *first == "**" => {
+                (0..=path.len()).any(|i| segments(rest, path.get(i..).unwrap_or(&[])))
+            }
+            Some((first, rest)) => match path.split_first() {
+                Some((one, others)) => segment(first, one) && segments(rest, others),
+                None => false,
+            },
+        }
+    }
+    let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    segments(&parts, &path.trim_start_matches('/').split('/').collect::<Vec<_>>())
+}
+
+/// Every string up to `max` tokens long made of `tokens`.
+fn all_strings(tokens: &[&str], max: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut last = vec![String::new()];
+    for _ in 0..max {
+        last = last.iter().flat_map(|s| tokens.iter().map(move |t| format!("{s}{t}"))).collect();
+        all.extend(last.iter().cloned());
+    }
+    all
+}
+
+#[test]
+fn compiled_globs_match_as_the_reference_does() {
+    let patterns: Vec<String> = all_strings(&["/", "a", "b", "*", "**", "é"], 4)
+        .into_iter()
+        .map(|p| format!("/{p}"))
+        .filter(|p| p.contains('*'))
+        .collect();
+    let paths: Vec<String> = all_strings(&["/", "a", "b", "ab", "é"], 4).into_iter().map(|p| format!("/{p}")).collect();
+    for pattern in &patterns {
+        let compiled = PathPattern::parse(pattern);
+        assert!(matches!(compiled, PathPattern::Glob(_)), "{pattern}");
+        for path in &paths {
+            assert_eq!(compiled.matches(path), reference_glob(pattern, path), "{pattern} against {path}");
+        }
+    }
+}
+
+#[test]
+fn globs_compile_into_parts() {
+    let glob = |p: &str| match PathPattern::parse(p) {
+        PathPattern::Glob(parts) => parts,
+        PathPattern::Prefix(prefix) => panic!("{p} compiled to the prefix {prefix}"),
+    };
+    let literal = |s: &str| GlobPart::Literal(s.to_owned());
+    let wild = |head: &str, middle: &[&str], tail: &str| GlobPart::Wild {
+        head: head.to_owned(),
+        middle: middle.iter().map(|s| (*s).to_owned()).collect(),
+        tail: tail.to_owned(),
+    };
+    assert_eq!(glob("/Files/*/RAW"), [literal("files"), wild("", &[], ""), literal("raw")]);
+    assert_eq!(glob("/docs/**/v*-x*.md"), [literal("docs"), GlobPart::AnySegments, wild("v", &["-x"], ".md")]);
+    assert_eq!(glob("/a***b"), [wild("a", &["", ""], "b")]);
+    // Equal globs are still equal once compiled (for unreachable-rule checks).
+    assert_eq!(PathPattern::parse("/files/*/raw"), PathPattern::parse("/FILES/*/raw"));
+    assert_ne!(PathPattern::parse("/files/*/raw"), PathPattern::parse("/files/**/raw"));
+}
+
+/// Names whose case folding is not plain ASCII, and ASCII ones around them.
+const MIXED_NAMES: [&str; 16] = [
+    "admins",
+    "Admins",
+    "ADMINS",
+    "Ünïcode-Team",
+    "ünïcode-team",
+    "ÜNÏCODE-TEAM",
+    "ΟΔΟΣ",
+    "οδος",
+    "οδοσ",
+    "İstanbul",
+    "i̇stanbul",
+    "STRASSE",
+    "Straße",
+    "K", // Kelvin sign: lower-cases to ASCII `k`.
+    "k",
+    "",
+];
+
+#[test]
+fn case_folding_matches_to_lowercase() {
+    let long_upper = "CN=Platform Engineering,OU=Groups,DC=Example,DC=Com/".repeat(6);
+    let long_lower = long_upper.to_lowercase();
+    assert!(long_upper.len() > STACK_LOWERCASE);
+    let mut values: Vec<String> = MIXED_NAMES.iter().map(|s| (*s).to_owned()).collect();
+    values.extend([long_upper, long_lower, "X".repeat(STACK_LOWERCASE), "x".repeat(STACK_LOWERCASE + 1)]);
+    let filler: Vec<String> = (0..=SCAN_LIMIT).map(|i| format!("filler-{i}")).collect();
+    for configured in &values {
+        // Scanned (one entry) and searched (more than SCAN_LIMIT entries); and
+        // lists built by hand that hold upper case, which never matched.
+        let small = lower(std::slice::from_ref(configured));
+        let large = lower(&[filler.clone(), vec![configured.clone()]].concat());
+        let verbatim: BTreeSet<String> = [configured.clone()].into();
+        let verbatim_large: BTreeSet<String> = filler.iter().chain([configured]).cloned().collect();
+        assert!(small.len() <= SCAN_LIMIT && large.len() > SCAN_LIMIT);
+        let small_map: BTreeMap<String, usize> = small.iter().map(|k| (k.clone(), 1)).collect();
+        let large_map: BTreeMap<String, usize> = large.iter().map(|k| (k.clone(), 1)).collect();
+        let verbatim_map: BTreeMap<String, usize> = [(configured.clone(), 1)].into();
+        for value in &values {
+            let lowered = value.to_lowercase();
+            for set in [&small, &large, &verbatim, &verbatim_large] {
+                assert_eq!(holds(set, value), set.contains(&lowered), "{value:?} in {set:?}");
+            }
+            for map in [&small_map, &large_map, &verbatim_map] {
+                assert_eq!(get_lowercase(map, value), map.get(&lowered), "{value:?} in {map:?}");
+            }
+            with_lowercase(value, |folded| assert_eq!(folded, lowered, "{value:?}"));
+        }
+        for set in [&small, &large, &verbatim, &verbatim_large] {
+            let reference = |values: &[String]| values.iter().any(|v| set.contains(&v.to_lowercase()));
+            for (index, value) in values.iter().enumerate() {
+                let pair = [value.clone(), values.get(index + 1).cloned().unwrap_or_default()];
+                assert_eq!(holds_any(set, std::slice::from_ref(value)), reference(std::slice::from_ref(value)));
+                assert_eq!(holds_any(set, &pair), reference(&pair), "{pair:?} in {set:?}");
+            }
+            assert_eq!(holds_any(set, &values), reference(&values));
+            assert!(!holds_any(set, &[]));
+        }
+    }
+}
+
+#[test]
+fn non_ascii_groups_and_emails_still_match_case_insensitively() {
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let settings = PolicySettings {
+        default: Access::Authenticated,
+        rules: vec![
+            RuleSettings {
+                groups: strings(&["ÜNÏCODE-Team", "ΟΔΟΣ"]), ..rule(&["/unicode"], Access::Authenticated)
+            },
+            RuleSettings { emails: strings(&["Jürgen@Example.COM"]), ..rule(&["/email"], Access::Authenticated) },
+            RuleSettings { email_domains: strings(&["BÜRO.example"]), ..rule(&["/domain"], Access::Authenticated) },
+        ],
+        permissions: [("Ünïcode-Team".to_owned(), strings(&["read:unicode"]))].into_iter().collect(),
+    };
+    let policy = Policy::from_settings(&settings);
+    let none = AllowLists::default();
+    let decide = |uri, user: &User| {
+        policy.decide(&at("app.test", uri), Some(&Principal { user, provider: "credentials", scopes: None }), &none)
+    };
+    assert_eq!(decide("/unicode", &user("a@b.c", &["staff", "ünïcode-team"])), ALLOW);
+    assert_eq!(decide("/unicode", &user("a@b.c", &["ÜNÏCODE-TEAM"])), ALLOW);
+    assert_eq!(decide("/unicode", &user("a@b.c", &["οδος"])), ALLOW);
+    assert_eq!(decide("/unicode", &user("a@b.c", &["unicode-team"])), FORBIDDEN);
+    assert_eq!(decide("/email", &user("JÜRGEN@example.com", &[])), ALLOW);
+    assert_eq!(decide("/email", &user("jurgen@example.com", &[])), FORBIDDEN);
+    assert_eq!(decide("/domain", &user("Ann@büro.EXAMPLE", &[])), ALLOW);
+    assert_eq!(decide("/domain", &user("ann@buro.example", &[])), FORBIDDEN);
+    assert_eq!(policy.permissions(&user("a@b.c", &["ÜNÏCODE-TEAM"])), ["read:unicode"]);
+    let narrow = AllowLists::from_query("allow_groups=%C3%BCn%C3%AFcode-team");
+    let who = user("a@b.c", &["Ünïcode-Team"]);
+    let principal = Principal { user: &who, provider: "credentials", scopes: None };
+    assert_eq!(policy.decide(&at("app.test", "/x"), Some(&principal), &narrow), ALLOW);
+}
+
+/// `admits` as first written (everything lower-cased on the heap, every list
+/// consulted), the reference for the allocation-free one.
+fn reference_admits(lists: &AllowLists, who: &Principal<'_>) -> bool {
+    if lists.is_empty() {
+        return true;
+    }
+    let email = who.user.email.as_deref().map(str::to_lowercase);
+    let on_emails = email.as_ref().is_some_and(|e| lists.emails.contains(e));
+    let on_domains =
+        email.as_ref().and_then(|e| e.rsplit_once('@')).is_some_and(|(_, domain)| lists.email_domains.contains(domain));
+    let on_groups = who.user.groups.iter().any(|g| lists.groups.contains(&g.to_lowercase()));
+    let on_providers = lists.providers.contains(&who.provider.to_lowercase());
+    let on_scopes = who.scopes.is_some_and(|scopes| scopes.iter().any(|s| lists.scopes.contains(&s.to_lowercase())));
+    on_emails || on_domains || on_groups || on_providers || on_scopes
+}
+
+#[test]
+fn admits_decides_as_the_reference_does() {
+    let queries = [
+        "",
+        "allow_groups=admins",
+        "allow_groups=%C3%BCn%C3%AFcode-team,ops",
+        "allow_emails=J%C3%BCrgen@Example.com",
+        "allow_email_domains=EXAMPLE.com",
+        "allow_email_domains=%CE%BF%CE%B4%CE%BF%CF%82.test",
+        "allow_providers=Corp",
+        "allow_scopes=Reports:Read",
+        "allow_groups=ΟΔΟΣ&allow_scopes=x",
+    ];
+    let emails = [None, Some("jürgen@example.com"), Some("Ann@EXAMPLE.com"), Some("x@ΟΔΟΣ.test"), Some("no-at-sign")];
+    let scopes: Vec<String> = vec!["REPORTS:read".into()];
+    for query in queries {
+        let lists = AllowLists::from_query(query);
+        for email in emails {
+            for groups in [&[][..], &["Admins"], &["staff", "ÜNÏCODE-team"], &["οδοσ"]] {
+                let mut person = user("", groups);
+                person.email = email.map(str::to_owned);
+                for provider in ["credentials", "CORP"] {
+                    for scopes in [None, Some(&scopes[..])] {
+                        let who = Principal { user: &person, provider, scopes };
+                        assert_eq!(lists.admits(&who), reference_admits(&lists, &who), "{query} for {who:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn narrowing_is_parsed_only_when_a_query_could_name_it() {
+    assert!(AllowLists::from_query("").is_empty());
+    assert!(AllowLists::from_query("tab=roles&page=2").is_empty());
+    // A percent-encoded key still narrows, as it did before the shortcut.
+    let encoded = AllowLists::from_query("allow%5Fgroups=Ops");
+    assert_eq!(encoded.groups, BTreeSet::from(["ops".to_owned()]));
+    assert_eq!(AllowLists::from_query("%61llow_providers=corp").providers, BTreeSet::from(["corp".to_owned()]));
+}
+
+/// `from_query` as first written: everything through form_urlencoded.
+fn reference_from_query(query: &str) -> AllowLists {
+    let mut lists = AllowLists::default();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let list = match key.as_ref() {
+            "allow_emails" => &mut lists.emails,
+            "allow_email_domains" => &mut lists.email_domains,
+            "allow_groups" => &mut lists.groups,
+            "allow_providers" => &mut lists.providers,
+            "allow_scopes" => &mut lists.scopes,
+            _ => continue,
+        };
+        list.extend(value.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()));
+    }
+    lists
+}
+
+#[test]
+fn narrowing_parses_as_form_urlencoded_does() {
+    let pieces = [
+        "allow_groups",
+        "allow_emails",
+        "allow_email_domains",
+        "allow_providers",
+        "allow_scopes",
+        "allow%5Fgroups",
+        "allow+groups",
+        "=",
+        "&",
+        ",",
+        "+",
+        "%2C",
+        "%26",
+        "%3D",
+        "%",
+        "%zz",
+        "%C3%9C",
+        "Ops",
+        "a b",
+        "x",
+        "=y",
+    ];
+    for query in all_strings(&pieces, 3) {
+        assert_eq!(AllowLists::from_query(&query), reference_from_query(&query), "{query:?}");
+    }
+    for query in [
+        "allow_groups=admins,Staff,ops&allow_email_domains=example.com",
+        "allow_groups=a+b,%20c%20&&allow_groups=D&x=1",
+        "tab=roles&allow_scopes=Reports:Read,,&allow_providers",
+        "allow_groups=%E2%84%AA",
+    ] {
+        assert_eq!(AllowLists::from_query(query), reference_from_query(query), "{query:?}");
     }
 }

@@ -50,6 +50,10 @@ pub fn identity_headers(response: &mut HttpResponseBuilder, session: &Session) {
     }
 }
 
+fn narrows(query: &str) -> bool {
+    query.contains("allow_") || query.contains('%')
+}
+
 /// `?redirect=1`: answer a browser with 302 to the sign-in page instead of
 /// 401, for proxies (Traefik, Caddy) that pass the auth response through.
 fn wants_redirect(req: &HttpRequest) -> bool {
@@ -74,7 +78,8 @@ pub async fn verify(req: HttpRequest, maybe: MaybeSession) -> Result<HttpRespons
     let state = req.app_data::<web::Data<AppState>>();
     let session = maybe.get();
     let decision = match state {
-        Some(state) if state.policy_active || req.query_string().contains("allow_") => decide(&req, state, session),
+        // `allow_*` narrowing, also percent-encoded (`allow%5Fgroups`), applies even without rules.
+        Some(state) if state.policy_active || narrows(req.query_string()) => decide(&req, state, session),
         _ if session.is_some() => Decision::Allow { fresh_token: false },
         _ => Decision::Unauthenticated,
     };

@@ -57,6 +57,16 @@ async fn query_narrowing_restricts_but_never_widens() {
 }
 
 #[tokio::test]
+async fn query_narrowing_works_without_rules_and_when_percent_encoded() {
+    let app = spawn_app_with(|_| {}).await; // no policy rules at all: the hot path skips the policy
+    app.sign_in(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(verify_for(&app, "/home", "").await.status(), 200);
+    assert_eq!(verify_for(&app, "/home", "?allow_groups=ops").await.status(), 403);
+    assert_eq!(verify_for(&app, "/home", "?allow%5Fgroups=ops").await.status(), 403, "encoded key");
+    assert_eq!(verify_for(&app, "/home", "?allow%5fgroups=admins").await.status(), 200);
+}
+
+#[tokio::test]
 async fn forwarded_paths_from_untrusted_peers_are_ignored() {
     let app = spawn_app_with(|s| {
         admins_only(s);
