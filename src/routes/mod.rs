@@ -16,10 +16,11 @@ pub use signin::SigninError;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
+    // `/auth/verify` first: routes are matched in order, and it is the hot path.
+    cfg.route("/auth/verify", web::get().to(verify::verify))
+        .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/", web::get().to(home::home))
-        .route("/auth/verify", web::get().to(verify::verify))
         .route("/auth/session", web::get().to(session_info::session_info))
         .route("/auth/token", web::get().to(token::token))
         .route("/auth/tokens", web::post().to(api_tokens::mint))
