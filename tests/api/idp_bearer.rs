@@ -6,6 +6,7 @@
 use crate::helpers::{header, spawn_app_with, TestApp};
 use crate::idp::{IdpOptions, TestIdp, API_AUDIENCE, API_RESOURCE, API_SCOPE, CLIENT_ID, CLIENT_SECRET};
 use crate::oidc_flow::wait_ready;
+use crate::provider_jwt::{assert_refused, b64, verify};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jws::{JwsHeader, HS256};
@@ -13,8 +14,6 @@ use josekit::jwt::{self, JwtPayload};
 use sealgate::config::{Access, BearerSettings, RuleSettings};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";
 
 async fn setup(jwt_access_tokens: bool, bearer: BearerSettings) -> (TestIdp, TestApp) {
     let idp =
@@ -44,10 +43,6 @@ fn jwt_bearer(audiences: &[&str]) -> BearerSettings {
     }
 }
 
-async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
-    verify_at(app, "/", token).await
-}
-
 async fn verify_at(app: &TestApp, uri: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/auth/verify"))
@@ -59,22 +54,12 @@ async fn verify_at(app: &TestApp, uri: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn assert_refused(app: &TestApp, token: &str, why: &str) {
-    let response = verify(app, token).await;
-    assert_eq!(response.status(), 401, "{why}");
-    assert_eq!(header(&response, "www-authenticate"), Some(INVALID_TOKEN), "{why}");
-}
-
 fn claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
 }
 
 fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
-}
-
-fn b64(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
 
 async fn stat(idp: &TestIdp, name: &str) -> u64 {

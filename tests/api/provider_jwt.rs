@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";
+pub(crate) const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";
 const AUDIENCE: &str = "orders-api";
 const NOW: i64 = 1_900_000_000;
 
@@ -155,7 +155,7 @@ async fn spawn_for(fake: &FakeIssuer, configure: impl FnOnce(&mut Settings)) -> 
     app
 }
 
-async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
+pub(crate) async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/auth/verify"))
         .header("Authorization", format!("Bearer {token}"))
@@ -164,14 +164,14 @@ async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn assert_refused(app: &TestApp, token: &str, why: &str) {
+pub(crate) async fn assert_refused(app: &TestApp, token: &str, why: &str) {
     let response = verify(app, token).await;
     assert_eq!(response.status(), 401, "{why}");
     assert_eq!(header(&response, "www-authenticate"), Some(INVALID_TOKEN), "{why}");
     assert_eq!(header(&response, "x-auth-user"), None, "{why}");
 }
 
-fn b64(value: &Value) -> String {
+pub(crate) fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
 
