@@ -40,12 +40,13 @@ fn is_api_token(token: &str) -> bool {
 
 /// A Bearer token for the provider-token verifier, when it should see this request.
 fn provider_token(req: &HttpRequest) -> Option<(web::Data<SessionService>, String)> {
-    let service = req.app_data::<web::Data<SessionService>>()?;
-    if !service.provider_bearer.is_active() {
+    // Cheapest test first: most requests carry no Authorization header.
+    let token = bearer(req)??;
+    if is_api_token(token) {
         return None;
     }
-    let token = bearer(req)??;
-    (!is_api_token(token)).then(|| (service.clone(), token.to_owned()))
+    let service = req.app_data::<web::Data<SessionService>>()?;
+    service.provider_bearer.is_active().then(|| (service.clone(), token.to_owned()))
 }
 
 /// The token of an `Authorization: Bearer <token>` header. `Some(None)` for
