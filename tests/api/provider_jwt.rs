@@ -440,3 +440,63 @@ async fn malformed_bearer_tokens_get_401_when_provider_tokens_are_accepted() {
     // Still serving, and a good token still works (nothing poisoned the caches).
     assert_eq!(verify(&app, &valid).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_failed_introspection_is_not_cached_and_inactive_answers_are() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    let introspection = format!("{}/introspect", fake.issuer());
+    let app = spawn_for(&fake, |settings| {
+        let bearer = &mut settings.providers.get_mut("corp").unwrap().bearer;
+        bearer.introspection = true;
+        bearer.introspection_url = Some(introspection);
+    })
+    .await;
+    let asked = |token: &'static str| {
+        let server = &fake.server;
+        async move {
+            let requests = server.received_requests().await.unwrap();
+            requests
+                .iter()
+                .filter(|r| r.url.path() == "/introspect")
+                .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("token={token}")))
+                .count()
+        }
+    };
+
+    // The provider is down: refused, and the failure is not remembered.
+    let down = Mock::given(method("POST")).and(path("/introspect")).respond_with(ResponseTemplate::new(503));
+    let guard = fake.server.register_as_scoped(down).await;
+    assert_refused(&app, "opaque-1", "introspection unavailable").await;
+    drop(guard);
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .and(wiremock::matchers::body_string_contains("token=opaque-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "active": true, "sub": "svc-7", "scope": "orders:read", "exp": NOW + 120, "iss": fake.issuer(),
+            "aud": AUDIENCE, // checked because `audiences` is configured
+        })))
+        .mount(&fake.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"active": false})))
+        .mount(&fake.server)
+        .await;
+    let back = verify(&app, "opaque-1").await;
+    assert_eq!(back.status(), 200, "asked again once the provider is back");
+    assert_eq!(header(&back, "x-auth-user"), Some("svc-7"));
+    assert_eq!(header(&back, "x-auth-source"), Some("introspection"));
+    assert_eq!(asked("opaque-1").await, 2);
+
+    // Inactive: refused, and asked about once.
+    assert_refused(&app, "opaque-2", "inactive").await;
+    assert_refused(&app, "opaque-2", "inactive, again").await;
+    assert_eq!(asked("opaque-2").await, 1);
+
+    // The client's credentials went with the call (client_secret_basic), never the token in a URL.
+    let requests = fake.server.received_requests().await.unwrap();
+    let call = requests.iter().find(|r| r.url.path() == "/introspect").unwrap();
+    assert!(call.headers.get("authorization").unwrap().to_str().unwrap().starts_with("Basic "));
+    assert!(!call.url.as_str().contains("opaque"));
+}
