@@ -180,6 +180,9 @@ impl ProviderBearer {
             Some(Cached::Opened(session)) => session,
             Some(Cached::Refused(error)) => return Err(error),
             None => match self.verify_jwt(token).await {
+                // A JWT the provider vouched for by introspection keeps to the
+                // introspection cache's time bound instead.
+                Ok(session) if session.source == Source::Introspection => return Ok(session),
                 Ok(session) => {
                     self.opened.insert(token, Cached::Opened(Arc::clone(&session)));
                     session

@@ -1,9 +1,10 @@
 //! A bounded cache of tokens already opened, so the hot path decrypts,
 //! parses and validates a given cookie once, not on every request.
 //!
-//! Keyed by the token's GCM tag (16 random-looking bytes, unique per seal)
-//! and confirmed by comparing the whole token, so an entry is only ever
-//! returned for exactly the token that produced it. Only outcomes that can
+//! Keyed by the token's GCM tag (16 random-looking bytes, unique per seal;
+//! for a JWS, the end of its signature) and confirmed by comparing the
+//! whole token, so an entry is only ever returned for exactly the token
+//! that produced it. Only outcomes that can
 //! never change for that token are kept: a session payload (its times are
 //! still checked against the clock on every use), or a refusal after
 //! decryption (wrong key, tampered ciphertext, bad payload). Keys are loaded
@@ -44,9 +45,11 @@ where
     }
 }
 
+/// The last 22 characters of the last segment: a JWE's whole GCM tag, or
+/// the end of a JWS signature (the whole token is compared on a hit).
 fn tag_key(token: &str) -> Option<TagKey> {
-    let tag = token.rsplit_once('.')?.1;
-    tag.as_bytes().try_into().ok()
+    let last = token.rsplit_once('.')?.1.as_bytes();
+    last.get(last.len().checked_sub(22)?..)?.try_into().ok()
 }
 
 impl<V, E> OpenCache<V, E>
@@ -74,5 +77,26 @@ where
         if let Some(key) = tag_key(token) {
             self.entries.insert(key, Arc::new(Entry { token: token.into(), outcome }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwe_tags_and_jws_signatures_are_keys_and_whole_tokens_are_compared() {
+        let cache: OpenCache<u8, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
+        let jwe = format!("h..iv.ct.{}", "T".repeat(22));
+        let jws = format!("h.p.{}", "S".repeat(86));
+        cache.insert(&jwe, Cached::Opened(1));
+        cache.insert(&jws, Cached::Opened(2));
+        assert!(matches!(cache.get(&jwe), Some(Cached::Opened(1))));
+        assert!(matches!(cache.get(&jws), Some(Cached::Opened(2))));
+        // Same key (last 22 characters), another token: no hit.
+        assert!(cache.get(&format!("x.p.{}", "S".repeat(86))).is_none());
+        // Too short to key: never cached.
+        cache.insert("a.b.short", Cached::Opened(3));
+        assert!(cache.get("a.b.short").is_none());
     }
 }

@@ -500,3 +500,59 @@ async fn a_failed_introspection_is_not_cached_and_inactive_answers_are() {
     assert!(call.headers.get("authorization").unwrap().to_str().unwrap().starts_with("Basic "));
     assert!(!call.url.as_str().contains("opaque"));
 }
+
+#[tokio::test]
+async fn a_jwt_from_an_issuer_only_trusted_by_introspection_is_asked_about_again_after_the_cache_time() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    let introspection = format!("{}/introspect", fake.issuer());
+    let app = spawn_for(&fake, |settings| {
+        let bearer = &mut settings.providers.get_mut("corp").unwrap().bearer;
+        bearer.jwt = false;
+        bearer.introspection = true;
+        bearer.introspection_url = Some(introspection);
+    })
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "active": true, "sub": "svc-9", "exp": NOW + 1000, "aud": AUDIENCE,
+        })))
+        .mount(&fake.server)
+        .await;
+    let calls = || async {
+        fake.server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/introspect").count()
+    };
+    let token = key.sign(&fake.claims("svc-9"));
+    for _ in 0..3 {
+        let response = verify(&app, &token).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-auth-source"), Some("introspection"), "not checked as a JWT");
+    }
+    assert_eq!(calls().await, 1);
+    app.clock.advance(60); // the default introspection_cache
+    assert_eq!(verify(&app, &token).await.status(), 200);
+    assert_eq!(calls().await, 2, "asked again: a revocation shows within the cache time");
+}
+
+#[tokio::test]
+async fn a_verified_jwt_is_cached_until_exp_while_new_tokens_need_a_published_key() {
+    let old = SigningKey::es256("old");
+    let new = SigningKey::es256("new");
+    let fake = FakeIssuer::start(&[&old]).await;
+    let app = spawn_for(&fake, |_| {}).await;
+    let seen = old.sign(&fake.claims("seen"));
+    assert_eq!(verify(&app, &seen).await.status(), 200);
+
+    // The issuer withdraws the old key; a token with the new kid makes sealgate fetch the new set.
+    fake.publish(&[&new]);
+    app.clock.advance(31);
+    assert_eq!(verify(&app, &new.sign(&fake.claims("fresh"))).await.status(), 200);
+    // The token verified earlier is served from the cache (no second signature check) until its exp...
+    assert_eq!(verify(&app, &seen).await.status(), 200);
+    app.clock.set(NOW + 300);
+    assert_refused(&app, &seen, "past exp").await;
+    // ...while a token not seen before that names the withdrawn key is refused.
+    app.clock.set(NOW + 31);
+    assert_refused(&app, &old.sign(&fake.claims("unseen")), "withdrawn key").await;
+}
