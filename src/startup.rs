@@ -22,7 +22,8 @@ use crate::session::cookie::CookieSpec;
 use crate::session::flow::FlowCodec;
 use crate::session::request::{SessionCookies, SessionService};
 use crate::session::{Lifetimes, SessionCodec};
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{InternalError, JsonPayloadError, PayloadError, UrlencodedError};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use std::net::TcpListener;
@@ -165,6 +166,39 @@ fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
 
 const BODY_LIMIT: usize = 16 * 1024;
 
+/// The application (routes, shared state, session middleware) that each
+/// server worker runs. Public so benchmarks can drive it in-process.
+pub fn app(
+    sessions: web::Data<SessionService>,
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(SessionCookies)
+        .app_data(sessions)
+        .app_data(state)
+        .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
+            let too_large =
+                matches!(e, UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow));
+            bad_request(e.into(), too_large)
+        }))
+        .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
+            let too_large =
+                matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
+            bad_request(e.into(), too_large)
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
+        .configure(routes::configure)
+        .default_service(web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }))
+}
+
 impl Application {
     pub fn build(gateway: Gateway) -> Result<Application, StartupError> {
         let address = gateway.settings.server.listen.clone();
@@ -179,31 +213,9 @@ impl Application {
             tokio::spawn(async move { provider.discover(attempts).await });
         }
 
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(SessionCookies)
-                .app_data(sessions.clone())
-                .app_data(state.clone())
-                .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
-                    let too_large = matches!(
-                        e,
-                        UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow)
-                    );
-                    bad_request(e.into(), too_large)
-                }))
-                .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
-                    let too_large =
-                        matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
-                    bad_request(e.into(), too_large)
-                }))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
-                .configure(routes::configure)
-                .default_service(web::to(|| async {
-                    HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"}))
-                }))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Listen { address: settings.server.listen.clone(), source })?;
+        let server = HttpServer::new(move || app(sessions.clone(), state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Listen { address: settings.server.listen.clone(), source })?;
         let server = match settings.server.workers {
             0 => server,
             n => server.workers(n),

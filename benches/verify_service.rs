@@ -1,0 +1,131 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! The whole application, in-process: routing, the session middleware,
+//! extractors and handlers, for `/auth/verify` next to `/healthz`.
+//!
+//! The load test (`scripts/bench-verify.sh`) measures the same thing with
+//! the network and wrk in it, where two shared cores make figures noisy.
+//! This bench leaves the kernel out, so the user-space difference between
+//! the two endpoints is measured to a few nanoseconds.
+//!
+//! Run: `cargo bench --bench verify_service` (quick: `-- --warm-up-time 1 --measurement-time 3`).
+
+use actix_web::http::header::{AUTHORIZATION, COOKIE};
+use actix_web::http::StatusCode;
+use actix_web::{rt::System, test};
+use criterion::{criterion_group, criterion_main, Criterion};
+use sealgate::clock::SystemClock;
+use sealgate::config::{Settings, DEFAULT_CONFIG};
+use sealgate::domain::User;
+use sealgate::keys::{self, KeyAlg};
+use sealgate::session::ProviderTokens;
+use sealgate::startup::{app, Gateway, KeyInit};
+use secrecy::SecretString;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Requests built ahead of each timed run.
+const BATCH: u64 = 1000;
+
+fn verify_service(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
+    settings.keys.path = dir.path().join("keys.json");
+    keys::keygen(&settings.keys.path, KeyAlg::Dir).unwrap();
+    let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).unwrap();
+
+    // As `scripts/bench-verify.sh` mints it: about 1.5 KB, mostly sealed provider tokens.
+    let codec = &gateway.sessions.codec;
+    let now = codec.now();
+    let mut user = User::new("bench-user");
+    user.email = Some("bench@example.com".into());
+    user.name = Some("Bench User".into());
+    user.groups = vec!["admins".into(), "staff".into()];
+    let tokens = ProviderTokens {
+        access_token: SecretString::from(format!("bench-access-token-{}", "5a".repeat(232))),
+        token_type: "Bearer".into(),
+        refresh_token: None,
+        id_token: None,
+        expires_at: Some(now + 86400),
+        obtained_at: now,
+        scope: None,
+    };
+    let session = codec.start_with_ttl(user.clone(), "credentials", 7 * 24 * 3600, Some(&tokens)).unwrap();
+    let token = codec.seal(&session).unwrap();
+    let cookie = format!("{}={token}", gateway.sessions.cookies.name);
+    let (rest, tag) = token.rsplit_once('.').unwrap();
+    let forged = format!(
+        "{}={rest}.{}{}",
+        gateway.sessions.cookies.name,
+        if tag.starts_with('A') { 'B' } else { 'A' },
+        &tag[1..]
+    );
+    let (api_token, _) = gateway.sessions.api_tokens.mint(user, "bench", vec![], 86400).unwrap();
+    let bearer = format!("Bearer {api_token}");
+    println!("cookie: {} bytes", cookie.len());
+
+    let system = System::new();
+    let service = system.block_on(test::init_service(app(gateway.sessions.clone(), gateway.state.clone())));
+    let cases: [(&str, &str, Option<(_, &str)>, StatusCode); 6] = [
+        ("healthz", "/healthz", None, StatusCode::OK),
+        ("healthz_same_cookie", "/healthz", Some((COOKIE, cookie.as_str())), StatusCode::OK),
+        ("verify_valid", "/auth/verify", Some((COOKIE, cookie.as_str())), StatusCode::OK),
+        ("verify_invalid", "/auth/verify", Some((COOKIE, forged.as_str())), StatusCode::UNAUTHORIZED),
+        ("verify_no_cookie", "/auth/verify", None, StatusCode::UNAUTHORIZED),
+        ("verify_bearer", "/auth/verify", Some((AUTHORIZATION, bearer.as_str())), StatusCode::OK),
+    ];
+    let request = |path: &str, header: Option<(actix_web::http::header::HeaderName, &str)>| {
+        let mut req = test::TestRequest::get().uri(path);
+        if let Some((name, value)) = header {
+            req = req.insert_header((name, value));
+        }
+        req.to_request()
+    };
+
+    // `VERIFY_SERVICE_COUNT=<case>:<n>`: serve that case n times and stop,
+    // for counting instructions (see `scripts/count-verify.sh`).
+    if let Ok(spec) = std::env::var("VERIFY_SERVICE_COUNT") {
+        let (name, n) = spec.split_once(':').expect("VERIFY_SERVICE_COUNT=<case>:<n>");
+        let n: u64 = n.parse().expect("a count");
+        let (_, path, header, expected) = cases.iter().find(|case| case.0 == name).expect("a known case").clone();
+        system.block_on(async {
+            for _ in 0..n {
+                let response = test::call_service(&service, request(path, header.clone())).await;
+                assert_eq!(response.status(), expected);
+            }
+        });
+        std::process::exit(0);
+    }
+
+    let mut group = c.benchmark_group("in_process");
+    for (name, path, header, expected) in cases {
+        let status =
+            system.block_on(async { test::call_service(&service, request(path, header.clone())).await.status() });
+        assert_eq!(status, expected, "{name}");
+        group.bench_function(name, |b| {
+            // Requests are built outside the timed part, a batch at a time:
+            // building one with a 1.5 KB header costs about as much as serving it.
+            b.iter_custom(|iters| {
+                system.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let batch: Vec<_> = (0..left.min(BATCH)).map(|_| request(path, header.clone())).collect();
+                        left -= batch.len() as u64;
+                        let start = Instant::now();
+                        for req in batch {
+                            let response = test::call_service(&service, req).await;
+                            black_box(response.status());
+                        }
+                        elapsed += start.elapsed();
+                    }
+                    elapsed
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verify_service);
+criterion_main!(benches);
