@@ -148,17 +148,17 @@ impl ApiTokens {
     /// Open a token as the session it stands for. Each distinct token is
     /// decrypted once; expiry and the deny list are checked on every use.
     pub fn open_session(&self, token: &str) -> Result<Arc<Session>, ApiTokenError> {
-        let session = match self.opened.get(token) {
+        let session = match self.opened.get(token.as_bytes()) {
             Some(Cached::Opened(session)) => session,
             Some(Cached::Refused(error)) => return Err(error),
             None => match self.open_uncached(token) {
                 Ok(claims) => {
                     let session = Arc::new(Session::from_api_token(claims));
-                    self.opened.insert(token, Cached::Opened(session.clone()));
+                    self.opened.insert(token.as_bytes(), Cached::Opened(session.clone()));
                     session
                 }
                 Err(error @ ApiTokenError::Payload) => {
-                    self.opened.insert(token, Cached::Refused(error));
+                    self.opened.insert(token.as_bytes(), Cached::Refused(error));
                     return Err(error);
                 }
                 Err(error) => return Err(error),

@@ -4,7 +4,7 @@
 //! code. A 401 carries `WWW-Authenticate`. A 500 has an empty body, and its
 //! cause is logged here, once, without secrets.
 
-use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -95,8 +95,8 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        response.insert_header(("Cache-Control", "no-store"));
-        response.content_type("application/json");
+        response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         match self {
             // The hot path's answer to every anonymous request: no allocation.
             AppError::Unauthenticated => response.body(r#"{"error":"unauthenticated"}"#),

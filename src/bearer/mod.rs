@@ -176,7 +176,7 @@ impl ProviderBearer {
                 None => Err(BearerError::Malformed),
             };
         }
-        let session = match self.opened.get(token) {
+        let session = match self.opened.get(token.as_bytes()) {
             Some(Cached::Opened(session)) => session,
             Some(Cached::Refused(error)) => return Err(error),
             None => match self.verify_jwt(token).await {
@@ -184,12 +184,12 @@ impl ProviderBearer {
                 // introspection cache's time bound instead.
                 Ok(session) if session.source == Source::Introspection => return Ok(session),
                 Ok(session) => {
-                    self.opened.insert(token, Cached::Opened(Arc::clone(&session)));
+                    self.opened.insert(token.as_bytes(), Cached::Opened(Arc::clone(&session)));
                     session
                 }
                 Err(error) => {
                     if error.is_final() {
-                        self.opened.insert(token, Cached::Refused(error));
+                        self.opened.insert(token.as_bytes(), Cached::Refused(error));
                     }
                     return Err(error);
                 }

@@ -10,8 +10,24 @@
 //! decryption (wrong key, tampered ciphertext, bad payload). Keys are loaded
 //! once at start, so a refusal stays a refusal for the life of the process.
 //! Nothing here is state: every replica can open every session without it.
+//!
+//! Two levels: a moka cache shared by the workers (bounded by bytes, entries
+//! dropped when idle), and in front of it a small direct-mapped table per
+//! thread holding the entries that thread used last. An actix worker is one
+//! thread, so the table needs no locks, hashing or bookkeeping; a moka hit
+//! costs several times more, and this is the hot path. The table holds the
+//! thread's own copies of entries that moka held ([`ThreadCopy`]), so it
+//! adds no outcome of its own, and it is keyed by cache as well as by token.
+//!
+//! Own copies, because every request clones the opened value and drops it
+//! again: with one shared `Arc`, workers on different cores would bounce
+//! its reference count (and those of the identity headers built from it)
+//! between them on every request with a popular session.
 
 use moka::sync::Cache;
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,18 +42,47 @@ pub enum Cached<V, E> {
 }
 
 struct Entry<V, E> {
-    token: Box<str>,
+    token: Box<[u8]>,
     outcome: Cached<V, E>,
 }
 
 /// Opened tokens of one kind (sessions, API tokens), by GCM tag.
 pub struct OpenCache<V, E> {
+    /// Tells this cache's entries from other caches' in the per-thread table.
+    id: u64,
     entries: Cache<TagKey, Arc<Entry<V, E>>>,
+}
+
+/// A value the per-thread table keeps a copy of: the copy shares no
+/// reference count that the hot path writes with the original.
+pub trait ThreadCopy {
+    fn thread_copy(&self) -> Self;
+}
+
+/// Slots in each thread's table of recently used entries.
+const RECENT_SLOTS: usize = 256;
+
+/// `(cache id, Recent<V, E>)`.
+type RecentSlot = Option<(u64, Box<dyn Any>)>;
+
+thread_local! {
+    /// Per thread, by slot.
+    static RECENT: RefCell<Box<[RecentSlot]>> = RefCell::new((0..RECENT_SLOTS).map(|_| None).collect());
+}
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The slot of a key. Keys are the ends of MACs and signatures, so a few
+/// of their bytes spread evenly; a crafted key can at worst evict an entry
+/// from one slot, which costs a moka lookup.
+fn slot(key: &TagKey) -> usize {
+    let [a, b, c, d, ..] = *key;
+    usize::from(u16::from_le_bytes([a ^ c, b ^ d])) % RECENT_SLOTS
 }
 
 impl<V, E> std::fmt::Debug for OpenCache<V, E>
 where
-    V: Clone + Send + Sync + 'static,
+    V: ThreadCopy + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,14 +92,15 @@ where
 
 /// The last 22 characters of the last segment: a JWE's whole GCM tag, or
 /// the end of a JWS signature (the whole token is compared on a hit).
-fn tag_key(token: &str) -> Option<TagKey> {
-    let last = token.rsplit_once('.')?.1.as_bytes();
+fn tag_key(token: &[u8]) -> Option<TagKey> {
+    let dot = memchr::memrchr(b'.', token)?;
+    let last = token.get(dot + 1..)?;
     last.get(last.len().checked_sub(22)?..)?.try_into().ok()
 }
 
 impl<V, E> OpenCache<V, E>
 where
-    V: Clone + Send + Sync + 'static,
+    V: ThreadCopy + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
     /// A cache holding at most about `max_bytes` of tokens, each kept while
@@ -65,38 +111,159 @@ where
             .weigher(|_, entry: &Arc<Entry<V, E>>| (entry.token.len() + 512).try_into().unwrap_or(u32::MAX))
             .time_to_idle(idle)
             .build();
-        OpenCache { entries }
+        OpenCache { id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed), entries }
     }
 
-    pub fn get(&self, token: &str) -> Option<Cached<V, E>> {
-        let entry = self.entries.get(&tag_key(token)?)?;
-        (*entry.token == *token).then(|| entry.outcome.clone())
+    /// Bytes, not `str`: a hit compares the whole token with one that was
+    /// valid when stored, so the hot path skips UTF-8 validation.
+    pub fn get(&self, token: &[u8]) -> Option<Cached<V, E>> {
+        let key = tag_key(token)?;
+        let slot = slot(&key);
+        let recent = RECENT.with_borrow_mut(|slots| {
+            let (id, held) = slots.get_mut(slot)?.as_mut()?;
+            let held = held.downcast_mut::<Recent<V, E>>().filter(|_| *id == self.id)?;
+            if *held.entry().token != *token {
+                return None;
+            }
+            if let Recent::Shared(shared) = held {
+                // Used again on this thread: worth a copy of its own.
+                let own = thread_copy(shared);
+                *held = Recent::Own(own);
+            }
+            Some(held.entry().outcome.clone())
+        });
+        if recent.is_some() {
+            return recent;
+        }
+        let entry = self.entries.get(&key)?;
+        if *entry.token != *token {
+            return None;
+        }
+        let outcome = entry.outcome.clone();
+        self.remember(slot, entry);
+        Some(outcome)
     }
 
-    pub fn insert(&self, token: &str, outcome: Cached<V, E>) {
+    pub fn insert(&self, token: &[u8], outcome: Cached<V, E>) {
         if let Some(key) = tag_key(token) {
-            self.entries.insert(key, Arc::new(Entry { token: token.into(), outcome }));
+            let entry = Arc::new(Entry { token: token.into(), outcome });
+            self.remember(slot(&key), Arc::clone(&entry));
+            self.entries.insert(key, entry);
         }
     }
+
+    fn remember(&self, slot: usize, entry: Arc<Entry<V, E>>) {
+        RECENT.with_borrow_mut(|slots| {
+            if let Some(place) = slots.get_mut(slot) {
+                *place = Some((self.id, Box::new(Recent::Shared(entry))));
+            }
+        });
+    }
+}
+
+/// What a slot holds: moka's entry, or, once the thread has used it again,
+/// the thread's own copy (so a session used once per thread costs no copy).
+enum Recent<V, E> {
+    Shared(Arc<Entry<V, E>>),
+    Own(Entry<V, E>),
+}
+
+impl<V, E> Recent<V, E> {
+    fn entry(&self) -> &Entry<V, E> {
+        match self {
+            Recent::Shared(entry) => entry,
+            Recent::Own(entry) => entry,
+        }
+    }
+}
+
+fn thread_copy<V: ThreadCopy, E: Clone>(entry: &Entry<V, E>) -> Entry<V, E> {
+    let outcome = match &entry.outcome {
+        Cached::Opened(value) => Cached::Opened(value.thread_copy()),
+        Cached::Refused(error) => Cached::Refused(error.clone()),
+    };
+    Entry { token: entry.token.clone(), outcome }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl ThreadCopy for u8 {
+        fn thread_copy(&self) -> u8 {
+            *self
+        }
+    }
+
     #[test]
     fn jwe_tags_and_jws_signatures_are_keys_and_whole_tokens_are_compared() {
         let cache: OpenCache<u8, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
         let jwe = format!("h..iv.ct.{}", "T".repeat(22));
         let jws = format!("h.p.{}", "S".repeat(86));
-        cache.insert(&jwe, Cached::Opened(1));
-        cache.insert(&jws, Cached::Opened(2));
-        assert!(matches!(cache.get(&jwe), Some(Cached::Opened(1))));
-        assert!(matches!(cache.get(&jws), Some(Cached::Opened(2))));
+        cache.insert(jwe.as_bytes(), Cached::Opened(1));
+        cache.insert(jws.as_bytes(), Cached::Opened(2));
+        assert!(matches!(cache.get(jwe.as_bytes()), Some(Cached::Opened(1))));
+        assert!(matches!(cache.get(jws.as_bytes()), Some(Cached::Opened(2))));
         // Same key (last 22 characters), another token: no hit.
-        assert!(cache.get(&format!("x.p.{}", "S".repeat(86))).is_none());
+        assert!(cache.get(format!("x.p.{}", "S".repeat(86)).as_bytes()).is_none());
         // Too short to key: never cached.
-        cache.insert("a.b.short", Cached::Opened(3));
-        assert!(cache.get("a.b.short").is_none());
+        cache.insert(b"a.b.short", Cached::Opened(3));
+        assert!(cache.get(b"a.b.short").is_none());
+    }
+
+    /// Counts its copies.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Copies(u32);
+
+    impl ThreadCopy for Copies {
+        fn thread_copy(&self) -> Copies {
+            Copies(self.0 + 1)
+        }
+    }
+
+    #[test]
+    fn a_thread_copies_an_entry_it_uses_again_once_and_only_then() {
+        let cache: OpenCache<Copies, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
+        let token = format!("h..iv.ct.{}", "C".repeat(22));
+        cache.insert(token.as_bytes(), Cached::Opened(Copies(0)));
+        let seen = |cache: &OpenCache<Copies, ()>| match cache.get(token.as_bytes()) {
+            Some(Cached::Opened(copies)) => copies.0,
+            other => panic!("{other:?}"),
+        };
+        // Opening it was the first use on this thread: the next makes the thread's copy.
+        assert_eq!([seen(&cache), seen(&cache), seen(&cache)], [1, 1, 1]);
+        // Another thread: moka's value the first time, then a copy of its own.
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!([seen(&cache), seen(&cache), seen(&cache)], [0, 1, 1]));
+        });
+    }
+
+    #[test]
+    fn the_per_thread_table_answers_only_for_its_own_cache_and_the_exact_token() {
+        let a: OpenCache<u8, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
+        let b: OpenCache<u8, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
+        let token = format!("h..iv.ct.{}", "K".repeat(22));
+        a.insert(token.as_bytes(), Cached::Opened(1));
+        assert!(matches!(a.get(token.as_bytes()), Some(Cached::Opened(1))));
+        // Same token, same slot, another cache (another key set): nothing.
+        assert!(b.get(token.as_bytes()).is_none());
+        b.insert(token.as_bytes(), Cached::Refused(()));
+        assert!(matches!(b.get(token.as_bytes()), Some(Cached::Refused(()))));
+        // `b` took the slot; `a` still answers (from moka) and takes it back.
+        assert!(matches!(a.get(token.as_bytes()), Some(Cached::Opened(1))));
+        // Same key, other bytes before it: not the remembered token.
+        let other = format!("x..iv.ct.{}", "K".repeat(22));
+        assert!(a.get(other.as_bytes()).is_none());
+        // Another key in the same slot replaces the entry, and both still answer.
+        let colliding = format!("h..iv.ct.KKKK{}", "z".repeat(18));
+        assert_eq!(slot(&tag_key(colliding.as_bytes()).unwrap()), slot(&tag_key(token.as_bytes()).unwrap()));
+        a.insert(colliding.as_bytes(), Cached::Opened(2));
+        assert!(matches!(a.get(colliding.as_bytes()), Some(Cached::Opened(2))));
+        assert!(matches!(a.get(token.as_bytes()), Some(Cached::Opened(1))));
+        // A value seen on another thread is found through moka there.
+        let token_again = token.clone();
+        let seen =
+            std::thread::scope(|s| s.spawn(|| matches!(a.get(token_again.as_bytes()), Some(Cached::Opened(1)))).join());
+        assert!(seen.unwrap());
     }
 }

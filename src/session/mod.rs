@@ -58,7 +58,7 @@ pub struct Session {
     /// Identity headers derived from this session: built on first use and
     /// kept with the opened token, so the hot path does not rebuild them.
     #[serde(skip)]
-    identity: OnceLock<Arc<[(HeaderName, HeaderValue)]>>,
+    identity: OnceLock<Box<[(HeaderName, HeaderValue)]>>,
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
@@ -171,6 +171,14 @@ impl Session {
         build: impl FnOnce(&Session) -> Vec<(HeaderName, HeaderValue)>,
     ) -> &[(HeaderName, HeaderValue)] {
         self.identity.get_or_init(|| build(self).into())
+    }
+}
+
+/// A worker's own copy of an opened session: its own reference count, and
+/// identity headers built afresh on that worker (see [`cache`]).
+impl cache::ThreadCopy for Arc<Session> {
+    fn thread_copy(&self) -> Arc<Session> {
+        Arc::new(Session { identity: OnceLock::new(), ..Session::clone(self) })
     }
 }
 
@@ -328,10 +336,21 @@ impl SessionCodec {
     /// Open a session cookie value. Each distinct token is decrypted and
     /// validated once; later requests with it only re-check its times.
     pub fn open(&self, token: &str) -> Result<Arc<Session>, SessionError> {
+        self.open_at(token.as_bytes(), self.now())
+    }
+
+    /// [`open`](Self::open) of a cookie's bytes, at a time already read:
+    /// the hot path reads the clock once, and a cached token is recognised
+    /// by its bytes before any UTF-8 check.
+    pub fn open_at(&self, token: &[u8], now: i64) -> Result<Arc<Session>, SessionError> {
         let session = match self.opened.get(token) {
             Some(cache::Cached::Opened(session)) => session,
             Some(cache::Cached::Refused(error)) => return Err(error),
-            None => match self.open_uncached(token) {
+            // Base64url and dots are ASCII: anything else is not one of our tokens.
+            None => match std::str::from_utf8(token)
+                .map_err(|_| OpenError::Base64.into())
+                .and_then(|t| self.open_uncached(t))
+            {
                 Ok(session) => {
                     let session = Arc::new(session);
                     self.opened.insert(token, cache::Cached::Opened(session.clone()));
@@ -347,7 +366,7 @@ impl SessionCodec {
                 }
             },
         };
-        self.check_times(&session)?;
+        self.check_times(&session, now)?;
         Ok(session)
     }
 
@@ -366,8 +385,7 @@ impl SessionCodec {
         Ok(session)
     }
 
-    fn check_times(&self, session: &Session) -> Result<(), SessionError> {
-        let now = self.now();
+    fn check_times(&self, session: &Session, now: i64) -> Result<(), SessionError> {
         if session.created_at > now + FUTURE_SKEW {
             return Err(SessionError::NotYetValid);
         }
@@ -381,7 +399,11 @@ impl SessionCodec {
     /// session gets a new expiry (capped by the absolute lifetime). Returns
     /// the renewed session, or `None` when no renewal is due or possible.
     pub fn renewal(&self, session: &Session) -> Option<Session> {
-        let now = self.now();
+        self.renewal_at(session, self.now())
+    }
+
+    /// [`renewal`](Self::renewal) at a time already read.
+    pub fn renewal_at(&self, session: &Session, now: i64) -> Option<Session> {
         if session.expires_at - now >= self.lifetimes.idle / 2 {
             return None;
         }
