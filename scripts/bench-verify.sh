@@ -5,10 +5,13 @@
 # Builds the release binary, starts it on 127.0.0.1 with a throwaway key set,
 # mints a session, checks the expected status codes once with curl, then runs
 # wrk against each endpoint with the same settings and prints a table.
+# Then PAIRS short back-to-back runs of /healthz and /auth/verify (valid and
+# invalid cookie), order alternating, give the target ratio as a median of
+# per-pair ratios, which the machine's drift moves much less.
 # Installs wrk (and curl) with apt-get when missing. Needs no input.
 #
 # Usage: bash scripts/bench-verify.sh
-# Environment (defaults): DURATION (10s), CONNECTIONS (64), THREADS (2),
+# Environment (defaults): DURATION (10s), ROUNDS (3), PAIRS (10), PAIR_DURATION (2s), CONNECTIONS (64), THREADS (2),
 #   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -240,6 +243,32 @@ for round in $(seq 1 "$ROUNDS"); do
     server_pid="$server_pid_main" base="$base_main"
 done
 
+# Paired runs for the target (valid cookie against /healthz): short runs,
+# back to back, order alternating, so the machine drifting (it does, by
+# 20 % within a minute here) moves both sides of each ratio alike.
+PAIRS="${PAIRS:-10}"
+PAIR_DURATION="${PAIR_DURATION:-2s}"
+pair_rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$PAIR_DURATION" --latency "$@" </dev/null; }
+pair_ratios=() pair_p99=() pair_invalid=()
+for pair in $(seq 1 "$PAIRS"); do
+    log "pair $pair of $PAIRS: /healthz, /auth/verify (valid), /auth/verify (invalid)"
+    if [ $((pair % 2)) -eq 1 ]; then
+        h="$(pair_rps "$base/healthz")"
+        v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
+        i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
+    else
+        i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
+        v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
+        h="$(pair_rps "$base/healthz")"
+    fi
+    hr="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$h")"
+    vr="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$v")"
+    ir="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$i")"
+    pair_ratios+=("$(awk -v a="$vr" -v b="$hr" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')")
+    pair_invalid+=("$(awk -v a="$ir" -v b="$hr" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')")
+    pair_p99+=("$(awk '$1 == "99%" { print $2 }' <<<"$v")")
+done
+
 # Medians over the rounds, so one noisy run does not decide the figure.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
@@ -271,3 +300,11 @@ for name in "${endpoints[@]}"; do
     printf '%-24s %10.0f %7.2fms %6s %9s %6.2fus %8s\n' "$name" "${med_rps[$name]}" "${med_p99[$name]}" "$ratio" "$same" \
         "${med_cpu[$name]}" "$eff"
 done
+
+if [ "$PAIRS" -gt 0 ]; then
+    echo
+    echo "paired: $PAIRS x (/healthz, /auth/verify valid, invalid), wrk -t$THREADS -c$CONNECTIONS -d$PAIR_DURATION each, order alternating"
+    printf 'valid/healthz:   median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_ratios[@]}" | median)" "${pair_ratios[*]}"
+    printf 'invalid/healthz: median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_invalid[@]}" | median)" "${pair_invalid[*]}"
+    printf 'valid p99:       median %.2fms\n' "$(printf '%s\n' "${pair_p99[@]}" | ms | median)"
+fi
