@@ -24,6 +24,10 @@ async fn a_signed_in_person_gets_identity_headers() {
     assert_eq!(header(&response, "x-auth-name"), Some("Alice Liddell"));
     assert_eq!(header(&response, "x-auth-provider"), Some("credentials"));
     assert_eq!(header(&response, "x-auth-groups"), Some("admins,staff"));
+    assert_eq!(header(&response, "x-auth-source"), Some("cookie"));
+    for name in ["x-auth-user", "x-auth-username", "x-auth-email", "x-auth-name", "x-auth-provider", "x-auth-groups"] {
+        assert_eq!(response.headers().get_all(name).iter().count(), 1, "{name} is sent exactly once");
+    }
     assert!(set_cookies(response.headers()).is_empty(), "a fresh session is not resealed");
 }
 
@@ -44,6 +48,7 @@ async fn identity_headers_sent_by_the_client_are_never_trusted() {
     app.sign_in(crate::helpers::BOB, crate::helpers::BOB_PASSWORD).await;
     let response = app.client.get(app.url("/auth/verify")).header("X-Auth-User", "admin").send().await.unwrap();
     assert_eq!(header(&response, "x-auth-user"), Some("bob"));
+    assert_eq!(response.headers().get_all("x-auth-user").iter().count(), 1, "only the session's user");
     assert!(header(&response, "x-auth-groups").is_none(), "bob has no groups");
 }
 
