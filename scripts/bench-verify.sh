@@ -12,13 +12,17 @@
 #
 # Usage: bash scripts/bench-verify.sh
 # Environment (defaults): DURATION (10s), ROUNDS (3), PAIRS (10), PAIR_DURATION (2s), CONNECTIONS (64), THREADS (2),
-#   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed).
+#   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed),
+#   SERVER_CPUS and WRK_CPUS (unset: both share every core; e.g. SERVER_CPUS=1 WRK_CPUS=0 THREADS=1 pins each
+#   to its own core with taskset, and gives sealgate one worker per pinned core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+SERVER_CPUS="${SERVER_CPUS:-}"
+WRK_CPUS="${WRK_CPUS:-}"
 TTL="${TTL:-604800}"
 BIN=target/release/sealgate
 CONFIG=config/sealgate.toml
@@ -47,6 +51,16 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
+fi
+
+server_pin=() wrk_pin=() placement="wrk and sealgate sharing every core"
+if [ -n "$SERVER_CPUS$WRK_CPUS" ]; then
+    command -v taskset >/dev/null || die "SERVER_CPUS/WRK_CPUS need taskset (util-linux)"
+    [ -n "$SERVER_CPUS" ] && [ -n "$WRK_CPUS" ] || die "set both SERVER_CPUS and WRK_CPUS, or neither"
+    server_pin=(taskset -c "$SERVER_CPUS") wrk_pin=(taskset -c "$WRK_CPUS")
+    # One actix worker per core sealgate may use.
+    export SEALGATE__SERVER__WORKERS="$(taskset -c "$SERVER_CPUS" nproc)"
+    placement="sealgate on CPU $SERVER_CPUS ($SEALGATE__SERVER__WORKERS worker(s)), wrk on CPU $WRK_CPUS"
 fi
 
 log "building the release binary"
@@ -116,7 +130,7 @@ log "creating a key set in $tmp"
 "$BIN" --config "$CONFIG" keygen >&2 </dev/null
 
 log "starting sealgate on 127.0.0.1:$PORT"
-"$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &
+"${server_pin[@]}" "$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
     if curl -fs -o /dev/null --max-time 1 "$base/healthz"; then
@@ -180,7 +194,7 @@ status="$(curl -s -o /dev/null --max-time 5 -H "Authorization: Bearer $bearer" -
 # A second server, with the 20-rule policy, for the policy row.
 policy_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 policy_base="http://127.0.0.1:$policy_port"
-"$BIN" --config "$policy_config" serve --listen "127.0.0.1:$policy_port" </dev/null >"$tmp/policy-server.log" 2>&1 &
+"${server_pin[@]}" "$BIN" --config "$policy_config" serve --listen "127.0.0.1:$policy_port" </dev/null >"$tmp/policy-server.log" 2>&1 &
 policy_pid=$!
 for _ in $(seq 1 100); do
     curl -fs -o /dev/null --max-time 1 "$policy_base/healthz" && break
@@ -204,7 +218,7 @@ run() {
     log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency ${shown:+$shown }$base$path"
     local before after
     before="$(server_ticks)"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" </dev/null >"$out"
+    "${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" </dev/null >"$out"
     after="$(server_ticks)"
     cat "$out" >&2
     names+=("$name")
@@ -248,7 +262,7 @@ done
 # 20 % within a minute here) moves both sides of each ratio alike.
 PAIRS="${PAIRS:-10}"
 PAIR_DURATION="${PAIR_DURATION:-2s}"
-pair_rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$PAIR_DURATION" --latency "$@" </dev/null; }
+pair_rps() { "${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$PAIR_DURATION" --latency "$@" </dev/null; }
 pair_ratios=() pair_p99=() pair_invalid=()
 for pair in $(seq 1 "$PAIRS"); do
     log "pair $pair of $PAIRS: /healthz, /auth/verify (valid), /auth/verify (invalid)"
@@ -287,6 +301,7 @@ done
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds (medians), cookie ${#cookie} bytes, sealgate on 127.0.0.1:$PORT"
+echo "placement: $placement"
 # ratio: throughput relative to /healthz as sent bare (wrk shares the cores,
 # so this includes wrk's cost of bigger requests and answers).
 # same-req: relative to /healthz receiving the same 1.5 KB Cookie header.

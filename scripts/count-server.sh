@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Instructions per request in the real server, by function: /auth/verify
+# with a valid ~1.5 KB session cookie next to /healthz.
+#
+# scripts/count-verify.sh counts the app in-process (middleware, routing,
+# extractors, handler). This one runs the release binary itself under
+# callgrind, one worker, so the HTTP/1 parser and encoder, the runtime and
+# libc are in the figures too (the kernel is not). A small client sends
+# the requests one at a time over keep-alive connections. Each endpoint is
+# counted twice (FEW and MANY requests) and subtracted, so start-up drops
+# out. Prints the total per request and the functions whose cost differs
+# most between the two endpoints (self cost, not inclusive).
+#
+# Installs valgrind with apt-get when missing. Needs python3. Needs no input.
+# Usage: bash scripts/count-server.sh
+# Environment (defaults): FEW (500), MANY (2500), TOP (30), PORT (a free port).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FEW="${FEW:-500}"
+MANY="${MANY:-2500}"
+TOP="${TOP:-30}"
+BIN=target/release/sealgate
+CONFIG=config/sealgate.toml
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+command -v python3 >/dev/null || die "python3 is needed"
+if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "valgrind missing, and not root and no sudo to install it"
+        SUDO=(sudo -n)
+    fi
+    log "installing valgrind with apt-get"
+    install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind)
+    if ! "${install[@]}" </dev/null >&2; then
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
+        "${install[@]}" </dev/null >&2
+    fi
+fi
+
+log "building the release binary"
+cargo build --release </dev/null
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/sealgate-count-server.XXXXXX")"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+PORT="${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+export SEALGATE__KEYS__PATH="$tmp/keys.json"
+export SEALGATE__SERVER__PUBLIC_URL="http://127.0.0.1:$PORT"
+export SEALGATE__SERVER__WORKERS=1
+export SEALGATE__LOG__LEVEL=warn
+unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE SEALGATE_CONFIG
+
+"$BIN" --config "$CONFIG" keygen >&2 </dev/null
+# The same session as scripts/bench-verify.sh: ~1.5 KB, mostly sealed provider tokens.
+access_token="bench-access-token-$(head -c 232 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+"$BIN" --config "$CONFIG" session mint --user bench-user --email bench@example.com --name "Bench User" \
+    --groups admins,staff --access-token "$access_token" --token-ttl 86400 </dev/null >"$tmp/cookie"
+log "session cookie: $(wc -c <"$tmp/cookie") bytes"
+
+cat >"$tmp/client.py" <<'EOF'
+import http.client, sys
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+headers = {"Cookie": open(sys.argv[4]).read().strip()} if len(sys.argv) > 4 else {}
+connections = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(4)]
+for i in range(n):
+    c = connections[i % len(connections)]
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"{path} answered {r.status}")
+EOF
+
+# count <label> <requests> <path> [cookie file]: the server under callgrind
+# serves that many requests, then stops (SIGINT dumps the profile).
+count() {
+    local label="$1" n="$2" path="$3" cookie_file="${4:-}"
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/$label.$n" \
+        "$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 300); do
+        python3 "$tmp/client.py" "$PORT" 1 /healthz 2>/dev/null && break
+        kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; die "the server exited"; }
+        sleep 0.2
+    done
+    python3 "$tmp/client.py" "$PORT" "$n" "$path" ${cookie_file:+"$cookie_file"}
+    kill -INT "$server_pid"
+    wait "$server_pid" || true
+    server_pid=""
+}
+
+for n in "$FEW" "$MANY"; do
+    log "healthz: $n requests under callgrind"
+    count healthz "$n" /healthz
+    log "verify: $n requests under callgrind"
+    count verify "$n" /auth/verify "$tmp/cookie"
+done
+
+python3 - "$tmp" "$FEW" "$MANY" "$TOP" <<'EOF'
+import collections, re, subprocess, sys
+tmp, few, many, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+
+def functions(path):
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", path],
+                         capture_output=True, text=True, check=True).stdout
+    costs = collections.Counter()
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(.*?\)\s+(\S.*)", line)
+        if m:
+            name = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2)).removeprefix("???:")
+            costs[name] += int(m.group(1).replace(",", ""))
+    return costs
+
+def per_request(label):
+    a, b = functions(f"{tmp}/{label}.{few}"), functions(f"{tmp}/{label}.{many}")
+    return {k: (b[k] - a[k]) / (many - few) for k in set(a) | set(b)}
+
+h, v = per_request("healthz"), per_request("verify")
+total = "PROGRAM TOTALS"
+print(f"instructions per request (user space, whole server, 1 worker; {many} - {few} requests)")
+print(f"  /healthz       {h.pop(total, 0):8.0f}")
+print(f"  /auth/verify   {v.pop(total, 0):8.0f}")
+print()
+print(f"{'verify-healthz':>14} {'healthz':>8} {'verify':>8}  function (self cost)")
+for k in sorted(set(h) | set(v), key=lambda k: -(v.get(k, 0) - h.get(k, 0)))[:top]:
+    print(f"{v.get(k, 0) - h.get(k, 0):14.0f} {h.get(k, 0):8.0f} {v.get(k, 0):8.0f}  {k[:110]}")
+EOF
