@@ -23,23 +23,11 @@ TOP="${TOP:-30}"
 BIN=target/release/sealgate
 CONFIG=config/sealgate.toml
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 command -v python3 >/dev/null || die "python3 is needed"
-if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || die "valgrind missing, and not root and no sudo to install it"
-        SUDO=(sudo -n)
-    fi
-    log "installing valgrind with apt-get"
-    install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind)
-    if ! "${install[@]}" </dev/null >&2; then
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
-        "${install[@]}" </dev/null >&2
-    fi
-fi
+command -v callgrind_annotate >/dev/null || apt_install valgrind
 
 log "building the release binary"
 cargo build --release </dev/null

@@ -20,22 +20,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
-if ! command -v valgrind >/dev/null; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || die "valgrind missing, and not root and no sudo to install it"
-        SUDO=(sudo -n)
-    fi
-    log "installing valgrind with apt-get"
-    install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind)
-    if ! "${install[@]}" </dev/null >&2; then
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
-        "${install[@]}" </dev/null >&2
-    fi
-fi
+command -v valgrind >/dev/null || apt_install valgrind
 
 log "building benches/verify_service.rs"
 bin="$(cargo bench --bench verify_service --no-run 2>&1 </dev/null | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)"
