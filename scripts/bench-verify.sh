@@ -7,7 +7,11 @@
 # wrk against each endpoint with the same settings and prints a table.
 # Then PAIRS short back-to-back runs of /healthz and /auth/verify (valid and
 # invalid cookie), order alternating, give the target ratio as a median of
-# per-pair ratios, which the machine's drift moves much less.
+# per-pair ratios, which the machine's drift moves much less. Each pair also
+# loads the floor (examples/verify_floor.rs: a bare actix-web server whose
+# /auth/verify sends the same identity headers as static values, without
+# reading the cookie), so the ratio that carrying the cookie and sending the
+# headers cost on their own is measured next to sealgate's.
 # Installs wrk (and curl) with apt-get when missing. Needs no input.
 #
 # Usage: bash scripts/bench-verify.sh
@@ -47,16 +51,21 @@ if [ -n "$SERVER_CPUS$WRK_CPUS" ]; then
     placement="sealgate on CPU $SERVER_CPUS ($SEALGATE__SERVER__WORKERS worker(s)), wrk on CPU $WRK_CPUS"
 fi
 
-log "building the release binary"
+log "building the release binary and the floor server"
 cargo build --release </dev/null
+cargo build --release --example verify_floor </dev/null
+FLOOR_BIN=target/release/examples/verify_floor
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/sealgate-bench.XXXXXX")"
 server_pid=""
 policy_pid=""
+floor_pid=""
 cleanup() {
-    if [ -n "$policy_pid" ]; then
-        kill "$policy_pid" 2>/dev/null || true
-    fi
+    for pid in "$policy_pid" "$floor_pid"; do
+        if [ -n "$pid" ]; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -189,6 +198,27 @@ status="$(curl -s -o /dev/null --max-time 5 -H "Cookie: $cookie" -H "X-Forwarded
 grep -qi '^x-auth-access-token: bench-access-token-' "$tmp/headers" || die "/auth/verify did not pass the access token"
 log "checked: valid cookie -> 200, invalid cookie -> 401"
 
+# The floor, on its own port, with as many workers as sealgate (both unset:
+# actix's default, one per core).
+floor_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+floor_base="http://127.0.0.1:$floor_port"
+WORKERS="${SEALGATE__SERVER__WORKERS:-}" "${server_pin[@]}" "$FLOOR_BIN" "127.0.0.1:$floor_port" </dev/null \
+    >"$tmp/floor.log" 2>&1 &
+floor_pid=$!
+for _ in $(seq 1 100); do
+    curl -fs -o /dev/null --max-time 1 "$floor_base/healthz" && break
+    sleep 0.1
+done
+# The floor must send what sealgate sends for this session: the same header
+# names (actix writes them in its map's order, so they are compared sorted).
+header_names() {
+    curl -s -D - -o /dev/null --max-time 5 -H "Cookie: $cookie" "$1/auth/verify" | tr -d '\r' |
+        awk -F: 'NF > 1 && $1 != "date" { print tolower($1) }' | sort
+}
+ours="$(header_names "$base")" floors="$(header_names "$floor_base")"
+[ -n "$ours" ] && [ "$ours" = "$floors" ] || die "the floor's answer differs from sealgate's: $(echo $floors) against $(echo $ours)"
+log "checked: the floor answers with sealgate's headers ($(echo $ours))"
+
 names=()
 rps=()
 p99=()
@@ -247,23 +277,30 @@ done
 PAIRS="${PAIRS:-10}"
 PAIR_DURATION="${PAIR_DURATION:-2s}"
 pair_rps() { "${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$PAIR_DURATION" --latency "$@" </dev/null; }
-pair_ratios=() pair_p99=() pair_invalid=()
+pair_ratios=() pair_p99=() pair_invalid=() pair_floor=() pair_own=()
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 for pair in $(seq 1 "$PAIRS"); do
-    log "pair $pair of $PAIRS: /healthz, /auth/verify (valid), /auth/verify (invalid)"
+    log "pair $pair of $PAIRS: /healthz, /auth/verify (valid), /auth/verify (invalid); the floor's /healthz and /auth/verify"
     if [ $((pair % 2)) -eq 1 ]; then
         h="$(pair_rps "$base/healthz")"
         v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
         i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
+        fh="$(pair_rps "$floor_base/healthz")"
+        fv="$(pair_rps -H "Cookie: $cookie" "$floor_base/auth/verify")"
     else
+        fv="$(pair_rps -H "Cookie: $cookie" "$floor_base/auth/verify")"
+        fh="$(pair_rps "$floor_base/healthz")"
         i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
         v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
         h="$(pair_rps "$base/healthz")"
     fi
-    hr="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$h")"
-    vr="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$v")"
-    ir="$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$i")"
-    pair_ratios+=("$(awk -v a="$vr" -v b="$hr" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')")
-    pair_invalid+=("$(awk -v a="$ir" -v b="$hr" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')")
+    for out in h v i fh fv; do
+        printf -v "${out}r" '%s' "$(awk '$1 == "Requests/sec:" { print $2 }' <<<"${!out}")"
+    done
+    pair_ratios+=("$(ratio "$vr" "$hr")")
+    pair_invalid+=("$(ratio "$ir" "$hr")")
+    pair_floor+=("$(ratio "$fvr" "$fhr")")
+    pair_own+=("$(ratio "$(ratio "$vr" "$hr")" "$(ratio "$fvr" "$fhr")")")
     pair_p99+=("$(awk '$1 == "99%" { print $2 }' <<<"$v")")
 done
 
@@ -302,8 +339,10 @@ done
 
 if [ "$PAIRS" -gt 0 ]; then
     echo
-    echo "paired: $PAIRS x (/healthz, /auth/verify valid, invalid), wrk -t$THREADS -c$CONNECTIONS -d$PAIR_DURATION each, order alternating"
-    printf 'valid/healthz:   median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_ratios[@]}" | median)" "${pair_ratios[*]}"
-    printf 'invalid/healthz: median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_invalid[@]}" | median)" "${pair_invalid[*]}"
-    printf 'valid p99:       median %.2fms\n' "$(printf '%s\n' "${pair_p99[@]}" | ms | median)"
+    echo "paired: $PAIRS x (/healthz, /auth/verify valid, invalid; the floor's /healthz, /auth/verify), wrk -t$THREADS -c$CONNECTIONS -d$PAIR_DURATION each, order alternating"
+    printf 'valid/healthz:       median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_ratios[@]}" | median)" "${pair_ratios[*]}"
+    printf 'invalid/healthz:     median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_invalid[@]}" | median)" "${pair_invalid[*]}"
+    printf 'floor verify/healthz: median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_floor[@]}" | median)" "${pair_floor[*]}"
+    printf 'valid over floor:    median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_own[@]}" | median)" "${pair_own[*]}"
+    printf 'valid p99:           median %.2fms\n' "$(printf '%s\n' "${pair_p99[@]}" | ms | median)"
 fi
