@@ -9,7 +9,11 @@
 # the requests one at a time over keep-alive connections. Each endpoint is
 # counted twice (FEW and MANY requests) and subtracted, so start-up drops
 # out. Prints the total per request and the functions whose cost differs
-# most between the two endpoints (self cost, not inclusive).
+# most between the two endpoints (self cost, not inclusive). The floor
+# (examples/verify_floor.rs: a bare actix-web /auth/verify that sends the
+# same identity headers as static values) is counted the same way, so the
+# cost of carrying the cookie and sending the headers shows apart from
+# sealgate's own work.
 #
 # Installs valgrind with apt-get when missing. Needs python3. Needs no input.
 # Usage: bash scripts/count-server.sh
@@ -29,8 +33,9 @@ CONFIG=config/sealgate.toml
 command -v python3 >/dev/null || die "python3 is needed"
 command -v callgrind_annotate >/dev/null || apt_install valgrind
 
-log "building the release binary"
+log "building the release binary and the floor server"
 cargo build --release </dev/null
+cargo build --release --example verify_floor </dev/null
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/sealgate-count-server.XXXXXX")"
 server_pid=""
@@ -47,6 +52,7 @@ PORT="${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 export SEALGATE__KEYS__PATH="$tmp/keys.json"
 export SEALGATE__SERVER__PUBLIC_URL="http://127.0.0.1:$PORT"
 export SEALGATE__SERVER__WORKERS=1
+export WORKERS=1 # the floor's
 export SEALGATE__LOG__LEVEL=warn
 unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE SEALGATE_CONFIG
 
@@ -72,11 +78,15 @@ for i in range(n):
 EOF
 
 # count <label> <requests> <path> [cookie file]: the server under callgrind
-# serves that many requests, then stops (SIGINT dumps the profile).
+# serves that many requests, then stops (SIGINT dumps the profile). Labels
+# starting with "floor" run the floor server instead of sealgate.
 count() {
-    local label="$1" n="$2" path="$3" cookie_file="${4:-}"
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/$label.$n" \
-        "$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &
+    local label="$1" n="$2" path="$3" cookie_file="${4:-}" server
+    case "$label" in
+        floor*) server=(target/release/examples/verify_floor "127.0.0.1:$PORT") ;;
+        *) server=("$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT") ;;
+    esac
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/$label.$n" "${server[@]}" </dev/null >"$tmp/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 300); do
         python3 "$tmp/client.py" "$PORT" 1 /healthz 2>/dev/null && break
@@ -94,6 +104,9 @@ for n in "$FEW" "$MANY"; do
     count healthz "$n" /healthz
     log "verify: $n requests under callgrind"
     count verify "$n" /auth/verify "$tmp/cookie"
+    log "the floor's healthz and verify: $n requests each under callgrind"
+    count floor-healthz "$n" /healthz
+    count floor-verify "$n" /auth/verify "$tmp/cookie"
 done
 
 python3 - "$tmp" "$FEW" "$MANY" "$TOP" <<'EOF'
@@ -116,12 +129,20 @@ def per_request(label):
     return {k: (b[k] - a[k]) / (many - few) for k in set(a) | set(b)}
 
 h, v = per_request("healthz"), per_request("verify")
+fh, fv = per_request("floor-healthz"), per_request("floor-verify")
 total = "PROGRAM TOTALS"
 print(f"instructions per request (user space, whole server, 1 worker; {many} - {few} requests)")
-print(f"  /healthz       {h.pop(total, 0):8.0f}")
-print(f"  /auth/verify   {v.pop(total, 0):8.0f}")
-print()
-print(f"{'verify-healthz':>14} {'healthz':>8} {'verify':>8}  function (self cost)")
-for k in sorted(set(h) | set(v), key=lambda k: -(v.get(k, 0) - h.get(k, 0)))[:top]:
-    print(f"{v.get(k, 0) - h.get(k, 0):14.0f} {h.get(k, 0):8.0f} {v.get(k, 0):8.0f}  {k[:110]}")
+print(f"{'':16} {'sealgate':>9} {'floor':>9}")
+print(f"  /healthz       {h.pop(total, 0):9.0f} {fh.get(total, 0):9.0f}")
+print(f"  /auth/verify   {v.pop(total, 0):9.0f} {fv.pop(total, 0):9.0f}")
+
+def table(title, base, other, base_name, other_name):
+    print()
+    print(title)
+    print(f"{'difference':>14} {base_name:>8} {other_name:>8}  function (self cost)")
+    for k in sorted(set(base) | set(other), key=lambda k: -(other.get(k, 0) - base.get(k, 0)))[:top]:
+        print(f"{other.get(k, 0) - base.get(k, 0):14.0f} {base.get(k, 0):8.0f} {other.get(k, 0):8.0f}  {k[:110]}")
+
+table("sealgate: /auth/verify against /healthz", h, v, "healthz", "verify")
+table("/auth/verify: sealgate against the floor (sealgate's own work)", fv, v, "floor", "sealgate")
 EOF
