@@ -34,7 +34,7 @@ pub async fn mint(
     if !state.origins.allows(&req) {
         return Err(AppError::Forbidden("cross_site_request"));
     }
-    if session.request_session().bad_bearer() {
+    if session.state().bad_bearer() {
         return Err(AppError::InvalidToken);
     }
     let session = session.get().ok_or(AppError::Unauthenticated)?;

@@ -10,7 +10,7 @@ fn rfc3339(seconds: i64) -> Option<String> {
 }
 
 pub async fn session_info(session: MaybeSession) -> Result<HttpResponse, AppError> {
-    if session.request_session().bad_bearer() {
+    if session.state().bad_bearer() {
         return Err(AppError::InvalidToken);
     }
     let body = match session.get() {

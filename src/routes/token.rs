@@ -18,7 +18,7 @@ pub async fn token(
     if !state.refresher.settings().endpoint {
         return Err(AppError::NotFound("not_found"));
     }
-    if session.request_session().bad_bearer() {
+    if session.state().bad_bearer() {
         return Err(AppError::InvalidToken);
     }
     let session = session.get().ok_or(AppError::Unauthenticated)?;

@@ -17,7 +17,6 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -76,7 +75,7 @@ fn bearer_token(value: &[u8]) -> Option<&str> {
     std::str::from_utf8(token).ok()
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SessionState {
     /// No session cookie was sent.
     Absent,
@@ -97,28 +96,29 @@ enum CookieUpdate {
     ClearPresent,
 }
 
-/// The outcome of opening this request's session, and any cookie change due.
+/// The outcome of opening this request's session, and any cookie change
+/// due. Kept by value in the request's extensions (one allocation, made by
+/// the extensions); extractors hand out copies of its [`SessionState`].
 #[derive(Debug)]
-pub struct RequestSession {
+struct RequestSession {
     state: SessionState,
-    update: RefCell<Option<CookieUpdate>>,
+    update: Option<CookieUpdate>,
 }
 
 impl RequestSession {
-    pub fn state(&self) -> &SessionState {
-        &self.state
+    fn new(state: SessionState) -> RequestSession {
+        RequestSession { state, update: None }
     }
+}
 
+impl SessionState {
     pub fn session(&self) -> Option<&Session> {
-        match &self.state {
-            SessionState::Valid(session) => Some(session),
-            _ => None,
-        }
+        self.shared().map(|session| &**session)
     }
 
     /// The session, shared (no copy).
     pub fn shared(&self) -> Option<&Arc<Session>> {
-        match &self.state {
+        match self {
             SessionState::Valid(session) => Some(session),
             _ => None,
         }
@@ -126,12 +126,7 @@ impl RequestSession {
 
     /// Whether the request carried an invalid Bearer token.
     pub fn bad_bearer(&self) -> bool {
-        matches!(self.state, SessionState::Invalid(SessionError::Bearer))
-    }
-
-    /// Whether the response will carry a new session cookie.
-    pub fn will_set_cookie(&self) -> bool {
-        matches!(*self.update.borrow(), Some(CookieUpdate::Set { .. }))
+        matches!(self, SessionState::Invalid(SessionError::Bearer))
     }
 }
 
@@ -147,7 +142,7 @@ fn max_age(codec: &SessionCodec, session: &Session) -> Option<i64> {
 fn open(req: &HttpRequest) -> RequestSession {
     let Some(service) = service(req) else {
         tracing::error!("SessionService is not registered; every request is anonymous");
-        return RequestSession { state: SessionState::Absent, update: RefCell::new(None) };
+        return RequestSession::new(SessionState::Absent);
     };
     // A Bearer token, when present, decides alone: no quiet fallback to the cookie.
     // (A provider's token was verified by the middleware and is already in
@@ -155,12 +150,12 @@ fn open(req: &HttpRequest) -> RequestSession {
     if let Some(token) = bearer(req) {
         let opened = token.filter(|t| is_api_token(t)).map(|t| service.api_tokens.open_session(t));
         return match opened {
-            Some(Ok(session)) => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
-            _ => RequestSession { state: SessionState::Invalid(SessionError::Bearer), update: RefCell::new(None) },
+            Some(Ok(session)) => RequestSession::new(SessionState::Valid(session)),
+            _ => RequestSession::new(SessionState::Invalid(SessionError::Bearer)),
         };
     }
     let raw = match service.cookies.read(req) {
-        Ok(None) => return RequestSession { state: SessionState::Absent, update: RefCell::new(None) },
+        Ok(None) => return RequestSession::new(SessionState::Absent),
         Ok(Some(raw)) => Ok(raw),
         Err(_) => Err(SessionError::Chunks),
     };
@@ -174,9 +169,9 @@ fn open(req: &HttpRequest) -> RequestSession {
             });
             match renewed {
                 Some((renewed, update)) => {
-                    RequestSession { state: SessionState::Valid(Arc::new(renewed)), update: RefCell::new(Some(update)) }
+                    RequestSession { state: SessionState::Valid(Arc::new(renewed)), update: Some(update) }
                 }
-                None => RequestSession { state: SessionState::Valid(session), update: RefCell::new(None) },
+                None => RequestSession::new(SessionState::Valid(session)),
             }
         }
         Err(error) => {
@@ -184,52 +179,66 @@ fn open(req: &HttpRequest) -> RequestSession {
             // Refusals are not cleared here: /auth/verify is the hot path, and its
             // Set-Cookie rarely reaches the browser. Browser-facing pages call
             // `clear_refused`, and the next sign-in replaces the cookie anyway.
-            RequestSession { state: SessionState::Invalid(error), update: RefCell::new(None) }
+            RequestSession::new(SessionState::Invalid(error))
         }
     }
 }
 
-/// This request's session, opened on first use and reused after.
-pub fn load(req: &HttpRequest) -> Rc<RequestSession> {
-    if let Some(loaded) = req.extensions().get::<Rc<RequestSession>>() {
-        return Rc::clone(loaded);
+/// This request's session state, opened on first use and reused after.
+pub fn load(req: &HttpRequest) -> SessionState {
+    if let Some(loaded) = req.extensions().get::<RequestSession>() {
+        return loaded.state.clone();
     }
-    let loaded = Rc::new(open(req));
-    req.extensions_mut().insert(Rc::clone(&loaded));
-    loaded
+    let loaded = open(req);
+    let state = loaded.state.clone();
+    req.extensions_mut().insert(loaded);
+    state
+}
+
+/// Change this request's record (opening the session first if need be).
+fn update(req: &HttpRequest, change: impl FnOnce(&mut RequestSession)) {
+    if req.extensions().get::<RequestSession>().is_none() {
+        let loaded = open(req);
+        req.extensions_mut().insert(loaded);
+    }
+    if let Some(loaded) = req.extensions_mut().get_mut::<RequestSession>() {
+        change(loaded);
+    }
 }
 
 /// Seal `session` and set it as this response's session cookie.
 pub fn set_session(req: &HttpRequest, session: &Session) -> Result<(), AppError> {
     let service = service(req).ok_or_else(|| AppError::internal("SessionService is not registered"))?;
     let value = service.codec.seal(session).map_err(AppError::internal)?;
-    let update = CookieUpdate::Set { value, max_age: max_age(&service.codec, session) };
-    *load(req).update.borrow_mut() = Some(update);
+    let max_age = max_age(&service.codec, session);
+    update(req, |loaded| loaded.update = Some(CookieUpdate::Set { value, max_age }));
     Ok(())
 }
 
 /// Remove a refused session cookie (the chunks the request carried).
 pub fn clear_refused(req: &HttpRequest) {
-    let loaded = load(req);
-    if matches!(loaded.state, SessionState::Invalid(_)) {
-        *loaded.update.borrow_mut() = Some(CookieUpdate::ClearPresent);
-    }
+    update(req, |loaded| {
+        if matches!(loaded.state, SessionState::Invalid(_)) {
+            loaded.update = Some(CookieUpdate::ClearPresent);
+        }
+    });
 }
 
 /// Remove the session cookie (every chunk) on this response.
 pub fn clear_session(req: &HttpRequest) {
-    *load(req).update.borrow_mut() = Some(CookieUpdate::Clear);
+    update(req, |loaded| loaded.update = Some(CookieUpdate::Clear));
 }
 
 /// The session, if the request carries a valid one.
-pub struct MaybeSession(Rc<RequestSession>);
+pub struct MaybeSession(SessionState);
 
 impl MaybeSession {
     pub fn get(&self) -> Option<&Session> {
         self.0.session()
     }
 
-    pub fn request_session(&self) -> &RequestSession {
+    /// What opening the session gave, refusals included.
+    pub fn state(&self) -> &SessionState {
         &self.0
     }
 }
@@ -251,9 +260,11 @@ impl FromRequest for SignedIn {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let loaded = load(req);
-        let refusal = if loaded.bad_bearer() { AppError::InvalidToken } else { AppError::Unauthenticated };
-        ready(loaded.shared().cloned().map(SignedIn).ok_or(refusal))
+        ready(match load(req) {
+            SessionState::Valid(session) => Ok(SignedIn(session)),
+            SessionState::Invalid(SessionError::Bearer) => Err(AppError::InvalidToken),
+            _ => Err(AppError::Unauthenticated),
+        })
     }
 }
 
@@ -282,8 +293,7 @@ pub struct SessionCookiesMiddleware<S> {
 
 /// Write a queued session cookie change on the response.
 fn write_cookie_update<B>(mut res: ServiceResponse<B>) -> Result<ServiceResponse<B>, actix_web::Error> {
-    let update =
-        res.request().extensions().get::<Rc<RequestSession>>().and_then(|loaded| loaded.update.borrow_mut().take());
+    let update = res.request().extensions_mut().get_mut::<RequestSession>().and_then(|loaded| loaded.update.take());
     let Some(update) = update else {
         return Ok(res);
     };
@@ -335,7 +345,7 @@ where
                         SessionState::Invalid(SessionError::Bearer)
                     }
                 };
-                req.extensions_mut().insert(Rc::new(RequestSession { state, update: RefCell::new(None) }));
+                req.extensions_mut().insert(RequestSession::new(state));
                 write_cookie_update(service.call(req).await?)
             });
         }
@@ -359,8 +369,11 @@ mod tests {
     /// A handler that reaches the session three ways and checks that all
     /// three see the one opening.
     async fn three_ways(req: HttpRequest, maybe: MaybeSession, signed_in: SignedIn) -> HttpResponse {
+        // A renewal makes a new session on each opening: one opening, one `Arc`.
         let again = load(&req);
-        let same = std::ptr::eq(maybe.request_session(), &*again);
+        let same = [again.shared(), maybe.state().shared()]
+            .into_iter()
+            .all(|shared| shared.is_some_and(|shared| Arc::ptr_eq(shared, &signed_in.0)));
         let user = signed_in.0.user.id.clone();
         HttpResponse::Ok().body(format!("{same} {user}"))
     }
