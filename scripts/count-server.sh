@@ -15,15 +15,27 @@
 # cost of carrying the cookie and sending the headers shows apart from
 # sealgate's own work.
 #
+# With LINES=1, callgrind also simulates a tiny cache (2 KB, 2-way, for
+# code and for data) and the totals show the cache lines each request
+# touches: misses in a cache that small approach the number of distinct
+# lines a request reads and writes. Under load the kernel and wrk run
+# between two requests of a worker and evict most of L1, so a request pays
+# for every line it touches, not only for its instructions.
+#
 # Installs valgrind with apt-get when missing. Needs python3. Needs no input.
 # Usage: bash scripts/count-server.sh
-# Environment (defaults): FEW (500), MANY (2500), TOP (30), PORT (a free port).
+# Environment (defaults): FEW (500), MANY (2500), TOP (30), PORT (a free port), LINES (0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FEW="${FEW:-500}"
 MANY="${MANY:-2500}"
 TOP="${TOP:-30}"
+LINES="${LINES:-0}"
+simulate=()
+if [ "$LINES" = 1 ]; then
+    simulate=(--simulate-cache=yes --I1=2048,2,64 --D1=2048,2,64 --LL=1048576,16,64)
+fi
 BIN=target/release/sealgate
 CONFIG=config/sealgate.toml
 
@@ -86,7 +98,7 @@ count() {
         floor*) server=(target/release/examples/verify_floor "127.0.0.1:$PORT") ;;
         *) server=("$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT") ;;
     esac
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/$label.$n" "${server[@]}" </dev/null >"$tmp/server.log" 2>&1 &
+    valgrind --tool=callgrind ${simulate[@]+"${simulate[@]}"} --callgrind-out-file="$tmp/$label.$n" "${server[@]}" </dev/null >"$tmp/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 300); do
         python3 "$tmp/client.py" "$PORT" 1 /healthz 2>/dev/null && break
@@ -109,12 +121,19 @@ for n in "$FEW" "$MANY"; do
     count floor-verify "$n" /auth/verify "$tmp/cookie"
 done
 
-python3 - "$tmp" "$FEW" "$MANY" "$TOP" <<'EOF'
+python3 - "$tmp" "$FEW" "$MANY" "$TOP" "$LINES" <<'EOF'
 import collections, re, subprocess, sys
-tmp, few, many, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+tmp, few, many, top, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+
+def totals(path):
+    """Per event, the whole program's count (Ir, and the cache misses when simulated)."""
+    out = subprocess.run(["callgrind_annotate", path], capture_output=True, text=True, check=True).stdout
+    events = next(l for l in out.splitlines() if l.startswith("Events shown:")).split(":")[1].split()
+    total = next(l for l in out.splitlines() if "PROGRAM TOTALS" in l)
+    return dict(zip(events, (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) \(", total))))
 
 def functions(path):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", path],
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--show=Ir", "--threshold=100", path],
                          capture_output=True, text=True, check=True).stdout
     costs = collections.Counter()
     for line in out.splitlines():
@@ -142,6 +161,17 @@ def table(title, base, other, base_name, other_name):
     print(f"{'difference':>14} {base_name:>8} {other_name:>8}  function (self cost)")
     for k in sorted(set(base) | set(other), key=lambda k: -(other.get(k, 0) - base.get(k, 0)))[:top]:
         print(f"{other.get(k, 0) - base.get(k, 0):14.0f} {base.get(k, 0):8.0f} {other.get(k, 0):8.0f}  {k[:110]}")
+
+if lines:
+    print()
+    print("cache lines touched per request (misses in a 2 KB cache: code, data read, data written)")
+    print(f"{'':16} {'sealgate':>9} {'floor':>9}")
+    for path, labels in (("/healthz", ("healthz", "floor-healthz")), ("/auth/verify", ("verify", "floor-verify"))):
+        counts = []
+        for label in labels:
+            a, b = totals(f"{tmp}/{label}.{few}"), totals(f"{tmp}/{label}.{many}")
+            counts.append(sum(b[e] - a[e] for e in ("I1mr", "D1mr", "D1mw")) / (many - few))
+        print(f"  {path:14} {counts[0]:9.0f} {counts[1]:9.0f}")
 
 table("sealgate: /auth/verify against /healthz", h, v, "healthz", "verify")
 table("/auth/verify: sealgate against the floor (sealgate's own work)", fv, v, "floor", "sealgate")
