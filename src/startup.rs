@@ -182,8 +182,8 @@ pub fn app(
 > {
     App::new()
         .wrap(SessionCookies)
-        .app_data(sessions)
-        .app_data(state)
+        .app_data(sessions.clone())
+        .app_data(state.clone())
         .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
             let too_large =
                 matches!(e, UrlencodedError::Overflow { .. } | UrlencodedError::Payload(PayloadError::Overflow));
@@ -195,7 +195,7 @@ pub fn app(
             bad_request(e.into(), too_large)
         }))
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
-        .configure(routes::configure)
+        .configure(|cfg| routes::configure(cfg, sessions, state))
         .default_service(web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }))
 }
 

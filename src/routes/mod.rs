@@ -13,11 +13,15 @@ mod verify;
 
 pub use signin::SigninError;
 
+use crate::session::request::SessionService;
+use crate::startup::AppState;
 use actix_web::web;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every route. `/auth/verify` holds the session service and the app state
+/// itself, so its hot path looks neither up in the app data.
+pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<SessionService>, state: web::Data<AppState>) {
     // `/auth/verify` first: routes are matched in order, and it is the hot path.
-    cfg.route("/auth/verify", web::get().to(verify::verify))
+    cfg.route("/auth/verify", web::get().service(verify::service(sessions, state)))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/", web::get().to(home::home))

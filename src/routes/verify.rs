@@ -5,9 +5,10 @@ use crate::domain::ReturnTo;
 use crate::errors::AppError;
 use crate::policy::{AllowLists, Decision, Principal, Target};
 use crate::refresh::TokenStatus;
-use crate::session::request::{clear_session, set_session, MaybeSession, SessionService};
+use crate::session::request::{clear_session, load_with, set_session, SessionService, SessionState};
 use crate::session::Session;
 use crate::startup::AppState;
+use actix_web::dev::{fn_service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -104,38 +105,61 @@ enum Verdict {
     NeedsToken { response: HttpResponse, required: bool },
 }
 
-/// The answer, ready at once on the hot path. Only passing a provider's
-/// access token may need the network (a refresh), so only that case gets a
-/// boxed future: a large handler future would be moved on every request.
-pub fn verify(req: HttpRequest, maybe: MaybeSession) -> Either<Ready<Answer>, LocalBoxFuture<'static, Answer>> {
-    let (mut response, required) = match verdict(&req, &maybe) {
-        Verdict::Done(answer) => return Either::Left(ready(answer)),
+type Served = Result<ServiceResponse, actix_web::Error>;
+
+fn respond(answer: Answer) -> HttpResponse {
+    answer.unwrap_or_else(HttpResponse::from_error)
+}
+
+/// `/auth/verify`, as the route's service itself rather than a handler
+/// behind extractors: the hot path skips actix's extractor and responder
+/// plumbing, and the service holds what it needs instead of looking it up
+/// in the app data. The session still comes from [`load_with`], so it is
+/// opened once and kept in the request's extensions like everywhere else.
+pub fn service(
+    sessions: web::Data<SessionService>,
+    state: web::Data<AppState>,
+) -> impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse, Error = actix_web::Error, InitError = ()>
+{
+    fn_service(move |req: ServiceRequest| verify(req, &sessions, &state))
+}
+
+/// The answer is ready at once. Only passing a provider's access token may
+/// need the network (a refresh), so only that case gets a boxed future.
+fn verify(
+    req: ServiceRequest,
+    sessions: &SessionService,
+    state: &web::Data<AppState>,
+) -> Either<Ready<Served>, LocalBoxFuture<'static, Served>> {
+    let session = load_with(req.request(), sessions);
+    let (mut response, required) = match verdict(req.request(), state, &session) {
+        Verdict::Done(answer) => return Either::Left(ready(Ok(req.into_response(respond(answer))))),
         Verdict::NeedsToken { response, required } => (response, required),
     };
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let session = maybe.state().shared().cloned();
-    let (Some(state), Some(session)) = (state, session) else {
-        return Either::Left(ready(Ok(response)));
+    let Some(session) = session.shared().cloned() else {
+        return Either::Left(ready(Ok(req.into_response(response))));
     };
+    let state = state.clone();
     Either::Right(Box::pin(async move {
-        pass_access_token(&req, &state, &session, required, &mut response).await?;
-        Ok(response)
+        let answer = pass_access_token(req.request(), &state, &session, required, &mut response).await;
+        Ok(req.into_response(respond(answer.map(|()| response))))
     }))
 }
 
-fn verdict(req: &HttpRequest, maybe: &MaybeSession) -> Verdict {
-    let state = req.app_data::<web::Data<AppState>>();
-    let session = maybe.get();
-    let decision = match state {
-        // `allow_*` narrowing, also percent-encoded (`allow%5Fgroups`), applies even without rules.
-        Some(state) if state.policy_active || narrows(req.query_string()) => decide(req, state, session),
-        _ if session.is_some() => Decision::Allow { fresh_token: false },
-        _ => Decision::Unauthenticated,
+fn verdict(req: &HttpRequest, state: &AppState, maybe: &SessionState) -> Verdict {
+    let session = maybe.session();
+    // `allow_*` narrowing, also percent-encoded (`allow%5Fgroups`), applies even without rules.
+    let decision = if state.policy_active || narrows(req.query_string()) {
+        decide(req, state, session)
+    } else if session.is_some() {
+        Decision::Allow { fresh_token: false }
+    } else {
+        Decision::Unauthenticated
     };
     let required = match decision {
         Decision::Allow { fresh_token } => fresh_token,
         Decision::Forbidden => return Verdict::Done(Err(AppError::Forbidden("forbidden"))),
-        Decision::Unauthenticated if maybe.state().bad_bearer() => return Verdict::Done(Err(AppError::InvalidToken)),
+        Decision::Unauthenticated if maybe.bad_bearer() => return Verdict::Done(Err(AppError::InvalidToken)),
         Decision::Unauthenticated => {
             return Verdict::Done(match wants_redirect(req).then(|| signin_redirect(req)).flatten() {
                 Some(redirect) => Ok(redirect),
@@ -144,7 +168,7 @@ fn verdict(req: &HttpRequest, maybe: &MaybeSession) -> Verdict {
         }
     };
     // A public route lets anonymous requests through with no identity.
-    let (Some(session), Some(state)) = (session, state) else {
+    let Some(session) = session else {
         return Verdict::Done(Ok(HttpResponse::Ok().finish()));
     };
     let mut response = with_identity(session);

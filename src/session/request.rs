@@ -139,11 +139,7 @@ fn max_age(codec: &SessionCodec, session: &Session) -> Option<i64> {
     session.remember.then(|| session.expires_at - codec.now())
 }
 
-fn open(req: &HttpRequest) -> RequestSession {
-    let Some(service) = service(req) else {
-        tracing::error!("SessionService is not registered; every request is anonymous");
-        return RequestSession::new(SessionState::Absent);
-    };
+fn open(req: &HttpRequest, service: &SessionService) -> RequestSession {
     // A Bearer token, when present, decides alone: no quiet fallback to the cookie.
     // (A provider's token was verified by the middleware and is already in
     // the extensions; one reaching here is refused.)
@@ -186,10 +182,21 @@ fn open(req: &HttpRequest) -> RequestSession {
 
 /// This request's session state, opened on first use and reused after.
 pub fn load(req: &HttpRequest) -> SessionState {
+    match service(req) {
+        Some(service) => load_with(req, service),
+        None => {
+            tracing::error!("SessionService is not registered; every request is anonymous");
+            SessionState::Absent
+        }
+    }
+}
+
+/// [`load`], for a caller that holds the session service already.
+pub fn load_with(req: &HttpRequest, service: &SessionService) -> SessionState {
     if let Some(loaded) = req.extensions().get::<RequestSession>() {
         return loaded.state.clone();
     }
-    let loaded = open(req);
+    let loaded = open(req, service);
     let state = loaded.state.clone();
     req.extensions_mut().insert(loaded);
     state
@@ -197,10 +204,7 @@ pub fn load(req: &HttpRequest) -> SessionState {
 
 /// Change this request's record (opening the session first if need be).
 fn update(req: &HttpRequest, change: impl FnOnce(&mut RequestSession)) {
-    if req.extensions().get::<RequestSession>().is_none() {
-        let loaded = open(req);
-        req.extensions_mut().insert(loaded);
-    }
+    load(req);
     if let Some(loaded) = req.extensions_mut().get_mut::<RequestSession>() {
         change(loaded);
     }
