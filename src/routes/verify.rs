@@ -146,8 +146,8 @@ fn verify(
     }))
 }
 
-fn verdict(req: &HttpRequest, state: &AppState, maybe: &SessionState) -> Verdict {
-    let session = maybe.session();
+fn verdict(req: &HttpRequest, state: &AppState, loaded: &SessionState) -> Verdict {
+    let session = loaded.session();
     // `allow_*` narrowing, also percent-encoded (`allow%5Fgroups`), applies even without rules.
     let decision = if state.policy_active || narrows(req.query_string()) {
         decide(req, state, session)
@@ -159,7 +159,7 @@ fn verdict(req: &HttpRequest, state: &AppState, maybe: &SessionState) -> Verdict
     let required = match decision {
         Decision::Allow { fresh_token } => fresh_token,
         Decision::Forbidden => return Verdict::Done(Err(AppError::Forbidden("forbidden"))),
-        Decision::Unauthenticated if maybe.bad_bearer() => return Verdict::Done(Err(AppError::InvalidToken)),
+        Decision::Unauthenticated if loaded.bad_bearer() => return Verdict::Done(Err(AppError::InvalidToken)),
         Decision::Unauthenticated => {
             return Verdict::Done(match wants_redirect(req).then(|| signin_redirect(req)).flatten() {
                 Some(redirect) => Ok(redirect),
