@@ -42,11 +42,19 @@ pub struct AppState {
     pub flows: FlowCodec,
     pub public_url: Url,
     pub refresher: Refresher,
-    /// Whether any provider passes its access token on `/auth/verify`.
-    pub passes_tokens: bool,
+    /// The providers that pass their access token on `/auth/verify`
+    /// (usually none or one, so a list beats a set).
+    pub token_passers: Vec<String>,
     pub policy: Policy,
     /// Whether the policy does more than "signed in, or 401" (the hot path skips it otherwise).
     pub policy_active: bool,
+}
+
+impl AppState {
+    /// Whether `/auth/verify` passes the access token of sessions from `provider`.
+    pub fn passes_token(&self, provider: &str) -> bool {
+        self.token_passers.iter().any(|id| id == provider)
+    }
 }
 
 /// Whether a missing development key set may be written to disk.
@@ -119,7 +127,7 @@ impl Gateway {
         };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
-        let passes_tokens = providers.iter().any(|p| p.pass_access_token);
+        let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
         let policy = Policy::from_settings(&settings.policy);
         let state = AppState {
             origins: OriginCheck::new(public_url.origin().ascii_serialization(), redirects.clone()),
@@ -132,7 +140,7 @@ impl Gateway {
                 creds.max_failures_per_user,
                 creds.max_failures_per_client,
             ),
-            passes_tokens,
+            token_passers,
             policy_active: !policy.is_trivial(),
             policy,
             refresher: Refresher::new(settings.tokens.clone(), clock.clone()),

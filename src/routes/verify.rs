@@ -180,7 +180,9 @@ fn verdict(req: &HttpRequest, state: &AppState, loaded: &SessionState) -> Verdic
             }
         }
     }
-    if state.passes_tokens || required {
+    // Only sessions from a provider that passes its token take the slow
+    // path: another provider's doing so must not slow everyone else down.
+    if required || state.passes_token(&session.provider) {
         return Verdict::NeedsToken { response, required };
     }
     Verdict::Done(Ok(response))

@@ -7,6 +7,9 @@ use crate::idp::{authorize_at_idp, IdpOptions, TestIdp};
 use crate::oidc_flow::{deliver, start, wait_ready, ALICE, CALLBACK};
 use crate::proxies::Switch;
 use sealgate::config::WithoutRefreshToken;
+use sealgate::domain::User;
+use sealgate::session::ProviderTokens;
+use secrecy::SecretString;
 use std::time::Duration;
 
 /// Access tokens live 5 s at the IdP; sealgate's clock is moved past that.
@@ -228,6 +231,36 @@ async fn no_token_value_ever_reaches_the_logs() {
         assert!(!logs.contains(secret.as_str()), "a token value reached the logs");
     }
     assert!(!logs.contains(crate::idp::CLIENT_SECRET), "the client secret reached the logs");
+}
+
+#[tokio::test]
+async fn only_a_provider_that_passes_its_token_has_it_passed() {
+    let Signed { app, cookie, .. } = signed_in_with(|s| {
+        let mut quiet = s.providers["corp"].clone();
+        quiet.pass_access_token = false;
+        s.providers.insert("quiet".into(), quiet);
+    })
+    .await;
+    let corp = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert!(access_token(&corp).is_some(), "corp passes its token");
+
+    let now = sealgate::clock::Clock::now(&app.clock);
+    let tokens = ProviderTokens {
+        access_token: SecretString::from("quiet-access-token".to_owned()),
+        token_type: "Bearer".into(),
+        refresh_token: None,
+        id_token: None,
+        expires_at: Some(now + 3600),
+        obtained_at: now,
+        scope: None,
+    };
+    let quiet = app.sessions.codec.start(User::new("quinn"), "quiet", true, Some(&tokens)).unwrap();
+    let response = app.get_with_cookie("/auth/verify", &app.cookie_for(&quiet)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-auth-user"), Some("quinn"));
+    assert_eq!(header(&response, "x-auth-provider"), Some("quiet"));
+    assert!(access_token(&response).is_none(), "quiet does not pass its token, though corp does");
+    assert!(set_cookies(response.headers()).is_empty());
 }
 
 mod without_refresh_token {
