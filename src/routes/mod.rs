@@ -3,6 +3,7 @@
 mod api_tokens;
 mod health;
 mod home;
+mod kept_text;
 mod oauth;
 mod pages;
 mod session_info;

@@ -1,6 +1,7 @@
 //! `GET /auth/verify`: the reverse proxy's "who is this?" on every request.
 //! The hot path: one cookie read, one strict parse, one decryption.
 
+use super::kept_text::{self, KeptText};
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
 use crate::policy::{AllowLists, Decision, Principal, Target};
@@ -30,9 +31,15 @@ pub const SOURCE: &str = "x-auth-source";
 /// control characters) when the session was made, so a value is skipped
 /// only in the most unlikely of cases.
 ///
-/// The values are slices of one buffer: cloning them for a response, and
-/// dropping the clones, touches one reference count instead of one each.
+/// The values are slices of one text, kept for the life of the process while
+/// the store has room ([`kept_text`]): cloning static values for a response,
+/// and dropping the clones, touches no reference count. Otherwise they share
+/// one `Bytes`, so they touch one count instead of one each.
 fn build_identity_headers(session: &Session) -> Vec<(HeaderName, HeaderValue)> {
+    build_identity_headers_in(session, &kept_text::IDENTITIES)
+}
+
+fn build_identity_headers_in(session: &Session, store: &KeptText) -> Vec<(HeaderName, HeaderValue)> {
     let user = &session.user;
     let groups = (!user.groups.is_empty()).then(|| user.groups.join(","));
     let fields = [
@@ -44,7 +51,11 @@ fn build_identity_headers(session: &Session) -> Vec<(HeaderName, HeaderValue)> {
         (GROUPS, groups.as_deref()),
         (SOURCE, Some(session.source.as_str())),
     ];
-    let buffer = Bytes::from(fields.iter().filter_map(|(_, value)| *value).collect::<String>());
+    let text = fields.iter().filter_map(|(_, value)| *value).collect::<String>();
+    let buffer = match store.keep(&text) {
+        Some(kept) => Bytes::from_static(kept.as_bytes()),
+        None => Bytes::from(text),
+    };
     let mut start = 0;
     fields
         .into_iter()
@@ -250,20 +261,28 @@ mod tests {
     use crate::session::{Lifetimes, SessionCodec};
     use std::sync::Arc;
 
-    #[test]
-    fn identity_headers_carry_each_field_once_and_skip_absent_and_unsendable_values() {
-        let keys = JwkSet::generate(KeyAlg::Dir);
-        let clock = Arc::new(ManualClock::at(1_800_000_000));
-        let codec = SessionCodec::new(&keys, clock, Lifetimes { idle: 3600, absolute: 7200 }, 8192).unwrap();
+    fn session_for_ivy(codec: &SessionCodec, name: &str) -> Session {
         let mut user = User::new("ivy");
         user.email = Some("ivy@example.com".into());
-        user.name = Some("Ivy\u{1}".into()); // a control character: not sendable, skipped
+        user.name = Some(name.into());
         user.groups = vec!["admins".into(), "staff".into()];
-        let session = codec.start(user, "credentials", true, None).unwrap();
-        let headers: Vec<(String, String)> = build_identity_headers(&session)
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
-            .collect();
+        codec.start(user, "credentials", true, None).unwrap()
+    }
+
+    fn codec() -> SessionCodec {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = Arc::new(ManualClock::at(1_800_000_000));
+        SessionCodec::new(&keys, clock, Lifetimes { idle: 3600, absolute: 7200 }, 8192).unwrap()
+    }
+
+    fn as_text(headers: Vec<(HeaderName, HeaderValue)>) -> Vec<(String, String)> {
+        headers.into_iter().map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned())).collect()
+    }
+
+    #[test]
+    fn identity_headers_carry_each_field_once_and_skip_absent_and_unsendable_values() {
+        // A control character: not sendable, skipped.
+        let session = session_for_ivy(&codec(), "Ivy\u{1}");
         let expected = [
             (USER, "ivy"),
             (PROVIDER, "credentials"),
@@ -272,6 +291,23 @@ mod tests {
             (SOURCE, "cookie"),
         ]
         .map(|(name, value)| (name.to_owned(), value.to_owned()));
-        assert_eq!(headers, expected);
+        assert_eq!(as_text(build_identity_headers(&session)), expected, "kept in the process-wide store");
+        let spent = KeptText::new(0);
+        assert_eq!(as_text(build_identity_headers_in(&session, &spent)), expected, "on shared bytes");
+    }
+
+    #[test]
+    fn an_identity_is_kept_once_for_all_its_sessions_while_the_store_has_room() {
+        let codec = codec();
+        let (first, second) = (session_for_ivy(&codec, "Ivy Zoë"), session_for_ivy(&codec, "Ivy Zoë"));
+        assert_ne!(first.id, second.id);
+        let shares = |store: &KeptText| {
+            let (a, b) = (build_identity_headers_in(&first, store), build_identity_headers_in(&second, store));
+            assert_eq!(a, b);
+            assert_eq!(a.len(), 6, "non-ASCII names are sent too");
+            a.iter().zip(&b).all(|((_, x), (_, y))| std::ptr::eq(x.as_bytes().as_ptr(), y.as_bytes().as_ptr()))
+        };
+        assert!(shares(&KeptText::new(1 << 10)), "one kept text for both sessions");
+        assert!(!shares(&KeptText::new(0)), "a spent store: each session has its own bytes");
     }
 }
