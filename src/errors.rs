@@ -4,6 +4,7 @@
 //! code. A 401 carries `WWW-Authenticate`. A 500 has an empty body, and its
 //! cause is logged here, once, without secrets.
 
+use actix_web::body::BoxBody;
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -75,34 +76,35 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
+        let body = match self {
             AppError::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
-                return response.finish();
+                return HttpResponse::new(self.status_code());
             }
-            AppError::Unauthenticated => {
-                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)));
-            }
-            AppError::InvalidToken => {
-                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(INVALID_TOKEN_CHALLENGE)));
-            }
-            AppError::TokenExpired => {
-                response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(TOKEN_EXPIRED_CHALLENGE)));
-            }
-            AppError::RateLimited { retry_after_secs } => {
-                response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
-            }
-            _ => {}
-        }
-        response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        match self {
             // The hot path's answer to every anonymous request: no allocation.
-            AppError::Unauthenticated => response.body(r#"{"error":"unauthenticated"}"#),
+            AppError::Unauthenticated => BoxBody::new(r#"{"error":"unauthenticated"}"#),
             // Codes are fixed identifiers, so no escaping is needed.
-            other => response.body(format!(r#"{{"error":"{}"}}"#, other.code())),
+            other => BoxBody::new(format!(r#"{{"error":"{}"}}"#, other.code())),
+        };
+        let challenge = match self {
+            AppError::Unauthenticated => Some(CHALLENGE),
+            AppError::InvalidToken => Some(INVALID_TOKEN_CHALLENGE),
+            AppError::TokenExpired => Some(TOKEN_EXPIRED_CHALLENGE),
+            _ => None,
+        };
+        let mut response = HttpResponse::with_body(self.status_code(), body);
+        // A fresh map and distinct names: `append` gives the map `insert`
+        // would, without moving out a replaced value (this is the hot path's 401).
+        let headers = response.headers_mut();
+        if let Some(challenge) = challenge {
+            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
+        if let AppError::RateLimited { retry_after_secs } = self {
+            headers.append(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
     }
 }
 
@@ -110,12 +112,43 @@ impl ResponseError for AppError {
 mod tests {
     use super::*;
     use actix_web::body::MessageBody;
+    use actix_web::http::header::HeaderName;
 
     #[test]
     fn internal_errors_have_an_empty_body() {
         let response = AppError::internal("database password is hunter2").error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(response.into_body().try_into_bytes().unwrap().is_empty());
+    }
+
+    fn once(response: &HttpResponse, name: HeaderName) -> Option<&str> {
+        let mut values = response.headers().get_all(&name);
+        let value = values.next().map(|v| v.to_str().unwrap());
+        assert!(values.next().is_none(), "{name} sent twice");
+        value
+    }
+
+    #[test]
+    fn every_error_answers_with_its_code_and_headers_each_sent_once() {
+        let cases = [
+            (AppError::Unauthenticated, 401, Some(CHALLENGE), None),
+            (AppError::InvalidToken, 401, Some(INVALID_TOKEN_CHALLENGE), None),
+            (AppError::TokenExpired, 401, Some(TOKEN_EXPIRED_CHALLENGE), None),
+            (AppError::Forbidden("forbidden"), 403, None, None),
+            (AppError::RateLimited { retry_after_secs: 900 }, 429, None, Some("900")),
+            (AppError::TooLarge, 413, None, None),
+        ];
+        for (error, status, challenge, retry_after) in cases {
+            let code = error.code();
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(once(&response, WWW_AUTHENTICATE), challenge, "{code}");
+            assert_eq!(once(&response, RETRY_AFTER), retry_after, "{code}");
+            assert_eq!(once(&response, CACHE_CONTROL), Some("no-store"), "{code}");
+            assert_eq!(once(&response, CONTENT_TYPE), Some("application/json"), "{code}");
+            let body = response.into_body().try_into_bytes().unwrap();
+            assert_eq!(body, format!(r#"{{"error":"{code}"}}"#).as_bytes(), "{code}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::startup::AppState;
 use actix_web::dev::{fn_service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 use secrecy::ExposeSecret;
 
@@ -118,8 +118,10 @@ enum Verdict {
 
 type Served = Result<ServiceResponse, actix_web::Error>;
 
+/// The answer, or the error's own response: not `HttpResponse::from_error`,
+/// which boxes the error to keep it with the response (nothing here reads it).
 fn respond(answer: Answer) -> HttpResponse {
-    answer.unwrap_or_else(HttpResponse::from_error)
+    answer.unwrap_or_else(|error| error.error_response())
 }
 
 /// `/auth/verify`, as the route's service itself rather than a handler
