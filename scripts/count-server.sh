@@ -24,7 +24,8 @@
 #
 # Installs valgrind with apt-get when missing. Needs python3. Needs no input.
 # Usage: bash scripts/count-server.sh
-# Environment (defaults): FEW (500), MANY (2500), TOP (30), PORT (a free port), LINES (0).
+# Environment (defaults): FEW (500), MANY (2500), TOP (30), PORT (a free port), LINES (0),
+#   KEEP (unset: a directory to copy the callgrind profiles to, for callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,7 @@ FEW="${FEW:-500}"
 MANY="${MANY:-2500}"
 TOP="${TOP:-30}"
 LINES="${LINES:-0}"
+KEEP="${KEEP:-}"
 simulate=()
 if [ "$LINES" = 1 ]; then
     simulate=(--simulate-cache=yes --I1=2048,2,64 --D1=2048,2,64 --LL=1048576,16,64)
@@ -55,6 +57,9 @@ cleanup() {
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
+    fi
+    if [ -n "$KEEP" ]; then
+        mkdir -p "$KEEP" && cp "$tmp"/*healthz.* "$tmp"/*verify.* "$KEEP"/ 2>/dev/null || true
     fi
     rm -rf "$tmp"
 }
@@ -132,19 +137,29 @@ def totals(path):
     total = next(l for l in out.splitlines() if "PROGRAM TOTALS" in l)
     return dict(zip(events, (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) \(", total))))
 
-def functions(path):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--show=Ir", "--threshold=100", path],
-                         capture_output=True, text=True, check=True).stdout
+LINE_EVENTS = ("I1mr", "D1mr", "D1mw")
+
+def functions(path, events=("Ir",)):
+    """Per function, its self cost: the sum of `events`."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", f"--show={','.join(events)}", "--threshold=100",
+                          path], capture_output=True, text=True, check=True).stdout
     costs = collections.Counter()
     for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\(.*?\)\s+(\S.*)", line)
-        if m:
-            name = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2)).removeprefix("???:")
-            costs[name] += int(m.group(1).replace(",", ""))
+        # One column per event: a count, with its share in parentheses unless it is 0.
+        counts, rest = [], line
+        for _ in events:
+            m = re.match(r"\s*([\d,]+)(?:\s+\([^)]*\))?(?=\s)", rest)
+            if not m:
+                break
+            counts.append(int(m.group(1).replace(",", "")))
+            rest = rest[m.end():]
+        if len(counts) == len(events) and rest.strip():
+            name = re.sub(r"\s*\[[^\]]*\]$", "", rest.strip()).removeprefix("???:")
+            costs[name] += sum(counts)
     return costs
 
-def per_request(label):
-    a, b = functions(f"{tmp}/{label}.{few}"), functions(f"{tmp}/{label}.{many}")
+def per_request(label, events=("Ir",)):
+    a, b = functions(f"{tmp}/{label}.{few}", events), functions(f"{tmp}/{label}.{many}", events)
     return {k: (b[k] - a[k]) / (many - few) for k in set(a) | set(b)}
 
 h, v = per_request("healthz"), per_request("verify")
@@ -175,4 +190,8 @@ if lines:
 
 table("sealgate: /auth/verify against /healthz", h, v, "healthz", "verify")
 table("/auth/verify: sealgate against the floor (sealgate's own work)", fv, v, "floor", "sealgate")
+if lines:
+    lv, lfv = per_request("verify", LINE_EVENTS), per_request("floor-verify", LINE_EVENTS)
+    lv.pop(total, None), lfv.pop(total, None)
+    table("/auth/verify, cache lines touched: sealgate against the floor", lfv, lv, "floor", "sealgate")
 EOF
