@@ -20,7 +20,7 @@ use crate::clock::SharedClock;
 use crate::domain::User;
 use crate::jwe::{OpenError, SealError, Sealer};
 use crate::keys::{JwkSet, Purpose};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -58,7 +58,7 @@ pub struct Session {
     /// Identity headers derived from this session: built on first use and
     /// kept with the opened token, so the hot path does not rebuild them.
     #[serde(skip)]
-    identity: OnceLock<Box<[(HeaderName, HeaderValue)]>>,
+    identity: OnceLock<Box<[(IdentityField, HeaderValue)]>>,
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
@@ -68,6 +68,19 @@ pub struct Session {
     /// API-token scopes; `None` for sessions, which are not scope-limited.
     #[serde(skip)]
     pub scopes: Option<Vec<String>>,
+}
+
+/// Which part of an identity a header value carries. The header names are
+/// the routes' business (`X-Auth-User`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    User,
+    Provider,
+    Username,
+    Email,
+    Name,
+    Groups,
+    Source,
 }
 
 /// Where an identity came from, as `X-Auth-Source` and `/auth/session` say.
@@ -168,8 +181,8 @@ impl Session {
     /// The identity headers for this session, built by `build` the first time.
     pub fn identity_headers(
         &self,
-        build: impl FnOnce(&Session) -> Vec<(HeaderName, HeaderValue)>,
-    ) -> &[(HeaderName, HeaderValue)] {
+        build: impl FnOnce(&Session) -> Vec<(IdentityField, HeaderValue)>,
+    ) -> &[(IdentityField, HeaderValue)] {
         self.identity.get_or_init(|| build(self).into())
     }
 }
