@@ -119,7 +119,27 @@ where
     pub fn get(&self, token: &[u8]) -> Option<Cached<V, E>> {
         let key = tag_key(token)?;
         let slot = slot(&key);
-        let recent = RECENT.with_borrow_mut(|slots| {
+        if let Some(recent) = self.recent(slot, token) {
+            return Some(recent);
+        }
+        let entry = self.entries.get(&key)?;
+        if *entry.token != *token {
+            return None;
+        }
+        let outcome = entry.outcome.clone();
+        self.remember(slot, entry);
+        Some(outcome)
+    }
+
+    /// [`get`](Self::get), from this thread's table of recently used
+    /// entries only: `None` for a token that is not among them, even if the
+    /// shared cache holds it.
+    pub fn get_recent(&self, token: &[u8]) -> Option<Cached<V, E>> {
+        self.recent(slot(&tag_key(token)?), token)
+    }
+
+    fn recent(&self, slot: usize, token: &[u8]) -> Option<Cached<V, E>> {
+        RECENT.with_borrow_mut(|slots| {
             let (id, held) = slots.get_mut(slot)?.as_mut()?;
             let held = held.downcast_mut::<Recent<V, E>>().filter(|_| *id == self.id)?;
             if *held.entry().token != *token {
@@ -131,17 +151,7 @@ where
                 *held = Recent::Own(own);
             }
             Some(held.entry().outcome.clone())
-        });
-        if recent.is_some() {
-            return recent;
-        }
-        let entry = self.entries.get(&key)?;
-        if *entry.token != *token {
-            return None;
-        }
-        let outcome = entry.outcome.clone();
-        self.remember(slot, entry);
-        Some(outcome)
+        })
     }
 
     pub fn insert(&self, token: &[u8], outcome: Cached<V, E>) {

@@ -75,6 +75,17 @@ impl CookieSpec {
         Ok(Some(Cow::Owned(joined)))
     }
 
+    /// The likeliest value of the session cookie, found without scanning
+    /// the header: the rest of the first `Cookie` header when it starts with
+    /// `NAME=`. When that header is this cookie alone (what a proxy sends for
+    /// a browser with one cookie for the host), it is the value [`read`]
+    /// finds; otherwise it runs on into the next cookies, and only a caller
+    /// that compares it with whole, known values may use it, falling back to
+    /// [`read`](Self::read) when it matches none.
+    pub fn likely_sole<'r>(&self, req: &'r HttpRequest) -> Option<&'r [u8]> {
+        req.headers().get(COOKIE)?.as_bytes().strip_prefix(self.name.as_bytes())?.strip_prefix(b"=")
+    }
+
     /// Names of this cookie and its chunks that the request carries.
     fn present(&self, req: &HttpRequest) -> Vec<String> {
         let prefix = format!("{}_", self.name);

@@ -357,8 +357,7 @@ impl SessionCodec {
     /// by its bytes before any UTF-8 check.
     pub fn open_at(&self, token: &[u8], now: i64) -> Result<Arc<Session>, SessionError> {
         let session = match self.opened.get(token) {
-            Some(cache::Cached::Opened(session)) => session,
-            Some(cache::Cached::Refused(error)) => return Err(error),
+            Some(cached) => return self.checked(cached, now),
             // Base64url and dots are ASCII: anything else is not one of our tokens.
             None => match std::str::from_utf8(token)
                 .map_err(|_| OpenError::Base64.into())
@@ -381,6 +380,27 @@ impl SessionCodec {
         };
         self.check_times(&session, now)?;
         Ok(session)
+    }
+
+    /// [`open_at`](Self::open_at), answered only from the tokens this
+    /// thread opened or used lately: `None` when `token` is not one of
+    /// them, which says nothing about whether it is valid. `token` may be
+    /// anything (it is only ever compared with whole tokens already seen), so
+    /// the hot path can try the likeliest reading of a header before parsing it.
+    pub fn open_recent_at(&self, token: &[u8], now: i64) -> Option<Result<Arc<Session>, SessionError>> {
+        Some(self.checked(self.opened.get_recent(token)?, now))
+    }
+
+    /// A cached outcome, its times checked against `now`.
+    fn checked(
+        &self,
+        cached: cache::Cached<Arc<Session>, SessionError>,
+        now: i64,
+    ) -> Result<Arc<Session>, SessionError> {
+        match cached {
+            cache::Cached::Opened(session) => self.check_times(&session, now).map(|()| session),
+            cache::Cached::Refused(error) => Err(error),
+        }
     }
 
     /// Open without the cache: strict parse, decryption, payload checks (but

@@ -150,13 +150,10 @@ fn open(req: &HttpRequest, service: &SessionService) -> RequestSession {
             _ => RequestSession::new(SessionState::Invalid(SessionError::Bearer)),
         };
     }
-    let raw = match service.cookies.read(req) {
-        Ok(None) => return RequestSession::new(SessionState::Absent),
-        Ok(Some(raw)) => Ok(raw),
-        Err(_) => Err(SessionError::Chunks),
+    let Some((opened, now)) = open_cookie(req, service) else {
+        return RequestSession::new(SessionState::Absent);
     };
-    let now = service.codec.now();
-    match raw.and_then(|raw| service.codec.open_at(&raw, now)) {
+    match opened {
         Ok(session) => {
             let renewed = service.codec.renewal_at(&session, now).and_then(|renewed| {
                 let value = service.codec.seal(&renewed).ok()?;
@@ -178,6 +175,27 @@ fn open(req: &HttpRequest, service: &SessionService) -> RequestSession {
             RequestSession::new(SessionState::Invalid(error))
         }
     }
+}
+
+/// The session cookie opened, and the time it was checked at; `None` when
+/// the request carries no session cookie.
+///
+/// A token this worker has seen lately is tried first, as the whole of the
+/// first `Cookie` header after `NAME=`: only an exact match with a whole
+/// token counts, so a header with more cookies misses and is parsed as
+/// usual, and a hit skips scanning a kilobyte or more for `;`.
+fn open_cookie(req: &HttpRequest, service: &SessionService) -> Option<(Result<Arc<Session>, SessionError>, i64)> {
+    let likely = service.cookies.likely_sole(req).map(|value| (value, service.codec.now()));
+    if let Some(opened) = likely.and_then(|(value, now)| Some((service.codec.open_recent_at(value, now)?, now))) {
+        return Some(opened);
+    }
+    let raw = match service.cookies.read(req) {
+        Ok(None) => return None,
+        Ok(Some(raw)) => Ok(raw),
+        Err(_) => Err(SessionError::Chunks),
+    };
+    let now = likely.map_or_else(|| service.codec.now(), |(_, now)| now);
+    Some((raw.and_then(|raw| service.codec.open_at(&raw, now)), now))
 }
 
 /// This request's session state, opened on first use and reused after.
@@ -382,9 +400,9 @@ mod tests {
         HttpResponse::Ok().body(format!("{same} {user}"))
     }
 
-    #[actix_web::test]
-    async fn the_session_is_opened_once_per_request_and_renewed_once() {
-        let clock = ManualClock::at(1_800_000_000);
+    /// A session service on `clock` (idle lifetime 100 s), and a token for
+    /// user `ivy` sealed by it.
+    fn service_and_token(clock: &ManualClock) -> (web::Data<SessionService>, String) {
         let settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
         let keys = JwkSet::generate(KeyAlg::Dir);
         let codec =
@@ -398,6 +416,13 @@ mod tests {
             api_tokens,
             provider_bearer,
         });
+        (service, token)
+    }
+
+    #[actix_web::test]
+    async fn the_session_is_opened_once_per_request_and_renewed_once() {
+        let clock = ManualClock::at(1_800_000_000);
+        let (service, token) = service_and_token(&clock);
         let app =
             test::init_service(App::new().wrap(SessionCookies).app_data(service).route("/", web::get().to(three_ways)))
                 .await;
@@ -408,6 +433,62 @@ mod tests {
         let set_cookies = response.headers().get_all(SET_COOKIE).count();
         assert_eq!(test::read_body(response).await, "true ivy");
         assert_eq!(set_cookies, 1, "one renewal, written once");
+    }
+
+    async fn state(maybe: MaybeSession) -> HttpResponse {
+        HttpResponse::Ok().body(match maybe.state() {
+            SessionState::Absent => "absent".to_owned(),
+            SessionState::Invalid(error) => format!("invalid: {error:?}"),
+            SessionState::Valid(session) => format!("valid: {}", session.user.id),
+        })
+    }
+
+    /// The hot path first tries the first `Cookie` header, whole, as a token
+    /// this worker opened lately, before it scans the header (`open_cookie`).
+    /// Whatever the header looks like, the answer must be the one the scan
+    /// gives: the first `NAME=` pair of the first header, or its chunks.
+    #[actix_web::test]
+    async fn a_token_seen_lately_is_read_as_the_header_scan_would_read_it() {
+        let clock = ManualClock::at(1_800_000_000);
+        let (service, token) = service_and_token(&clock);
+        let app = test::init_service(App::new().app_data(service).route("/", web::get().to(state))).await;
+        let ask = |headers: &[&str]| {
+            let req = headers
+                .iter()
+                .fold(test::TestRequest::get().uri("/"), |req, &header| req.append_header((COOKIE, header)));
+            let app = &app;
+            async move { String::from_utf8(test::call_and_read_body(app, req.to_request()).await.to_vec()).unwrap() }
+        };
+
+        let valid = "valid: ivy";
+        let sole = format!("sealgate={token}");
+        // Opened once by the scan, then again, now from the recent tokens.
+        assert_eq!(ask(&[&sole]).await, valid);
+        assert_eq!(ask(&[&sole]).await, valid);
+        for header in [
+            format!("sealgate={token}; theme=dark"),
+            format!("sealgate={token};"),
+            format!("theme=dark; sealgate={token}"),
+            format!("sealgate_1={token}"),
+        ] {
+            assert_eq!(ask(&[&header]).await, valid, "{header}");
+        }
+        // A known token with more after it is not that token.
+        for header in [format!("sealgate={token}x"), format!("sealgate={token}{token}"), format!("sealgate={token} x")]
+        {
+            assert!(ask(&[&header]).await.starts_with("invalid"), "{header}");
+        }
+        // The first pair of the first header wins, as in the scan.
+        let first_pairs = format!("sealgate=x; sealgate={token}");
+        for headers in [[first_pairs.as_str(), "theme=dark"], ["sealgate=x", &sole]] {
+            assert!(ask(&headers).await.starts_with("invalid"), "{headers:?}");
+        }
+        assert_eq!(ask(&["theme=dark", &sole]).await, valid);
+        assert_eq!(ask(&["theme=dark"]).await, "absent");
+        // A token's times are checked on every request, from the recent tokens too.
+        clock.advance(100);
+        assert_eq!(ask(&[&sole]).await, "invalid: Expired");
+        assert_eq!(ask(&[&format!("sealgate={token}; theme=dark")]).await, "invalid: Expired");
     }
 }
 
