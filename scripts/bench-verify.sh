@@ -15,18 +15,24 @@
 # Installs wrk (and curl) with apt-get when missing. Needs no input.
 #
 # Usage: bash scripts/bench-verify.sh
-# Environment (defaults): DURATION (10s), ROUNDS (3), PAIRS (10), PAIR_DURATION (2s), CONNECTIONS (64), THREADS (2),
+# Environment (defaults): DURATION (10s), ROUNDS (3), PAIRS (10), PAIR_DURATION (2s), CONNECTIONS (64),
 #   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed),
-#   SERVER_CPUS and WRK_CPUS (unset: both share every core; e.g. SERVER_CPUS=1 WRK_CPUS=0 THREADS=1 pins each
-#   to its own core with taskset, and gives sealgate one worker per pinned core).
+#   SERVER_CPUS and WRK_CPUS (with two or more cores: 1 and 0, sealgate and wrk each pinned to a core of its
+#   own with taskset, and sealgate given one worker per pinned core; SHARED=1 unpins both, so they share
+#   every core as before session 10), THREADS (wrk's threads: one per core it has, so 1 pinned, 2 shared).
+# Why pinned by default: sharing the cores, wrk and the server take turns on them, so the ratio also
+# counts wrk's own cost of the bigger requests and answers, and the empty /healthz itself has a p99 of
+# about 8 ms (the scheduler's time slices), which says nothing about the server (BENCHMARKS.md, session 9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
-THREADS="${THREADS:-2}"
-SERVER_CPUS="${SERVER_CPUS:-}"
-WRK_CPUS="${WRK_CPUS:-}"
+if [ -n "${SHARED:-}" ] || [ "$(nproc)" -lt 2 ]; then
+    SERVER_CPUS="${SERVER_CPUS:-}" WRK_CPUS="${WRK_CPUS:-}" THREADS="${THREADS:-2}"
+else
+    SERVER_CPUS="${SERVER_CPUS:-1}" WRK_CPUS="${WRK_CPUS:-0}" THREADS="${THREADS:-1}"
+fi
 TTL="${TTL:-604800}"
 BIN=target/release/sealgate
 CONFIG=config/sealgate.toml
@@ -223,24 +229,30 @@ names=()
 rps=()
 p99=()
 cpu=()
+user=()
 # The server's own CPU time (user + system, in clock ticks).
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+# Of which user time (sealgate's and actix-web's code, not the kernel's).
+server_user_ticks() { awk '{ print $14 }' "/proc/$server_pid/stat"; }
 tick_us="$(awk -v hz="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / hz }')"
+# Microseconds per request: TICKS REQUESTS.
+per_request() { awk -v t="$1" -v us="$tick_us" -v r="$2" 'BEGIN { printf "%.2f", (r > 0 ? t * us / r : 0) }'; }
 run() {
     local name="$1" path="$2" shown="$3" out="$tmp/wrk-${#names[@]}.txt"
     shift 3
     log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency ${shown:+$shown }$base$path"
-    local before after
-    before="$(server_ticks)"
+    local before after before_user after_user
+    before="$(server_ticks)" before_user="$(server_user_ticks)"
     "${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" </dev/null >"$out"
-    after="$(server_ticks)"
+    after="$(server_ticks)" after_user="$(server_user_ticks)"
     cat "$out" >&2
     names+=("$name")
     rps+=("$(awk '$1 == "Requests/sec:" { print $2 }' "$out")")
     p99+=("$(awk '$1 == "99%" { print $2 }' "$out")")
     local requests non2xx
     requests="$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")"
-    cpu+=("$(awk -v t="$((after - before))" -v us="$tick_us" -v r="$requests" 'BEGIN { printf "%.2f", (r > 0 ? t * us / r : 0) }')")
+    cpu+=("$(per_request "$((after - before))" "$requests")")
+    user+=("$(per_request "$((after_user - before_user))" "$requests")")
     non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
     case "$name" in
         *invalid*) [ "${non2xx:-0}" -ge "$requests" ] || log "warning: $name: only ${non2xx:-0} of $requests were refused" ;;
@@ -277,12 +289,13 @@ done
 PAIRS="${PAIRS:-10}"
 PAIR_DURATION="${PAIR_DURATION:-2s}"
 pair_rps() { "${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$PAIR_DURATION" --latency "$@" </dev/null; }
-pair_ratios=() pair_p99=() pair_invalid=() pair_floor=() pair_own=()
+pair_ratios=() pair_p99=() pair_invalid=() pair_floor=() pair_own=() pair_same=() pair_carry=()
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 for pair in $(seq 1 "$PAIRS"); do
-    log "pair $pair of $PAIRS: /healthz, /auth/verify (valid), /auth/verify (invalid); the floor's /healthz and /auth/verify"
+    log "pair $pair of $PAIRS: /healthz, /healthz (same cookie), /auth/verify (valid), /auth/verify (invalid); the floor's /healthz and /auth/verify"
     if [ $((pair % 2)) -eq 1 ]; then
         h="$(pair_rps "$base/healthz")"
+        hc="$(pair_rps -H "Cookie: $cookie" "$base/healthz")"
         v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
         i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
         fh="$(pair_rps "$floor_base/healthz")"
@@ -292,12 +305,15 @@ for pair in $(seq 1 "$PAIRS"); do
         fh="$(pair_rps "$floor_base/healthz")"
         i="$(pair_rps -H "Cookie: $bad_cookie" "$base/auth/verify")"
         v="$(pair_rps -H "Cookie: $cookie" "$base/auth/verify")"
+        hc="$(pair_rps -H "Cookie: $cookie" "$base/healthz")"
         h="$(pair_rps "$base/healthz")"
     fi
-    for out in h v i fh fv; do
+    for out in h hc v i fh fv; do
         printf -v "${out}r" '%s' "$(awk '$1 == "Requests/sec:" { print $2 }' <<<"${!out}")"
     done
     pair_ratios+=("$(ratio "$vr" "$hr")")
+    pair_same+=("$(ratio "$vr" "$hcr")")
+    pair_carry+=("$(ratio "$hcr" "$hr")")
     pair_invalid+=("$(ratio "$ir" "$hr")")
     pair_floor+=("$(ratio "$fvr" "$fhr")")
     pair_own+=("$(ratio "$(ratio "$vr" "$hr")" "$(ratio "$fvr" "$fhr")")")
@@ -309,13 +325,14 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] :
 ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
 endpoints=("/healthz" "/healthz (same cookie)" "/auth/verify (valid)" "/auth/verify (invalid)" "/auth/verify (token)"
     "/auth/verify (26 groups)" "/auth/verify (Bearer)" "/auth/verify (20 rules)")
-declare -A med_rps med_p99 med_cpu
+declare -A med_rps med_p99 med_cpu med_user
 for name in "${endpoints[@]}"; do
-    values=() lat=() cost=()
+    values=() lat=() cost=() own=()
     for i in "${!names[@]}"; do
-        [ "${names[$i]}" = "$name" ] && values+=("${rps[$i]}") && lat+=("${p99[$i]}") && cost+=("${cpu[$i]}")
+        [ "${names[$i]}" = "$name" ] && values+=("${rps[$i]}") && lat+=("${p99[$i]}") && cost+=("${cpu[$i]}") && own+=("${user[$i]}")
     done
     med_cpu[$name]="$(printf '%s\n' "${cost[@]}" | median)"
+    med_user[$name]="$(printf '%s\n' "${own[@]}" | median)"
     med_rps[$name]="$(printf '%s\n' "${values[@]}" | median)"
     med_p99[$name]="$(printf '%s\n' "${lat[@]}" | ms | median)"
 done
@@ -327,22 +344,27 @@ echo "placement: $placement"
 # so this includes wrk's cost of bigger requests and answers).
 # same-req: relative to /healthz receiving the same 1.5 KB Cookie header.
 # cpu/req: the server's own CPU time per request (user + system, from /proc),
-# which wrk does not share; cpu-eff is /healthz's cpu/req over this row's.
-printf '%-24s %10s %9s %6s %9s %8s %8s\n' endpoint req/s p99 ratio same-req cpu/req cpu-eff
+# which wrk does not share; cpu-eff is /healthz's cpu/req over this row's;
+# user/req is the user-space part of cpu/req (the rest is the kernel's).
+printf '%-24s %10s %9s %6s %9s %8s %8s %9s\n' endpoint req/s p99 ratio same-req cpu/req cpu-eff user/req
 for name in "${endpoints[@]}"; do
     ratio="$(awk -v a="${med_rps[$name]}" -v b="${med_rps[/healthz]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
     same="$(awk -v a="${med_rps[$name]}" -v b="${med_rps[/healthz (same cookie)]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
     eff="$(awk -v a="${med_cpu[$name]}" -v b="${med_cpu[/healthz]}" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
-    printf '%-24s %10.0f %7.2fms %6s %9s %6.2fus %8s\n' "$name" "${med_rps[$name]}" "${med_p99[$name]}" "$ratio" "$same" \
-        "${med_cpu[$name]}" "$eff"
+    printf '%-24s %10.0f %7.2fms %6s %9s %6.2fus %8s %7.2fus\n' "$name" "${med_rps[$name]}" "${med_p99[$name]}" "$ratio" \
+        "$same" "${med_cpu[$name]}" "$eff" "${med_user[$name]}"
 done
 
 if [ "$PAIRS" -gt 0 ]; then
     echo
-    echo "paired: $PAIRS x (/healthz, /auth/verify valid, invalid; the floor's /healthz, /auth/verify), wrk -t$THREADS -c$CONNECTIONS -d$PAIR_DURATION each, order alternating"
+    echo "paired: $PAIRS x (/healthz, /healthz with the cookie, /auth/verify valid, invalid; the floor's /healthz, /auth/verify), wrk -t$THREADS -c$CONNECTIONS -d$PAIR_DURATION each, order alternating"
     printf 'valid/healthz:       median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_ratios[@]}" | median)" "${pair_ratios[*]}"
     printf 'invalid/healthz:     median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_invalid[@]}" | median)" "${pair_invalid[*]}"
     printf 'floor verify/healthz: median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_floor[@]}" | median)" "${pair_floor[*]}"
     printf 'valid over floor:    median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_own[@]}" | median)" "${pair_own[*]}"
+    printf 'valid/healthz (same cookie): median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_same[@]}" | median)" \
+        "${pair_same[*]}"
+    printf '/healthz with the cookie/healthz: median %.3f  (all: %s)\n' "$(printf '%s\n' "${pair_carry[@]}" | median)" \
+        "${pair_carry[*]}"
     printf 'valid p99:           median %.2fms\n' "$(printf '%s\n' "${pair_p99[@]}" | ms | median)"
 fi
