@@ -1,6 +1,6 @@
 //! Real nginx with `auth_request`, configured by `examples/nginx/sealgate.conf`.
 
-use crate::helpers::{set_cookies, spawn_app_with, ALICE, ALICE_PASSWORD};
+use crate::helpers::{set_cookies, spawn_app_with, ALICE, ALICE_PASSWORD, CROWD, CROWD_PASSWORD};
 use crate::proxies::{free_port, spawn_echo_upstream, Nginx};
 use reqwest::redirect::Policy;
 use reqwest::Client;
@@ -112,4 +112,25 @@ async fn a_renewed_session_cookie_reaches_the_browser_through_nginx() {
     let cookie = cookies.iter().find(|c| c.name == "sealgate").expect("nginx passes the renewed cookie on");
     let session = stack.app.sessions.codec.open(&cookie.value).unwrap();
     assert_eq!(session.expires_at, sealgate::clock::Clock::now(&stack.app.clock) + 7 * 24 * 3600);
+}
+
+#[tokio::test]
+async fn a_session_in_several_cookie_chunks_signs_in_and_passes_through_nginx() {
+    let stack = stack().await;
+    let signed_in = stack
+        .browser
+        .post(stack.nginx.url("/auth/signin/credentials"))
+        .header("Origin", stack.nginx.url(""))
+        .form(&[("username", CROWD), ("password", CROWD_PASSWORD), ("remember", "true"), ("redirect_to", "/app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "{}", stack.nginx.log());
+    let chunks = set_cookies(signed_in.headers());
+    assert!(chunks.len() > 1, "crowd's session should need several chunks: {chunks:?}");
+
+    let page = stack.get("/app").await;
+    assert_eq!(page.status(), 200, "{}", stack.nginx.log());
+    let seen: serde_json::Value = page.json().await.unwrap();
+    assert_eq!(seen["x-auth-user"], CROWD, "{seen}");
 }

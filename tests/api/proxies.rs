@@ -60,7 +60,7 @@ fn require(binary: &str) -> PathBuf {
 pub struct Nginx {
     pub port: u16,
     child: Child,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Nginx {
@@ -91,11 +91,16 @@ impl Nginx {
             .spawn()
             .unwrap();
         wait_for_port(port, "nginx", Some(&dir.path().join("error.log")));
-        Nginx { port, child, _dir: dir }
+        Nginx { port, child, dir }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// nginx's error log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }
 
