@@ -31,15 +31,14 @@ impl Stack {
     }
 
     async fn sign_in(&self, redirect_to: &str) -> reqwest::Response {
+        self.sign_in_as(ALICE, ALICE_PASSWORD, redirect_to).await
+    }
+
+    async fn sign_in_as(&self, username: &str, password: &str, redirect_to: &str) -> reqwest::Response {
         self.browser
             .post(self.nginx.url("/auth/signin/credentials"))
             .header("Origin", self.nginx.url(""))
-            .form(&[
-                ("username", ALICE),
-                ("password", ALICE_PASSWORD),
-                ("remember", "true"),
-                ("redirect_to", redirect_to),
-            ])
+            .form(&[("username", username), ("password", password), ("remember", "true"), ("redirect_to", redirect_to)])
             .send()
             .await
             .unwrap()
@@ -117,14 +116,7 @@ async fn a_renewed_session_cookie_reaches_the_browser_through_nginx() {
 #[tokio::test]
 async fn a_session_in_several_cookie_chunks_signs_in_and_passes_through_nginx() {
     let stack = stack().await;
-    let signed_in = stack
-        .browser
-        .post(stack.nginx.url("/auth/signin/credentials"))
-        .header("Origin", stack.nginx.url(""))
-        .form(&[("username", CROWD), ("password", CROWD_PASSWORD), ("remember", "true"), ("redirect_to", "/app")])
-        .send()
-        .await
-        .unwrap();
+    let signed_in = stack.sign_in_as(CROWD, CROWD_PASSWORD, "/app").await;
     assert_eq!(signed_in.status(), 303, "{}", stack.nginx.log());
     let chunks = set_cookies(signed_in.headers());
     assert!(chunks.len() > 1, "crowd's session should need several chunks: {chunks:?}");
