@@ -5,6 +5,7 @@
 //! keys are errors); [`Settings::validate`] applies the cross-field rules and
 //! returns every problem at once in a [`ConfigError`].
 
+mod list;
 mod secret;
 mod validate;
 
@@ -25,10 +26,11 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/sealgate.toml");
 pub const DEFAULT_CONFIG_PATH: &str = "config/sealgate.toml";
 pub const ENV_PREFIX: &str = "SEALGATE__";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// http allowed, keys generated on first start, demo users allowed.
+    #[default]
     Development,
     /// Secure cookies, https public URL, existing keys and no demo users required.
     Production,
@@ -37,6 +39,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// `development` when left out.
+    #[serde(default)]
     pub mode: Mode,
     #[serde(default)]
     pub server: ServerSettings,
@@ -242,7 +246,7 @@ pub struct ProviderSettings {
     #[serde(default)]
     pub base_url: Option<String>,
     /// Scopes to request; default: the preset's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list::optional_plain_or_list")]
     pub scopes: Option<Vec<String>>,
     /// Endpoint overrides. Any endpoint of any preset can be replaced.
     #[serde(default)]
@@ -293,8 +297,10 @@ pub struct BearerSettings {
     /// Accept JWTs (access or ID tokens) signed by the issuer's JWKS (OIDC providers).
     pub jwt: bool,
     /// Accepted `aud` values; default: the client id.
+    #[serde(deserialize_with = "list::plain_or_list")]
     pub audiences: Vec<String>,
     /// Accepted signature algorithms; asymmetric only (no `none`, no HMAC).
+    #[serde(deserialize_with = "list::plain_or_list")]
     pub algorithms: Vec<String>,
     /// Check opaque tokens at the RFC 7662 introspection endpoint.
     pub introspection: bool,
@@ -342,6 +348,7 @@ pub struct ServerSettings {
     /// The external base URL people reach sealgate at.
     pub public_url: String,
     /// Peers whose `X-Forwarded-*` headers are believed.
+    #[serde(deserialize_with = "list::plain_or_list")]
     pub trusted_proxies: Vec<IpNet>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
@@ -438,6 +445,7 @@ impl Default for CookieSettings {
 pub struct RedirectSettings {
     /// Hosts (besides the public URL's) that `redirect_to` may name.
     /// A leading dot allows subdomains: `.example.com`.
+    #[serde(deserialize_with = "list::plain_or_list")]
     pub allowed_hosts: Vec<String>,
 }
 

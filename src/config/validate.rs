@@ -334,6 +334,12 @@ mod tests {
     }
 
     #[test]
+    fn a_config_without_mode_is_development() {
+        let settings = Settings::from_toml("[server]\nlisten = \"127.0.0.1:4180\"\n").unwrap();
+        assert_eq!(settings.mode, crate::config::Mode::Development);
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let settings = Settings::from_toml(
             r#"

@@ -72,6 +72,29 @@ fn check_config_accepts_the_default_and_env_overrides_any_key() {
 }
 
 #[test]
+fn lists_from_the_environment_read_in_plain_and_toml_form() {
+    let dir = new_dir();
+    let check = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sealgate"))
+            .args(["check-config"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+            .env("SEALGATE__SERVER__TRUSTED_PROXIES", value)
+            .env("SEALGATE__REDIRECTS__ALLOWED_HOSTS", "app.example.com, .example.org")
+            .output()
+            .unwrap()
+    };
+
+    for accepted in ["10.0.0.0/8,192.168.0.0/16", "10.0.0.0/8", "[\"10.0.0.0/8\", \"::1/128\"]"] {
+        let output = check(accepted);
+        assert!(output.status.success(), "{accepted}: {}", stderr(&output));
+    }
+    let refused = check("10.0.0.0/8,not-a-network");
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("not-a-network") || stderr(&refused).contains("invalid"), "{}", stderr(&refused));
+}
+
+#[test]
 fn check_config_lists_every_problem_and_exits_nonzero() {
     let dir = new_dir();
     let config = dir.path().join("broken.toml");
