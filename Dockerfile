@@ -26,7 +26,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# `docker build --build-arg SEALGATE_COMMIT=$(git rev-parse --short=12 HEAD) .`
+# puts the commit into `sealgate --version` (the build context has no .git).
+ARG SEALGATE_COMMIT=unknown
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY config ./config
 COPY benches ./benches

@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "sealgate", version, about = "A stateless session gateway")]
+#[command(
+    name = "sealgate",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SEALGATE_COMMIT"), ")"),
+    about = "A stateless session gateway"
+)]
 pub struct Cli {
     /// Configuration file (default: config/sealgate.toml, else the embedded default).
     #[arg(long, global = true, env = "SEALGATE_CONFIG")]

@@ -72,6 +72,21 @@ fn check_config_accepts_the_default_and_env_overrides_any_key() {
 }
 
 #[test]
+fn version_names_the_git_commit_it_was_built_from() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let output = sealgate(new_dir().path(), &["--version"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let version = stdout(&output);
+    assert!(version.starts_with(&format!("sealgate {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(!head.trim().is_empty() && version.contains(&format!("(commit {})", head.trim())), "{version} vs {head}");
+}
+
+#[test]
 fn lists_from_the_environment_read_in_plain_and_toml_form() {
     let dir = new_dir();
     let check = |value: &str| {
