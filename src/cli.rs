@@ -10,7 +10,7 @@ use crate::session::ProviderTokens;
 use crate::startup::{Application, Gateway, KeyInit};
 use crate::telemetry;
 use clap::{Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +45,8 @@ enum Command {
     },
     /// Validate the configuration, keys and users file; list every problem.
     CheckConfig,
-    /// Read one line from stdin and print its argon2id hash.
+    /// Print the argon2id hash of a password: asked twice without echo on a
+    /// terminal, else read as one line from stdin.
     HashPassword,
     /// Mint or inspect session cookies.
     Session {
@@ -204,14 +205,27 @@ fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// On a terminal, ask twice without echo; from a pipe, read one line.
 fn hash_from_stdin() -> Result<(), String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
-    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
-    if password.is_empty() {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let ask = |prompt: &str| rpassword::prompt_password(prompt).map(SecretString::from);
+        let first = ask("Password: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        let again = ask("Again: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        if first.expose_secret() != again.expose_secret() {
+            return Err("the two passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
+        let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+        SecretString::from(password.to_owned())
+    };
+    if password.expose_secret().is_empty() {
         return Err("the password is empty".into());
     }
-    println!("{}", hash_password(&SecretString::from(password.to_owned()))?);
+    println!("{}", hash_password(&password)?);
     Ok(())
 }
 

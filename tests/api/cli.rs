@@ -71,6 +71,58 @@ fn check_config_accepts_the_default_and_env_overrides_any_key() {
     assert!(stdout(&overridden).contains("127.0.0.1:5555"), "{}", stdout(&overridden));
 }
 
+/// Runs `sealgate hash-password` on a terminal (util-linux `script` gives it
+/// a pty), typing each line only once the prompt is shown, as a person would.
+fn hash_password_on_a_terminal(lines: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    use std::sync::Mutex;
+    let command = format!("{} hash-password", env!("CARGO_BIN_EXE_sealgate"));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` (Debian's bsdutils) runs the command on a terminal");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (line, prompt) in lines.iter().zip(["Password: ", "Again: "]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.lock().unwrap().contains(prompt) {
+            assert!(std::time::Instant::now() < deadline, "no prompt {prompt:?}: {}", seen.lock().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (status.success(), seen)
+}
+
+#[test]
+fn hash_password_asks_twice_on_a_terminal_without_echo() {
+    let (ok, screen) = hash_password_on_a_terminal(&["open sesame", "open sesame"]);
+    assert!(ok, "{screen}");
+    assert!(!screen.contains("open sesame"), "the password was echoed: {screen}");
+    let phc = screen.split_whitespace().find(|word| word.starts_with("$argon2id$")).expect(&screen);
+    let hash = PasswordHash::new(phc).unwrap();
+    assert!(argon2::Argon2::default().verify_password(b"open sesame", &hash).is_ok());
+
+    let (ok, screen) = hash_password_on_a_terminal(&["open sesame", "open sesam"]);
+    assert!(!ok && screen.contains("differ") && !screen.contains("$argon2id$"), "{screen}");
+}
+
 #[test]
 fn version_names_the_git_commit_it_was_built_from() {
     let head = Command::new("git")
