@@ -313,7 +313,7 @@ mod tests {
             let parsed: Vec<Option<IpAddr>> = entries.iter().map(|e| forwarded_for_entry(e)).collect();
             // How many entries, from the right, a trusted proxy vouched for.
             let vouched = parsed.iter().rev().take_while(|p| p.is_some_and(|a| proxies.trusts(a))).count();
-            let believed = parsed.iter().rev().take(vouched + 1).filter_map(|p| *p).last();
+            let believed = parsed.iter().rev().take(vouched + 1).filter_map(|p| *p).next_back();
             let expected = if vouched == parsed.len() {
                 parsed.first().copied().flatten().unwrap_or(peer)
             } else {
