@@ -263,4 +263,13 @@ async fn a_host_header_with_a_bad_port_never_widens_access_through_caddy() {
         assert!(!body.contains("\"upstream\""), "Host: {host} gave {status}: {body}\n{}", stack.caddy.log());
         assert_ne!(status, 302, "Host: {host}");
     }
+
+    // An absolute-form target: Caddy routes by, and forwards, the request
+    // line's host (Go's Request.Host), not the Host header's.
+    let line = format!("GET http://127.0.0.1:{port}/home HTTP/1.1");
+    let (status, body) = raw_http(port, &line, &[("Host", "admin.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "{body}\n{}", stack.caddy.log());
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["host"], format!("127.0.0.1:{port}"), "{seen}");
+    assert_eq!(seen["x-auth-user"], "bob");
 }
