@@ -395,6 +395,27 @@ mod tests {
             let from_bytes = Host::parse_bytes(raw.as_bytes());
             proptest::prop_assert_eq!(from_bytes, parsed);
         }
+
+        /// Any bytes a proxy may send: no panic, a host only when the
+        /// bytes are text the reference accepts, and always a path.
+        #[test]
+        fn targets_from_any_bytes_are_judged_never_dropped(
+            host in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            uri in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            let target = Target::from_bytes(Some(&host), Some(&uri));
+            match target.host {
+                Some(Host::Name(name)) => {
+                    let text = std::str::from_utf8(&host);
+                    proptest::prop_assert!(text.is_ok());
+                    proptest::prop_assert_eq!(Some(name.into_owned()), reference_accepts(text.unwrap_or_default()));
+                }
+                Some(Host::Malformed(_)) => {}
+                None => proptest::prop_assert!(false, "the host went missing"),
+            }
+            let path = target.path.unwrap_or_default();
+            proptest::prop_assert!(path.starts_with('/'), "{:?}", path);
+        }
     }
 
     /// The normalisation as first written (one allocation per segment), kept
