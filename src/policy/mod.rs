@@ -10,7 +10,7 @@
 
 mod target;
 
-pub use target::{normalize_host, normalize_path, Target};
+pub use target::{normalize_host, normalize_path, Host, Target};
 
 use crate::config::{Access, PolicySettings, RuleSettings};
 use crate::domain::User;
@@ -342,7 +342,14 @@ impl Rule {
     }
 
     fn matches(&self, target: &Target<'_>) -> bool {
-        (self.hosts.is_empty() || target.host.as_deref().is_some_and(|h| self.hosts.iter().any(|p| p.matches(h))))
+        let on_host = |host: &str| self.hosts.iter().any(|p| p.matches(host));
+        (self.hosts.is_empty()
+            || match &target.host {
+                Some(Host::Name(host)) => on_host(host),
+                // A malformed host is denied where its bare name is, and let in nowhere.
+                Some(Host::Malformed(bare)) => self.access == Access::Deny && on_host(bare),
+                None => false,
+            })
             && (self.paths.is_empty()
                 || target.path.as_deref().is_some_and(|p| self.paths.iter().any(|pat| pat.matches(p))))
     }
@@ -379,6 +386,10 @@ pub enum Decision {
 pub struct Policy {
     rules: Vec<Rule>,
     default: Rule,
+    /// What a malformed host gets when no `deny` rule names its bare name.
+    malformed_host: Rule,
+    /// Whether any rule names a host or a path.
+    needs_target: bool,
     /// Group (lower-case) to `action:entity[:own|any]` permissions.
     permissions: BTreeMap<String, Vec<String>>,
 }
@@ -395,8 +406,23 @@ impl Policy {
                 allow: AllowLists::default(),
                 fresh_token: false,
             },
+            malformed_host: Rule {
+                name: "malformed host".into(),
+                hosts: Vec::new(),
+                paths: Vec::new(),
+                access: Access::Deny,
+                allow: AllowLists::default(),
+                fresh_token: false,
+            },
+            needs_target: settings.rules.iter().any(|r| !r.hosts.is_empty() || !r.paths.is_empty()),
             permissions: settings.permissions.iter().map(|(g, p)| (g.to_lowercase(), p.clone())).collect(),
         }
+    }
+
+    /// Whether any rule names a host or a path, so that a request whose
+    /// forwarded headers are not believed cannot be judged as the proxy meant.
+    pub fn needs_target(&self) -> bool {
+        self.needs_target
     }
 
     /// Whether this policy does anything beyond "signed in, or 401".
@@ -404,7 +430,18 @@ impl Policy {
         self.rules.is_empty() && self.default.access == Access::Authenticated && self.permissions.is_empty()
     }
 
+    /// The first rule that matches, else the default. A malformed host
+    /// fails closed: it matches only `deny` rules (on its bare name, or
+    /// without hosts), and when none does it is denied rather than given
+    /// the default.
     pub fn rule_for(&self, target: &Target<'_>) -> &Rule {
+        if let Some(Host::Malformed(_)) = target.host {
+            return self
+                .rules
+                .iter()
+                .find(|r| r.access == Access::Deny && r.matches(target))
+                .unwrap_or(&self.malformed_host);
+        }
         self.rules.iter().find(|r| r.matches(target)).unwrap_or(&self.default)
     }
 
@@ -454,6 +491,11 @@ pub fn problems(settings: &PolicySettings) -> Vec<String> {
         let at = format!("policy.rules[{index}] ({})", rule.name);
         if raw.hosts.is_empty() && raw.paths.is_empty() {
             problems.push(format!("{at} matches every request; use policy.default instead"));
+        }
+        for host in &raw.hosts {
+            if let Host::Malformed(_) = Host::parse(host.strip_prefix('.').unwrap_or(host)) {
+                problems.push(format!("{at}: host `{host}` is not a host name (it could never match)"));
+            }
         }
         for path in &raw.paths {
             if !path.starts_with('/') {

@@ -468,3 +468,74 @@ fn narrowing_parses_as_form_urlencoded_does() {
         assert_eq!(AllowLists::from_query(query), reference_from_query(query), "{query:?}");
     }
 }
+
+/// The bypass of issue 19: a port that is not one kept the host whole, so
+/// `hosts` rules stopped matching and the (wider) default applied.
+#[test]
+fn a_malformed_host_never_widens_access() {
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let settings = PolicySettings {
+        default: Access::Authenticated,
+        rules: vec![
+            RuleSettings {
+                name: Some("internal".into()),
+                hosts: strings(&[".internal.example.com"]),
+                allow: Access::Deny,
+                ..RuleSettings::default()
+            },
+            RuleSettings {
+                name: Some("admins".into()),
+                hosts: strings(&["app.example.com"]),
+                groups: strings(&["admins"]),
+                ..RuleSettings::default()
+            },
+            RuleSettings { name: Some("public".into()), ..rule(&["/public"], Access::Public) },
+        ],
+        permissions: BTreeMap::new(),
+    };
+    assert_eq!(problems(&settings), Vec::<String>::new());
+    let policy = Policy::from_settings(&settings);
+    let none = AllowLists::default();
+    let (plain, admin) = (user("joe@example.com", &["staff"]), user("ann@example.com", &["admins"]));
+    let session = |u| Principal { user: u, provider: "credentials", scopes: None };
+
+    assert_eq!(policy.decide(&at("app.example.com", "/x"), Some(&session(&plain)), &none), FORBIDDEN);
+    assert_eq!(policy.decide(&at("app.example.com:443", "/x"), Some(&session(&admin)), &none), ALLOW);
+    for host in [
+        "app.example.com:abc",
+        "app.example.com:443.",
+        "app.example.com:80:80",
+        "app.example.com:+443",
+        "app.example.com:-1",
+        "APP.example.com:99999",
+        "app.example.com, other.example",
+    ] {
+        for uri in ["/x", "/public"] {
+            let target = at(host, uri);
+            assert_eq!(policy.rule_for(&target).name, "malformed host", "{host:?} {uri}");
+            assert_eq!(policy.decide(&target, Some(&session(&plain)), &none), FORBIDDEN, "{host:?} {uri}");
+            assert_eq!(policy.decide(&target, Some(&session(&admin)), &none), FORBIDDEN, "fails closed: {host:?}");
+            assert_eq!(policy.decide(&target, None, &none), ANONYMOUS, "{host:?} {uri}");
+        }
+    }
+    // A deny rule on the bare name still applies (and says so).
+    for host in ["db.internal.example.com:abc", "DB.Internal.Example.com.:+1"] {
+        assert_eq!(policy.rule_for(&at(host, "/public")).name, "internal", "{host:?}");
+        assert_eq!(policy.decide(&at(host, "/public"), Some(&session(&admin)), &none), FORBIDDEN);
+    }
+}
+
+#[test]
+fn check_config_names_host_patterns_that_are_not_hosts() {
+    let settings = PolicySettings {
+        rules: vec![RuleSettings {
+            hosts: vec!["app.example.com:abc".into(), ".example.com".into(), "a b".into()],
+            ..RuleSettings::default()
+        }],
+        ..PolicySettings::default()
+    };
+    let problems = problems(&settings);
+    assert!(problems.iter().any(|p| p.contains("`app.example.com:abc` is not a host name")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("`a b` is not a host name")), "{problems:?}");
+    assert!(!problems.iter().any(|p| p.contains("`.example.com`")), "{problems:?}");
+}

@@ -4,7 +4,7 @@
 use super::kept_text::{self, KeptText};
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
-use crate::policy::{AllowLists, Decision, Principal, Target};
+use crate::policy::{AllowLists, Decision, Principal};
 use crate::refresh::TokenStatus;
 use crate::session::request::{clear_session, load_with, set_session, SessionService, SessionState};
 use crate::session::{IdentityField, Session};
@@ -225,10 +225,7 @@ fn verdict(req: &HttpRequest, state: &AppState, loaded: &SessionState) -> Verdic
 /// come from `X-Forwarded-Host` and `X-Forwarded-Uri` (or `X-Original-URI`),
 /// believed only from trusted proxies; `allow_*` query parameters narrow it.
 fn decide(req: &HttpRequest, state: &AppState, session: Option<&Session>) -> Decision {
-    let host = state.proxies.forwarded(req, "x-forwarded-host");
-    let uri =
-        state.proxies.forwarded(req, "x-forwarded-uri").or_else(|| state.proxies.forwarded(req, "x-original-uri"));
-    let target = Target::new(host, uri);
+    let target = state.proxies.policy_target(req, state.policy.needs_target());
     let narrowing = AllowLists::from_query(req.query_string());
     let who = session.map(|s| Principal { user: &s.user, provider: &s.provider, scopes: s.scopes.as_deref() });
     state.policy.decide(&target, who.as_ref(), &narrowing)

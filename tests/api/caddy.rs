@@ -3,7 +3,7 @@
 
 use crate::helpers::{set_cookies, spawn_app_with, SetCookie, TestApp, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD};
 use crate::helpers::{CROWD, CROWD_PASSWORD};
-use crate::proxies::{free_port, spawn_echo_upstream, Caddy};
+use crate::proxies::{forged, free_port, host_rules, identity_header_names, raw_http, spawn_echo_upstream, Caddy};
 use reqwest::redirect::Policy;
 use reqwest::Client;
 
@@ -15,8 +15,16 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+async fn stack_with(configure: impl FnOnce(&mut sealgate::config::Settings)) -> Stack {
     let port = free_port();
-    let app = spawn_app_with(|s| s.server.public_url = format!("http://127.0.0.1:{port}")).await;
+    let app = spawn_app_with(|s| {
+        s.server.public_url = format!("http://127.0.0.1:{port}");
+        configure(s);
+    })
+    .await;
     let upstream = spawn_echo_upstream().await;
     let caddy = Caddy::start(port, app.address.trim_start_matches("http://"), &upstream);
     Stack { app, caddy, browser: browser() }
@@ -204,4 +212,64 @@ async fn a_renewed_session_in_several_cookie_chunks_reaches_the_browser_whole() 
     assert_eq!(session.user.id, CROWD);
     assert_eq!(session.expires_at, sealgate::clock::Clock::now(&stack.app.clock) + 7 * 24 * 3600);
     assert_eq!(stack.seen(renewed).await["x-auth-user"], CROWD);
+}
+
+#[tokio::test]
+async fn no_forged_identity_header_reaches_the_upstream_through_caddy() {
+    let stack = stack_with(host_rules).await;
+    let names = identity_header_names();
+
+    // Anonymous, on a public path: the upstream gets no identity at all.
+    let page = forged(stack.browser.get(stack.caddy.url("/public/page"))).send().await.unwrap();
+    let seen = stack.seen(page).await;
+    for name in &names {
+        assert!(seen.get(name).is_none(), "{name} reached the upstream: {seen}");
+    }
+
+    // Signed in: what sealgate says, and nothing it did not say.
+    stack.sign_in("/").await;
+    let page = forged(stack.browser.get(stack.caddy.url("/app"))).send().await.unwrap();
+    let seen = stack.seen(page).await;
+    let expected = serde_json::json!({
+        "x-auth-user": "alice",
+        "x-auth-username": "alice",
+        "x-auth-email": "alice@example.com",
+        "x-auth-name": "Alice Liddell",
+        "x-auth-provider": "credentials",
+        "x-auth-groups": "admins,staff",
+        "x-auth-source": "cookie",
+        "x-auth-permissions": "read:orders",
+    });
+    for name in &names {
+        assert_eq!(seen.get(name), expected.get(name), "{name}: {seen}");
+    }
+}
+
+#[tokio::test]
+async fn a_host_header_with_a_bad_port_never_widens_access_through_caddy() {
+    let stack = stack_with(host_rules).await;
+    let signed_in = stack.sign_in_as(&stack.browser, BOB, BOB_PASSWORD, "/").await;
+    let cookie: Vec<String> =
+        set_cookies(signed_in.headers()).into_iter().map(|c| format!("{}={}", c.name, c.value)).collect();
+    let cookie = cookie.join("; ");
+    let port = stack.caddy.port;
+    let (status, _) =
+        raw_http(port, "GET /admin HTTP/1.1", &[("Host", &format!("127.0.0.1:{port}")), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 403, "bob is not an admin\n{}", stack.caddy.log());
+    for host in ["127.0.0.1:abc", "127.0.0.1:443.", "127.0.0.1:80:80", "127.0.0.1:+443", "127.0.0.1:-1", "127.0.0.1:"] {
+        let (status, body) = raw_http(port, "GET /admin HTTP/1.1", &[("Host", host), ("Cookie", &cookie)]).await;
+        // Caddy may refuse the Host, or route it to no site (an empty 200);
+        // the upstream must never see bob there.
+        assert!(!body.contains("\"upstream\""), "Host: {host} gave {status}: {body}\n{}", stack.caddy.log());
+        assert_ne!(status, 302, "Host: {host}");
+    }
+
+    // An absolute-form target: Caddy routes by, and forwards, the request
+    // line's host (Go's Request.Host), not the Host header's.
+    let line = format!("GET http://127.0.0.1:{port}/home HTTP/1.1");
+    let (status, body) = raw_http(port, &line, &[("Host", "admin.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "{body}\n{}", stack.caddy.log());
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["host"], format!("127.0.0.1:{port}"), "{seen}");
+    assert_eq!(seen["x-auth-user"], "bob");
 }

@@ -1,6 +1,7 @@
 //! Real reverse proxies for the tests: an upstream that echoes what it was
 //! told about the user, and nginx and caddy started from `examples/nginx/` and
-//! `examples/caddy/` on loopback.
+//! `examples/caddy/` on loopback. Also what every example must get right:
+//! each `X-Auth-*` header sealgate can send is set or cleared by each.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ pub fn free_port() -> u16 {
 }
 
 /// An upstream app that answers every request with the identity headers it
-/// received, as JSON.
+/// received, as JSON, with the request's URI, its `Host`, and the
+/// upstream's own address (`upstream`, to tell several apart).
 pub async fn spawn_echo_upstream() -> String {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-    async fn echo(req: HttpRequest) -> HttpResponse {
+    async fn echo(req: HttpRequest, me: web::Data<String>) -> HttpResponse {
         let mut seen = serde_json::Map::new();
         for (name, value) in req.headers() {
             if name.as_str().starts_with("x-auth-") {
@@ -24,14 +26,81 @@ pub async fn spawn_echo_upstream() -> String {
             }
         }
         seen.insert("uri".into(), req.uri().to_string().into());
+        let host = req.headers().get("host").map(|h| h.to_str().unwrap_or("<binary>").to_owned());
+        seen.insert("host".into(), host.into());
+        seen.insert("upstream".into(), me.get_ref().clone().into());
         HttpResponse::Ok().json(seen)
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let server =
-        HttpServer::new(|| App::new().default_service(web::to(echo))).workers(1).listen(listener).unwrap().run();
+    let me = web::Data::new(address.clone());
+    let server = HttpServer::new(move || App::new().app_data(me.clone()).default_service(web::to(echo)))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
     tokio::spawn(server);
     address
+}
+
+/// Every `X-Auth-*` header sealgate can send, read from the source that
+/// defines them, so that a new one cannot be forgotten by the tests.
+pub fn identity_header_names() -> Vec<String> {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/verify.rs")).unwrap();
+    let mut names: Vec<String> = source
+        .split('"')
+        .filter(|piece| piece.starts_with("x-auth-") && piece.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 9, "found only {names:?}");
+    names
+}
+
+/// `/public` for anyone, `admin.test` for admins only, `127.0.0.1` (the
+/// host the tests reach nginx by) for admins only too; permissions for
+/// admins, so that `X-Auth-Permissions` is sent.
+pub fn host_rules(s: &mut sealgate::config::Settings) {
+    use sealgate::config::{Access, RuleSettings};
+    let rule = |hosts: &[&str], paths: &[&str], allow, groups: &[&str]| RuleSettings {
+        hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        allow,
+        ..RuleSettings::default()
+    };
+    s.policy.rules = vec![
+        rule(&[], &["/public"], Access::Public, &[]),
+        rule(&["admin.test"], &[], Access::Authenticated, &["admins"]),
+        rule(&["127.0.0.1"], &["/admin"], Access::Authenticated, &["admins"]),
+    ];
+    s.policy.permissions = [("admins".to_owned(), vec!["read:orders".to_owned()])].into();
+}
+
+/// Every identity header, forged.
+pub fn forged(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    identity_header_names().into_iter().fold(request, |request, name| request.header(name, "forged"))
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close`),
+/// for requests a client library will not send (an absolute-form target
+/// with another `Host`, a malformed `Host`): the status and the body.
+pub async fn raw_http(port: u16, request_line: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = format!("{request_line}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer}"));
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
 }
 
 /// Wait until something accepts connections on `port`.
@@ -65,14 +134,40 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(port: u16, sealgate: &str, upstream: &str) -> Nginx {
-        let nginx = require("nginx");
-        let dir = tempfile::tempdir().unwrap();
         let template =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx/sealgate.conf")).unwrap();
         let site = template
             .replace("{{LISTEN}}", &format!("127.0.0.1:{port}"))
             .replace("{{SEALGATE}}", sealgate)
             .replace("{{UPSTREAM}}", upstream);
+        Nginx::run(port, site)
+    }
+
+    /// The example's `server` block once per `(server_name, upstream)`, on
+    /// one port (the first is the default server), everything before it
+    /// (the `upstream` and `map`) once: one nginx routing several hosts.
+    pub fn start_with_servers(port: u16, sealgate: &str, servers: &[(&str, &str)]) -> Nginx {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx/sealgate.conf")).unwrap();
+        let at = template.find("\nserver {").expect("the example has a server block") + 1;
+        let (preamble, server) = template.split_at(at);
+        let listen = "    listen {{LISTEN}};\n";
+        assert!(server.contains(listen));
+        let mut site = preamble.replace("{{SEALGATE}}", sealgate);
+        for (name, upstream) in servers {
+            site.push_str(
+                &server
+                    .replace(listen, &format!("{listen}    server_name {name};\n"))
+                    .replace("{{LISTEN}}", &format!("127.0.0.1:{port}"))
+                    .replace("{{UPSTREAM}}", upstream),
+            );
+        }
+        Nginx::run(port, site)
+    }
+
+    fn run(port: u16, site: String) -> Nginx {
+        let nginx = require("nginx");
+        let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
         std::fs::write(dir.path().join("site.conf"), site).unwrap();
         let main = format!(
@@ -235,5 +330,36 @@ impl Switch {
                 connection.abort();
             }
         }
+    }
+}
+
+/// Every `X-Auth-*` header sealgate can send is set or cleared by every
+/// example, Traefik's (which the tests cannot run) included.
+#[test]
+fn every_example_sets_or_clears_every_identity_header() {
+    let lines = |example: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(example)).unwrap();
+        text.lines().map(|line| line.trim().to_lowercase()).collect()
+    };
+    let (nginx, caddy, traefik) = (
+        lines("examples/nginx/sealgate.conf"),
+        lines("examples/caddy/Caddyfile"),
+        lines("examples/traefik/dynamic.yml"),
+    );
+    for name in identity_header_names() {
+        let variable = format!("$upstream_http_{};", name.replace('-', "_"));
+        let copied = nginx.iter().find(|l| l.starts_with("auth_request_set ") && l.ends_with(&variable));
+        let var =
+            copied.and_then(|l| l.split_whitespace().nth(1)).unwrap_or_else(|| panic!("nginx: {name} not copied"));
+        assert!(nginx.contains(&format!("proxy_set_header {name} {var};")), "nginx: {name} not set from {var}");
+
+        assert!(caddy.contains(&format!("request_header -{name}")), "caddy: the client's {name} not removed");
+        assert!(caddy.contains(&name), "caddy: {name} not in copy_headers");
+        assert!(
+            caddy.iter().any(|l| l.starts_with("request_header @unset_") && l.ends_with(&format!(" -{name}"))),
+            "caddy: {name} placeholder not removed"
+        );
+
+        assert!(traefik.contains(&format!("- {name}")), "traefik: {name} not in authResponseHeaders");
     }
 }
