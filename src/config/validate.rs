@@ -273,7 +273,8 @@ impl Settings {
                 problems.push("credentials.failure_window must be at least 1s".into());
             }
             if creds.max_concurrent_verifications > 1024 {
-                problems.push("credentials.max_concurrent_verifications must be at most 1024 (0 = one per core)".into());
+                problems
+                    .push("credentials.max_concurrent_verifications must be at most 1024 (0 = one per core)".into());
             }
         }
 
