@@ -23,6 +23,9 @@ pub enum AppError {
     TooLarge,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// Too much work already waiting (password checks); try again shortly.
+    #[error("overloaded")]
+    Overloaded { retry_after_secs: u64 },
     #[error("the provider's access token has expired and cannot be refreshed")]
     TokenExpired,
     #[error("not found: {0}")]
@@ -50,6 +53,7 @@ impl AppError {
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::Overloaded { .. } => "overloaded",
             AppError::Internal(_) => "internal",
         }
     }
@@ -66,7 +70,7 @@ impl ResponseError for AppError {
         match self {
             AppError::Unauthenticated | AppError::TokenExpired | AppError::InvalidToken => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -99,7 +103,7 @@ impl ResponseError for AppError {
         if let Some(challenge) = challenge {
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if let AppError::RateLimited { retry_after_secs } = self {
+        if let AppError::RateLimited { retry_after_secs } | AppError::Overloaded { retry_after_secs } = self {
             headers.append(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -136,6 +140,7 @@ mod tests {
             (AppError::TokenExpired, 401, Some(TOKEN_EXPIRED_CHALLENGE), None),
             (AppError::Forbidden("forbidden"), 403, None, None),
             (AppError::RateLimited { retry_after_secs: 900 }, 429, None, Some("900")),
+            (AppError::Overloaded { retry_after_secs: 1 }, 503, None, Some("1")),
             (AppError::TooLarge, 413, None, None),
         ];
         for (error, status, challenge, retry_after) in cases {

@@ -13,7 +13,7 @@ use crate::domain::RedirectPolicy;
 use crate::errors::AppError;
 use crate::keys::{self, JwkSet, KeyAlg, KeyError};
 use crate::policy::Policy;
-use crate::providers::credentials::CredentialsProvider;
+use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
 use crate::refresh::Refresher;
 use crate::routes;
@@ -91,7 +91,11 @@ impl Gateway {
         let mut problems = settings.problems();
         let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
         let credentials = if settings.credentials.enabled {
-            CredentialsProvider::load(&settings.credentials.users_file, settings.is_production())
+            let limits = VerifyLimits {
+                concurrent: settings.credentials.max_concurrent_verifications,
+                queue: settings.credentials.verification_queue,
+            };
+            CredentialsProvider::load(&settings.credentials.users_file, settings.is_production(), limits)
                 .map_err(|e| problems.extend(e))
                 .ok()
         } else {

@@ -460,6 +460,10 @@ pub struct CredentialsSettings {
     pub max_failures_per_client: u32,
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
+    /// Password checks (argon2: CPU and `m` KiB of memory each) run at once; 0 = one per core.
+    pub max_concurrent_verifications: usize,
+    /// Sign-ins that may wait for a password check; beyond them, 503 with `Retry-After`.
+    pub verification_queue: usize,
 }
 
 impl Default for CredentialsSettings {
@@ -470,6 +474,8 @@ impl Default for CredentialsSettings {
             max_failures_per_user: 5,
             max_failures_per_client: 20,
             failure_window: Duration::from_secs(15 * 60),
+            max_concurrent_verifications: 0,
+            verification_queue: 16,
         }
     }
 }

@@ -272,6 +272,10 @@ impl Settings {
             if creds.failure_window.as_secs() == 0 {
                 problems.push("credentials.failure_window must be at least 1s".into());
             }
+            if creds.max_concurrent_verifications > 1024 {
+                problems
+                    .push("credentials.max_concurrent_verifications must be at most 1024 (0 = one per core)".into());
+            }
         }
 
         if let Some(source) = &self.keys.jwks {

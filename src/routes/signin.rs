@@ -4,7 +4,7 @@
 use super::pages;
 use crate::domain::ReturnTo;
 use crate::errors::AppError;
-use crate::providers::credentials::{MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
+use crate::providers::credentials::{Busy, MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
 use crate::session::request::SessionService;
 use crate::session::request::{clear_refused, set_session, MaybeSession};
 use crate::startup::AppState;
@@ -192,20 +192,24 @@ pub async fn signin_credentials(
     if !well_formed {
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     }
-    state.limiter.check(&username, client).map_err(|retry_after_secs| {
-        tracing::warn!(username = %username, client = ?client, "sign-in rate limited");
+    let attempt = state.limiter.reserve(&username, client).map_err(|retry_after_secs| {
+        tracing::warn!(username = %credentials.logged_name(&username), client = ?client, "sign-in rate limited");
         AppError::RateLimited { retry_after_secs }
     })?;
-
-    let password = form.password;
-    let name = username.clone();
-    let user = web::block(move || credentials.verify(&name, &password)).await.map_err(AppError::internal)?;
+    let user = match credentials.verify(&username, form.password).await {
+        Ok(user) => user,
+        Err(Busy) => {
+            attempt.not_made();
+            tracing::warn!(client = ?client, "sign-in turned away: too many password checks waiting");
+            return Err(AppError::Overloaded { retry_after_secs: 1 });
+        }
+    };
     let Some(user) = user else {
-        state.limiter.record_failure(&username, client);
-        tracing::info!(username = %username, client = ?client, "sign-in failed");
+        attempt.failed();
+        tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     };
-    state.limiter.record_success(&username);
+    attempt.succeeded();
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
     set_session(&req, &session)?;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");

@@ -1,5 +1,6 @@
-//! Failed sign-in attempts, counted per username and per client address in a
-//! fixed window measured by the injected clock. Memory is bounded by moka.
+//! Sign-in attempts, counted per username and per client address in a fixed
+//! window measured by the injected clock. An attempt is counted before the
+//! password is checked and taken back if it succeeds. Memory is bounded by moka.
 
 use crate::clock::SharedClock;
 use moka::ops::compute::Op;
@@ -53,36 +54,96 @@ impl FailureLimiter {
         (window.failures >= max && now < ends).then(|| (ends - now) as u64)
     }
 
-    /// `Err(retry_after_secs)` when either the username or the client has
-    /// failed too often in the current window.
-    pub fn check(&self, username: &str, client: Option<IpAddr>) -> Result<(), u64> {
-        let now = self.clock.now();
-        let by_user = self.blocked(self.users.get(&Self::user_key(username)), self.max_per_user, now);
-        let by_client = client.and_then(|ip| self.blocked(self.clients.get(&ip), self.max_per_client, now));
-        match by_user.max(by_client) {
-            Some(retry_after) => Err(retry_after.max(1)),
-            None => Ok(()),
-        }
+    /// Count one attempt against `key` unless its window is full, in one
+    /// step under moka's per-key lock: `Err(seconds until the window ends)`.
+    fn take<K>(&self, cache: &Cache<K, Window>, key: K, max: u32, now: i64) -> Result<(), u64>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
+    {
+        let mut refused = None;
+        cache.entry(key).and_compute_with(|entry| {
+            let current = entry.map(|e| e.into_value());
+            match self.blocked(current, max, now) {
+                Some(retry_after) => {
+                    refused = Some(retry_after);
+                    Op::Nop
+                }
+                None => Op::Put(match current {
+                    Some(w) if now < w.started + self.window => Window { failures: w.failures.saturating_add(1), ..w },
+                    _ => Window { started: now, failures: 1 },
+                }),
+            }
+        });
+        refused.map_or(Ok(()), Err)
     }
 
-    pub fn record_failure(&self, username: &str, client: Option<IpAddr>) {
+    /// Take back one attempt counted by [`take`](Self::take) in the same window.
+    fn give_back<K>(&self, cache: &Cache<K, Window>, key: K, now: i64)
+    where
+        K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
+    {
+        cache.entry(key).and_compute_with(|entry| match entry.map(|e| e.into_value()) {
+            Some(w) if now < w.started + self.window && w.failures > 0 => {
+                Op::Put(Window { failures: w.failures - 1, ..w })
+            }
+            _ => Op::Nop,
+        });
+    }
+
+    /// Reserve one attempt for this username and client before the password
+    /// is checked, so concurrent guesses cannot all pass a check made before
+    /// any of them is counted. `Err(retry_after_secs)` when either has failed
+    /// too often in the current window. The reservation counts as a failure
+    /// unless [`Attempt::succeeded`] or [`Attempt::not_made`] says otherwise.
+    pub fn reserve(&self, username: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
         let now = self.clock.now();
-        let window = self.window;
-        let bump = move |current: Option<Window>| match current {
-            Some(w) if now < w.started + window => Window { failures: w.failures.saturating_add(1), ..w },
-            _ => Window { started: now, failures: 1 },
+        let user_key = Self::user_key(username);
+        let refused = |retry_after: u64| {
+            let by_user = self.blocked(self.users.get(&user_key), self.max_per_user, now);
+            let by_client = client.and_then(|ip| self.blocked(self.clients.get(&ip), self.max_per_client, now));
+            retry_after.max(by_user.unwrap_or(0)).max(by_client.unwrap_or(0)).max(1)
         };
-        self.users
-            .entry(Self::user_key(username))
-            .and_compute_with(|entry| Op::Put(bump(entry.map(|e| e.into_value()))));
+        self.take(&self.users, user_key.clone(), self.max_per_user, now).map_err(refused)?;
         if let Some(ip) = client {
-            self.clients.entry(ip).and_compute_with(|entry| Op::Put(bump(entry.map(|e| e.into_value()))));
+            if let Err(retry_after) = self.take(&self.clients, ip, self.max_per_client, now) {
+                self.give_back(&self.users, user_key.clone(), now);
+                return Err(refused(retry_after));
+            }
+        }
+        Ok(Attempt { limiter: self, user_key, client, now })
+    }
+}
+
+/// One sign-in attempt, already counted. Dropped as it is, it stays counted
+/// as a failure (so an attempt cut short fails closed).
+#[must_use = "an attempt counts as a failure unless it is settled"]
+pub struct Attempt<'a> {
+    limiter: &'a FailureLimiter,
+    user_key: String,
+    client: Option<IpAddr>,
+    now: i64,
+}
+
+impl Attempt<'_> {
+    /// A wrong password, or an unknown user: the attempt stays counted.
+    pub fn failed(self) {}
+
+    /// The right password: clear the username's count, and take the attempt
+    /// back from the client's.
+    pub fn succeeded(self) {
+        self.limiter.users.invalidate(&self.user_key);
+        if let Some(ip) = self.client {
+            self.limiter.give_back(&self.limiter.clients, ip, self.now);
         }
     }
 
-    /// A successful sign-in clears the username's count (not the client's).
-    pub fn record_success(&self, username: &str) {
-        self.users.invalidate(&Self::user_key(username));
+    /// The password was never checked (the server was too busy): take the
+    /// attempt back from both counts.
+    pub fn not_made(self) {
+        self.limiter.give_back(&self.limiter.users, self.user_key.clone(), self.now);
+        if let Some(ip) = self.client {
+            self.limiter.give_back(&self.limiter.clients, ip, self.now);
+        }
     }
 }
 
@@ -90,6 +151,7 @@ impl FailureLimiter {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     #[test]
@@ -98,14 +160,13 @@ mod tests {
         let limiter = FailureLimiter::new(Arc::new(clock.clone()), Duration::from_secs(60), 3, 100);
         let ip = Some("192.0.2.1".parse().unwrap());
         for _ in 0..3 {
-            assert_eq!(limiter.check("Alice", ip), Ok(()));
-            limiter.record_failure("Alice", ip);
+            let _failed = limiter.reserve("Alice", ip).unwrap();
         }
-        assert_eq!(limiter.check("alice", None), Err(60));
+        assert_eq!(limiter.reserve("alice", None).err(), Some(60));
         clock.advance(59);
-        assert_eq!(limiter.check("alice", None), Err(1));
+        assert_eq!(limiter.reserve("alice", None).err(), Some(1));
         clock.advance(1);
-        assert_eq!(limiter.check("alice", None), Ok(()));
+        assert!(limiter.reserve("alice", None).is_ok());
     }
 
     #[test]
@@ -113,9 +174,40 @@ mod tests {
         let clock = ManualClock::at(1000);
         let limiter = FailureLimiter::new(Arc::new(clock), Duration::from_secs(60), 100, 2);
         let ip = Some("192.0.2.1".parse().unwrap());
-        limiter.record_failure("a", ip);
-        limiter.record_failure("b", ip);
-        assert!(limiter.check("c", ip).is_err());
-        assert!(limiter.check("c", Some("192.0.2.2".parse().unwrap())).is_ok());
+        let _a = limiter.reserve("a", ip).unwrap();
+        let _b = limiter.reserve("b", ip).unwrap();
+        assert!(limiter.reserve("c", ip).is_err());
+        assert!(limiter.reserve("c", Some("192.0.2.2".parse().unwrap())).is_ok());
+        assert!(limiter.reserve("c", ip).is_err(), "a refusal is not counted against the username");
+    }
+
+    #[test]
+    fn concurrent_attempts_for_one_user_reserve_at_most_the_limit() {
+        let limiter = FailureLimiter::new(Arc::new(ManualClock::at(1000)), Duration::from_secs(60), 5, 1000);
+        let reserved = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..40 {
+                scope.spawn(|| {
+                    if let Ok(attempt) = limiter.reserve("alice", Some("192.0.2.1".parse().unwrap())) {
+                        reserved.fetch_add(1, Ordering::SeqCst);
+                        drop(attempt);
+                    }
+                });
+            }
+        });
+        assert_eq!(reserved.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn success_frees_the_user_and_gives_the_clients_attempt_back() {
+        let limiter = FailureLimiter::new(Arc::new(ManualClock::at(1000)), Duration::from_secs(60), 2, 2);
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let _failed = limiter.reserve("alice", ip).unwrap();
+        limiter.reserve("alice", ip).unwrap().succeeded();
+        limiter.reserve("bob", ip).unwrap().not_made();
+        // One failure counted for the client; the username starts over.
+        limiter.reserve("alice", ip).unwrap().succeeded();
+        let _failed = limiter.reserve("carol", ip).unwrap();
+        assert!(limiter.reserve("dave", ip).is_err(), "two failures from the client");
     }
 }

@@ -1,9 +1,14 @@
 //! Password sign-in: the page, the form and JSON, failures that say nothing
-//! about which part was wrong, rate limits, and safe redirects.
+//! about which part was wrong, rate limits, bounded password checks, logs
+//! without passwords, and safe redirects.
 
 use crate::helpers::{
-    header, location, set_cookies, spawn_app, spawn_app_with, ALICE, ALICE_PASSWORD, BOB, PUBLIC_URL,
+    captured_logs, header, location, set_cookies, spawn_app, spawn_app_with, ALICE, ALICE_PASSWORD, BOB, PUBLIC_URL,
 };
+use argon2::Params;
+use reqwest::StatusCode;
+use sealgate::providers::credentials::hash_password_with;
+use secrecy::SecretString;
 
 #[tokio::test]
 async fn the_page_shows_a_form_and_a_readable_message_per_error_code() {
@@ -120,6 +125,115 @@ async fn repeated_failures_for_one_user_are_rate_limited_until_the_window_passes
     assert_eq!(app.sign_in(ALICE, ALICE_PASSWORD).await.status(), 303);
 }
 
+/// Status codes of `guesses` sign-ins sent at once, counted.
+async fn statuses_of(app: &crate::helpers::TestApp, guesses: &[(String, String)]) -> Vec<(StatusCode, usize)> {
+    let requests = guesses.iter().map(|(username, password)| app.sign_in(username, password));
+    let mut counted: Vec<(StatusCode, usize)> = Vec::new();
+    for response in futures_util::future::join_all(requests).await {
+        match counted.iter_mut().find(|(status, _)| *status == response.status()) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((response.status(), 1)),
+        }
+    }
+    counted.sort();
+    counted
+}
+
+#[tokio::test]
+async fn forty_guesses_at_once_for_one_user_get_no_more_password_checks_than_the_limit() {
+    let app = spawn_app_with(|s| {
+        s.credentials.max_failures_per_client = 1000;
+        s.credentials.verification_queue = 64;
+    })
+    .await;
+    let guesses: Vec<_> = (0..40).map(|i| (ALICE.to_owned(), format!("guess {i}"))).collect();
+
+    let statuses = statuses_of(&app, &guesses).await;
+
+    // A checked guess is a 303 to the error page; the rest never reach argon2.
+    assert_eq!(statuses, [(StatusCode::SEE_OTHER, 5), (StatusCode::TOO_MANY_REQUESTS, 35)]);
+    assert_eq!(app.sign_in(ALICE, ALICE_PASSWORD).await.status(), 429);
+}
+
+/// A users file with `slow`, whose hash takes long to check (about ten times
+/// the default parameters), and `alice` with a cheap one: while `slow`'s
+/// check runs, the test knows the verification slot is taken.
+fn users_with_a_slow_hash() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = |password: &str, params| hash_password_with(&SecretString::from(password.to_owned()), params).unwrap();
+    let slow = hash("slow password", Params::new(8 * 1024, 30, 1, None).unwrap());
+    let cheap = hash(ALICE_PASSWORD, Params::new(64, 1, 1, None).unwrap());
+    let users = format!(
+        "[[users]]\nusername = \"slow\"\npassword_hash = \"{slow}\"\n\n[[users]]\nusername = \"{ALICE}\"\npassword_hash = \"{cheap}\"\n"
+    );
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn sign_ins_beyond_the_verification_queue_get_503_with_retry_after() {
+    let users = users_with_a_slow_hash();
+    let app = spawn_app_with(|s| {
+        s.credentials.users_file = users.path().join("users.toml");
+        s.credentials.max_failures_per_client = 1000;
+        s.credentials.max_concurrent_verifications = 1;
+        s.credentials.verification_queue = 2;
+    })
+    .await;
+    let guesses: Vec<_> = (0..12).map(|i| (format!("user{i}"), "guess".to_owned())).collect();
+
+    let statuses = statuses_of(&app, &guesses).await;
+
+    // One check runs and two wait; each takes long, so most are turned away.
+    let count = |status| statuses.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+    let (checked, turned_away) = (count(StatusCode::SEE_OTHER), count(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(checked + turned_away, 12, "{statuses:?}");
+    assert!((3..=6).contains(&checked), "{statuses:?}");
+    // Once the burst is over, sign-in works again.
+    assert_eq!(app.sign_in(ALICE, ALICE_PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn a_turned_away_sign_in_answers_503_with_retry_after_and_is_not_counted() {
+    let users = users_with_a_slow_hash();
+    let app = spawn_app_with(|s| {
+        s.credentials.users_file = users.path().join("users.toml");
+        s.credentials.max_failures_per_user = 1;
+        s.credentials.max_concurrent_verifications = 1;
+        s.credentials.verification_queue = 0;
+    })
+    .await;
+    let slow = app.sign_in("slow", "wrong");
+    let while_slow_is_checked = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.sign_in(ALICE, "wrong").await
+    };
+
+    let (slow, turned_away) = tokio::join!(slow, while_slow_is_checked);
+
+    assert_eq!(slow.status(), 303);
+    assert_eq!(turned_away.status(), 503);
+    assert_eq!(header(&turned_away, "retry-after"), Some("1"));
+    assert_eq!(turned_away.text().await.unwrap(), r#"{"error":"overloaded"}"#);
+    assert_eq!(app.sign_in(ALICE, ALICE_PASSWORD).await.status(), 303, "the turned-away guess was not counted");
+}
+
+#[tokio::test]
+async fn a_password_typed_into_the_username_field_never_reaches_the_log() {
+    let app = spawn_app_with(|s| s.credentials.max_failures_per_user = 1).await;
+    let typed = format!("Tr0ub4dor&3-{}", rand::random::<u32>());
+
+    assert_eq!(app.sign_in(&typed, "x").await.status(), 303);
+    assert_eq!(app.sign_in(&typed, "x").await.status(), 429);
+    assert_eq!(app.sign_in(ALICE, "wrong").await.status(), 303);
+
+    let logs = captured_logs();
+    assert!(!logs.contains(&typed), "the typed text was logged");
+    let failed: Vec<_> = logs.lines().filter(|l| l.contains("sign-in failed") || l.contains("rate limited")).collect();
+    assert!(failed.iter().any(|l| l.contains("username=unknown:")), "{failed:?}");
+    assert!(failed.iter().any(|l| l.contains("username=alice")), "account names are kept: {failed:?}");
+}
+
 #[tokio::test]
 async fn one_client_guessing_many_usernames_is_rate_limited() {
     let app = spawn_app_with(|s| s.credentials.max_failures_per_client = 3).await;
@@ -220,4 +334,14 @@ async fn malformed_sign_in_requests_get_4xx() {
     let response = app.sign_in(&long_name, "x").await;
     assert_eq!(location(&response), "/auth/signin?error=invalid_credentials");
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_absurd_number_of_concurrent_verifications_is_a_config_error() {
+    let dir = std::sync::Arc::new(crate::helpers::new_dir());
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.credentials.max_concurrent_verifications = usize::MAX;
+    let clock = sealgate::clock::ManualClock::at(1_700_000_000);
+    let error = crate::helpers::try_spawn_in(dir, settings, clock).await.err().expect("refused");
+    assert!(error.contains("credentials.max_concurrent_verifications must be at most 1024"), "{error}");
 }
