@@ -12,6 +12,7 @@ pub mod credentials;
 mod discord;
 mod github;
 mod http;
+pub mod jwks;
 mod oauth2_flow;
 mod oidc;
 mod x;
@@ -189,11 +190,18 @@ impl Provider {
                 let scopes: &[&str] = &["openid", "email", "profile"];
                 let mut claims = ClaimMap::oidc();
                 claims.apply(&cfg.claims);
+                let keys = jwks::Jwks::new(
+                    id,
+                    http.clone(),
+                    clock.clone(),
+                    cfg.bearer.jwks_lifetime,
+                    cfg.bearer.jwks_min_refetch,
+                );
                 (
                     name,
                     scopes,
                     ClientAuth::ClientSecretBasic,
-                    Protocol::Oidc(oidc::Oidc::new(&issuer, endpoints)?),
+                    Protocol::Oidc(oidc::Oidc::new(&issuer, endpoints, keys)?),
                     claims,
                 )
             }
@@ -300,10 +308,11 @@ impl Provider {
         matches!(self.protocol, Protocol::Oidc(_))
     }
 
-    /// Whether the provider is ready to start sign-ins (OIDC: discovered).
+    /// Whether the provider is ready to sign people in (OIDC: discovered,
+    /// and its signing keys at hand).
     pub fn is_ready(&self) -> bool {
         match &self.protocol {
-            Protocol::Oidc(oidc) => oidc.discovered().is_some(),
+            Protocol::Oidc(oidc) => oidc.is_ready(),
             Protocol::OAuth2(_) => true,
         }
     }
@@ -448,17 +457,22 @@ impl Provider {
         }
     }
 
-    /// The issuer's JWKS URL, discovering it now if needed.
-    pub async fn jwks_uri(&self) -> Result<Url, ProviderError> {
+    /// The issuer's signing keys (one cache for ID tokens and Bearer JWTs),
+    /// discovering and fetching them now if needed.
+    pub async fn signing_keys(&self) -> Result<Arc<jwks::KeySet>, ProviderError> {
         match &self.protocol {
-            Protocol::Oidc(oidc) => Ok(oidc.ensure(&self.http).await?.jwks_uri.clone()),
+            Protocol::Oidc(oidc) => oidc.signing_keys(&self.http).await,
             Protocol::OAuth2(_) => Err(ProviderError::Protocol("not an OpenID Connect provider".into())),
         }
     }
 
-    /// GET a JSON document (a JWKS) from the provider.
-    pub async fn fetch_json(&self, url: &Url) -> Result<serde_json::Value, ProviderError> {
-        http::get_json(&self.http, url, None, "application/json").await
+    /// A token names a key `seen` lacks: fetch the keys again (rate-limited;
+    /// the keys we have stay if that fails) and give the newer set.
+    pub async fn refetch_signing_keys(&self, seen: &Arc<jwks::KeySet>) -> Option<Arc<jwks::KeySet>> {
+        match &self.protocol {
+            Protocol::Oidc(oidc) => oidc.refetch_signing_keys(seen).await,
+            Protocol::OAuth2(_) => None,
+        }
     }
 
     /// The user that a set of claims (a verified JWT, an introspection answer) describes.
