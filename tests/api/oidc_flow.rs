@@ -337,3 +337,55 @@ async fn id_tokens_and_bearer_jwts_share_one_key_cache_per_issuer() {
     assert_eq!(header(&verified, "x-auth-source"), Some("provider_jwt"));
     assert_eq!(idp.stats().await["jwks_requests"].as_u64().unwrap(), fetched, "one cache for both");
 }
+
+fn query_param(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn a_provider_that_needs_the_person_first_gets_a_code_the_page_explains() {
+    let (idp, app) = setup().await;
+    // The real IdP: a silent request (prompt=none) without a session there is login_required.
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&format!("{authorize}&prompt=none"), ALICE, CALLBACK).await;
+    assert_eq!(query_param(&callback, "error").as_deref(), Some("login_required"));
+    assert_eq!(error_of(&deliver(&app, &callback).await), "login_required");
+
+    // Every such answer a provider may give (OIDC Core 3.1.2.6, RFC 6749 4.1.2.1).
+    for (answered, code) in [
+        ("consent_required", "consent_required"),
+        ("interaction_required", "interaction_required"),
+        ("account_selection_required", "account_selection_required"),
+        ("temporarily_unavailable", "provider_unavailable"),
+        ("server_error", "provider_unavailable"),
+        ("access_denied", "access_denied"),
+        ("invalid_scope", "provider_error"),
+        ("<script>alert(1)</script>", "provider_error"),
+    ] {
+        let (authorize, _) = start(&app, "/").await;
+        let state = query_param(&Url::parse(&authorize).unwrap(), "state").unwrap();
+        let callback =
+            Url::parse_with_params(CALLBACK, &[("error", answered), ("state", &state), ("iss", &idp.issuer)]).unwrap();
+        assert_eq!(error_of(&deliver(&app, &callback).await), code, "{answered}");
+    }
+
+    // The sign-in page says what to do for each, not the generic failure.
+    for code in ["login_required", "consent_required", "interaction_required", "account_selection_required"] {
+        let html = app.get(&format!("/auth/signin?error={code}")).await.text().await.unwrap();
+        assert!(html.contains("role=\"alert\""), "{code}");
+        assert!(!html.contains("Sign-in failed.") && !html.contains("answered with an error"), "{code}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn an_error_response_without_the_promised_iss_is_an_issuer_mismatch() {
+    let (_idp, app) = setup().await;
+    // The IdP promises iss (RFC 9207); a mix-up attacker's error response lacks it or names another.
+    for iss in [Some("https://evil.example"), None] {
+        let (authorize, _) = start(&app, "/").await;
+        let callback = authorize_at_idp(&authorize, Answer::Deny, CALLBACK).await;
+        assert_eq!(query_param(&callback, "error").as_deref(), Some("access_denied"));
+        let forged = with_param(&callback, "iss", iss);
+        assert_eq!(error_of(&deliver(&app, &forged).await), "issuer_mismatch", "iss {iss:?}");
+    }
+}
