@@ -317,11 +317,49 @@ impl Provider {
         }
     }
 
-    /// Run OIDC discovery until it succeeds or `attempts` are used up.
+    /// Run OIDC discovery until it succeeds or `attempts` are used up; then
+    /// say what is switched on but has no endpoint to work with.
     pub async fn discover(&self, attempts: u32) {
         if let Protocol::Oidc(oidc) = &self.protocol {
             oidc.discover_with_retries(&self.http, &self.id, attempts).await;
         }
+        for missing in self.missing_endpoints().unwrap_or_default() {
+            tracing::warn!(provider = %self.id, "{missing}");
+        }
+    }
+
+    /// Whether a feature that needs an endpoint discovery may not give is on
+    /// (`revoke_on_signout`, `bearer.introspection`).
+    pub fn needs_endpoints(&self) -> bool {
+        self.revoke_on_signout || self.bearer.introspection
+    }
+
+    /// What is switched on but has no endpoint, as far as is known: `None`
+    /// while an OpenID Connect provider is not discovered yet.
+    pub fn missing_endpoints(&self) -> Option<Vec<String>> {
+        let (revocation, introspection) = match &self.protocol {
+            Protocol::Oidc(oidc) => {
+                let d = oidc.discovered()?;
+                (d.revocation.is_some(), self.introspection_url.is_some() || d.introspection.is_some())
+            }
+            Protocol::OAuth2(flow) => (flow.revocation.is_some(), self.introspection_url.is_some()),
+        };
+        let mut missing = Vec::new();
+        if self.revoke_on_signout && !revocation {
+            missing.push(
+                "revoke_on_signout is on, but no revocation endpoint is known (the provider's OpenID and \
+                 RFC 8414 metadata name none): sign-out revokes nothing; set revocation_url"
+                    .to_owned(),
+            );
+        }
+        if self.bearer.introspection && !introspection {
+            missing.push(
+                "bearer.introspection is on, but no introspection endpoint is known (the provider's OpenID \
+                 and RFC 8414 metadata name none): opaque tokens are refused; set bearer.introspection_url"
+                    .to_owned(),
+            );
+        }
+        Some(missing)
     }
 
     /// The URL to send the browser to, with a fresh state, nonce and PKCE verifier.

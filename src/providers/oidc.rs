@@ -404,3 +404,30 @@ impl Oidc {
         Ok(SignedInUser { user, tokens })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn oidc(issuer: &str) -> Oidc {
+        let http = super::super::http::client(Duration::from_secs(1)).unwrap();
+        let jwks = Jwks::new("p", http, Arc::new(ManualClock::at(0)), Duration::from_secs(60), Duration::from_secs(1));
+        Oidc::new(issuer, Overrides::default(), jwks).unwrap()
+    }
+
+    #[test]
+    fn rfc_8414_metadata_is_looked_for_where_rfc_8414_and_path_mounted_servers_put_it() {
+        let urls = |issuer: &str| -> Vec<String> {
+            oidc(issuer).authorization_server_metadata_urls().iter().map(Url::to_string).collect()
+        };
+        assert_eq!(urls("https://idp.example"), ["https://idp.example/.well-known/oauth-authorization-server"]);
+        assert_eq!(
+            urls("https://idp.example/o/"),
+            [
+                "https://idp.example/.well-known/oauth-authorization-server/o",
+                "https://idp.example/o/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+}
