@@ -317,6 +317,20 @@ impl Provider {
         }
     }
 
+    /// Try again, in the background, to become ready (OIDC: discovery and
+    /// the signing keys; both rate-limited, so a readiness probe may call
+    /// this each time it finds the provider not ready).
+    pub fn prepare_in_background(self: &Arc<Self>) {
+        if self.is_oidc() {
+            let provider = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(error) = provider.signing_keys().await {
+                    tracing::debug!(provider = %provider.id, %error, "still not ready");
+                }
+            });
+        }
+    }
+
     /// Run OIDC discovery until it succeeds or `attempts` are used up; then
     /// say what is switched on but has no endpoint to work with.
     pub async fn discover(&self, attempts: u32) {

@@ -458,6 +458,38 @@ async fn an_issuer_whose_keys_cannot_be_had_is_not_ready_and_its_tokens_get_401_
 }
 
 #[tokio::test]
+async fn an_issuer_that_comes_back_makes_the_gateway_ready_without_any_traffic() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    fake.answer(JwksAnswer::Unavailable);
+    let dir = Arc::new(new_dir());
+    let mut settings = test_settings(&dir);
+    settings.providers.insert("corp".into(), oidc_provider(&fake.issuer()));
+    settings.oauth.discovery_attempts = 1;
+    let app = spawn_in(dir, settings, ManualClock::at(NOW)).await;
+    while fake.jwks_requests().await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    // Start-up gave up; the issuer is back. Only readiness probes come (no
+    // sign-in, no token): past the refetch interval they bring the keys in.
+    fake.publish(&[&key]);
+    app.clock.advance(30);
+    let mut status = 503;
+    for _ in 0..100 {
+        status = app.get("/readyz").await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+    // Probes are rate-limited like tokens: one fetch brought the keys.
+    assert_eq!(fake.jwks_requests().await, 2);
+}
+
+#[tokio::test]
 async fn a_made_up_kid_while_the_issuer_hangs_neither_fails_nor_slows_valid_tokens() {
     let key = SigningKey::es256("k1");
     let fake = FakeIssuer::start(&[&key]).await;
