@@ -194,8 +194,41 @@ fn keygen(config: Option<&PathBuf>, alg: AlgArg) -> Result<(), String> {
     Ok(())
 }
 
+/// Warnings about providers whose switched-on features have no endpoint:
+/// OpenID Connect providers are discovered (once each) to know.
+fn endpoint_warnings(gateway: &Gateway) -> Vec<String> {
+    let providers: Vec<_> = gateway.state.providers.iter().filter(|p| p.needs_endpoints()).cloned().collect();
+    if providers.is_empty() {
+        return Vec::new();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return vec![format!("cannot check the providers' endpoints: {e}")],
+    };
+    runtime.block_on(async {
+        let mut warnings = Vec::new();
+        for provider in providers {
+            provider.discover(1).await;
+            match provider.missing_endpoints() {
+                Some(missing) => {
+                    warnings.extend(missing.into_iter().map(|m| format!("providers.{}: {m}", provider.id)))
+                }
+                None => warnings.push(format!(
+                    "providers.{}: discovery failed, so whether its revocation and introspection endpoints exist \
+                     is not known",
+                    provider.id
+                )),
+            }
+        }
+        warnings
+    })
+}
+
 fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
     let gateway = assemble(config, KeyInit::ReadOnly)?;
+    for warning in endpoint_warnings(&gateway) {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "configuration OK: mode {:?}, {} key(s), listening on {}",
         gateway.settings.mode,

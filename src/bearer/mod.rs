@@ -22,7 +22,6 @@ use crate::session::{ProviderTokenIdentity, Session, Source};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use introspection::Introspector;
-use jwks::Jwks;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -78,7 +77,6 @@ struct TrustedIssuer {
     provider: Arc<Provider>,
     audiences: Vec<String>,
     algorithms: Vec<&'static str>,
-    jwks: Jwks,
 }
 
 /// Every provider whose tokens are accepted as Bearer tokens.
@@ -140,7 +138,6 @@ impl ProviderBearer {
                 Some(TrustedIssuer {
                     issuer,
                     audiences: audiences(provider),
-                    jwks: Jwks::new(Arc::clone(provider), algorithms.clone(), clock.clone()),
                     algorithms,
                     provider: Arc::clone(provider),
                 })
@@ -214,12 +211,10 @@ impl ProviderBearer {
         if !trusted.algorithms.contains(&parsed.alg) {
             return Err(BearerError::Algorithm);
         }
-        let verified = trusted
-            .jwks
-            .with_verifier(parsed.kid.as_deref(), parsed.alg, |verifier| {
-                verifier.verify(parsed.signing_input.as_bytes(), &parsed.signature).is_ok()
-            })
-            .await?;
+        let verified = jwks::with_verifier(&trusted.provider, parsed.kid.as_deref(), parsed.alg, |verifier| {
+            verifier.verify(parsed.signing_input.as_bytes(), &parsed.signature).is_ok()
+        })
+        .await?;
         if !verified {
             return Err(BearerError::Signature);
         }

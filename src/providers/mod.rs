@@ -12,6 +12,7 @@ pub mod credentials;
 mod discord;
 mod github;
 mod http;
+pub mod jwks;
 mod oauth2_flow;
 mod oidc;
 mod x;
@@ -189,11 +190,18 @@ impl Provider {
                 let scopes: &[&str] = &["openid", "email", "profile"];
                 let mut claims = ClaimMap::oidc();
                 claims.apply(&cfg.claims);
+                let keys = jwks::Jwks::new(
+                    id,
+                    http.clone(),
+                    clock.clone(),
+                    cfg.bearer.jwks_lifetime,
+                    cfg.bearer.jwks_min_refetch,
+                );
                 (
                     name,
                     scopes,
                     ClientAuth::ClientSecretBasic,
-                    Protocol::Oidc(oidc::Oidc::new(&issuer, endpoints)?),
+                    Protocol::Oidc(oidc::Oidc::new(&issuer, endpoints, keys)?),
                     claims,
                 )
             }
@@ -300,19 +308,72 @@ impl Provider {
         matches!(self.protocol, Protocol::Oidc(_))
     }
 
-    /// Whether the provider is ready to start sign-ins (OIDC: discovered).
+    /// Whether the provider is ready to sign people in (OIDC: discovered,
+    /// and its signing keys at hand).
     pub fn is_ready(&self) -> bool {
         match &self.protocol {
-            Protocol::Oidc(oidc) => oidc.discovered().is_some(),
+            Protocol::Oidc(oidc) => oidc.is_ready(),
             Protocol::OAuth2(_) => true,
         }
     }
 
-    /// Run OIDC discovery until it succeeds or `attempts` are used up.
+    /// Try again, in the background, to become ready (OIDC: discovery and
+    /// the signing keys; both rate-limited, so a readiness probe may call
+    /// this each time it finds the provider not ready).
+    pub fn prepare_in_background(self: &Arc<Self>) {
+        if self.is_oidc() {
+            let provider = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(error) = provider.signing_keys().await {
+                    tracing::debug!(provider = %provider.id, %error, "still not ready");
+                }
+            });
+        }
+    }
+
+    /// Run OIDC discovery until it succeeds or `attempts` are used up; then
+    /// say what is switched on but has no endpoint to work with.
     pub async fn discover(&self, attempts: u32) {
         if let Protocol::Oidc(oidc) = &self.protocol {
             oidc.discover_with_retries(&self.http, &self.id, attempts).await;
         }
+        for missing in self.missing_endpoints().unwrap_or_default() {
+            tracing::warn!(provider = %self.id, "{missing}");
+        }
+    }
+
+    /// Whether a feature that needs an endpoint discovery may not give is on
+    /// (`revoke_on_signout`, `bearer.introspection`).
+    pub fn needs_endpoints(&self) -> bool {
+        self.revoke_on_signout || self.bearer.introspection
+    }
+
+    /// What is switched on but has no endpoint, as far as is known: `None`
+    /// while an OpenID Connect provider is not discovered yet.
+    pub fn missing_endpoints(&self) -> Option<Vec<String>> {
+        let (revocation, introspection) = match &self.protocol {
+            Protocol::Oidc(oidc) => {
+                let d = oidc.discovered()?;
+                (d.revocation.is_some(), self.introspection_url.is_some() || d.introspection.is_some())
+            }
+            Protocol::OAuth2(flow) => (flow.revocation.is_some(), self.introspection_url.is_some()),
+        };
+        let mut missing = Vec::new();
+        if self.revoke_on_signout && !revocation {
+            missing.push(
+                "revoke_on_signout is on, but no revocation endpoint is known (the provider's OpenID and \
+                 RFC 8414 metadata name none): sign-out revokes nothing; set revocation_url"
+                    .to_owned(),
+            );
+        }
+        if self.bearer.introspection && !introspection {
+            missing.push(
+                "bearer.introspection is on, but no introspection endpoint is known (the provider's OpenID \
+                 and RFC 8414 metadata name none): opaque tokens are refused; set bearer.introspection_url"
+                    .to_owned(),
+            );
+        }
+        Some(missing)
     }
 
     /// The URL to send the browser to, with a fresh state, nonce and PKCE verifier.
@@ -448,17 +509,22 @@ impl Provider {
         }
     }
 
-    /// The issuer's JWKS URL, discovering it now if needed.
-    pub async fn jwks_uri(&self) -> Result<Url, ProviderError> {
+    /// The issuer's signing keys (one cache for ID tokens and Bearer JWTs),
+    /// discovering and fetching them now if needed.
+    pub async fn signing_keys(&self) -> Result<Arc<jwks::KeySet>, ProviderError> {
         match &self.protocol {
-            Protocol::Oidc(oidc) => Ok(oidc.ensure(&self.http).await?.jwks_uri.clone()),
+            Protocol::Oidc(oidc) => oidc.signing_keys(&self.http).await,
             Protocol::OAuth2(_) => Err(ProviderError::Protocol("not an OpenID Connect provider".into())),
         }
     }
 
-    /// GET a JSON document (a JWKS) from the provider.
-    pub async fn fetch_json(&self, url: &Url) -> Result<serde_json::Value, ProviderError> {
-        http::get_json(&self.http, url, None, "application/json").await
+    /// A token names a key `seen` lacks: fetch the keys again (rate-limited;
+    /// the keys we have stay if that fails) and give the newer set.
+    pub async fn refetch_signing_keys(&self, seen: &Arc<jwks::KeySet>) -> Option<Arc<jwks::KeySet>> {
+        match &self.protocol {
+            Protocol::Oidc(oidc) => oidc.refetch_signing_keys(seen).await,
+            Protocol::OAuth2(_) => None,
+        }
     }
 
     /// The user that a set of claims (a verified JWT, an introspection answer) describes.

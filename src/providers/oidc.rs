@@ -1,8 +1,15 @@
 //! OpenID Connect: discovery (with bounded retries), the authorization-code
 //! flow with PKCE and nonce, and full ID token verification (signature
 //! against the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`) by openidconnect.
+//!
+//! Discovery reads the OpenID Provider metadata and, when it lacks the
+//! revocation or introspection endpoint, the RFC 8414 authorization server
+//! metadata too (Django OAuth Toolkit advertises them only there). The
+//! JWKS lives in the provider's one key cache ([`super::jwks`]); an ID token
+//! naming a key the cache lacks makes it fetch the set again (rate-limited).
 
 use super::http::get_json;
+use super::jwks::{Jwks, KeySet};
 use super::{Authorization, Provider, ProviderError, SignedInUser};
 use crate::config::ClientAuth;
 use crate::session::ProviderTokens;
@@ -13,8 +20,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    SignatureVerificationError, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -47,7 +55,6 @@ pub struct Discovered {
     pub introspection: Option<Url>,
     /// RFC 9207: the provider promises `iss` on every authorization response.
     pub iss_parameter_supported: bool,
-    jwks: CoreJsonWebKeySet,
     signing_algs: Vec<CoreJwsSigningAlgorithm>,
 }
 
@@ -58,6 +65,8 @@ pub struct Oidc {
     overrides: Overrides,
     discovered: RwLock<Option<Arc<Discovered>>>,
     last_attempt: Mutex<Option<Instant>>,
+    /// The issuer's signing keys, shared with its Bearer JWTs.
+    jwks: Arc<Jwks>,
 }
 
 /// On-demand rediscovery is tried at most this often.
@@ -113,12 +122,18 @@ impl Oidc {
         &self.issuer
     }
 
-    pub fn new(issuer: &str, overrides: Overrides) -> Result<Oidc, String> {
+    pub fn new(issuer: &str, overrides: Overrides, jwks: Jwks) -> Result<Oidc, String> {
         let parsed = Url::parse(issuer).map_err(|e| format!("issuer `{issuer}`: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("issuer `{issuer}` is not an http(s) URL"));
         }
-        Ok(Oidc { issuer: issuer.to_owned(), overrides, discovered: RwLock::new(None), last_attempt: Mutex::new(None) })
+        Ok(Oidc {
+            issuer: issuer.to_owned(),
+            overrides,
+            discovered: RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            jwks: Arc::new(jwks),
+        })
     }
 
     pub fn discovered(&self) -> Option<Arc<Discovered>> {
@@ -142,16 +157,24 @@ impl Oidc {
                 None => url_field(&doc, key)?.ok_or_else(|| ProviderError::Protocol(format!("discovery: no `{key}`"))),
             }
         };
+        // RFC 8414 metadata, read only for what the OpenID metadata lacks.
+        let lacking = [
+            ("revocation_endpoint", &self.overrides.revocation),
+            ("introspection_endpoint", &self.overrides.introspection),
+        ]
+        .into_iter()
+        .any(|(key, given)| given.is_none() && !matches!(url_field(&doc, key), Ok(Some(_))));
+        let oauth_doc = if lacking { self.authorization_server_metadata(http).await } else { None };
         let optional = |key: &str, given: &Option<Url>| -> Result<Option<Url>, ProviderError> {
-            match given {
-                Some(url) => Ok(Some(url.clone())),
-                None => url_field(&doc, key),
+            match (given, url_field(&doc, key)?, &oauth_doc) {
+                (Some(url), _, _) => Ok(Some(url.clone())),
+                (None, Some(url), _) => Ok(Some(url)),
+                // A malformed entry in the optional document is as good as none.
+                (None, None, Some(oauth_doc)) => Ok(url_field(oauth_doc, key).ok().flatten()),
+                (None, None, None) => Ok(None),
             }
         };
         let jwks_uri = required("jwks_uri", &None)?;
-        let jwks_json = get_json(http, &jwks_uri, None, "application/json").await?;
-        let jwks: CoreJsonWebKeySet =
-            serde_json::from_value(jwks_json).map_err(|_| ProviderError::Protocol("JWKS is not a key set".into()))?;
         let discovered = Arc::new(Discovered {
             issuer: self.issuer.clone(),
             authorize: required("authorization_endpoint", &self.overrides.authorize)?,
@@ -163,13 +186,66 @@ impl Oidc {
             jwks_uri,
             iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
                 == Some(&Value::Bool(true)),
-            jwks,
             signing_algs: signing_algs(&doc),
         });
         if let Ok(mut slot) = self.discovered.write() {
             *slot = Some(discovered.clone());
         }
+        if !self.jwks.fetch_now(&discovered.jwks_uri).await {
+            return Err(ProviderError::Unavailable("the JWKS holds no usable signing key".into()));
+        }
         Ok(discovered)
+    }
+
+    /// Where RFC 8414 metadata may be: `/.well-known/oauth-authorization-server`
+    /// inserted before the issuer's path (RFC 8414 3.1), else appended to it
+    /// (as OpenID discovery does, and as servers mounted under a path serve it).
+    fn authorization_server_metadata_urls(&self) -> Vec<Url> {
+        const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+        let Ok(issuer) = Url::parse(&self.issuer) else { return Vec::new() };
+        let path = issuer.path().trim_end_matches('/').to_owned();
+        let mut inserted = issuer.clone();
+        inserted.set_path(&format!("{WELL_KNOWN}{path}"));
+        let mut urls = vec![inserted];
+        if !path.is_empty() {
+            let mut appended = issuer.clone();
+            appended.set_path(&format!("{path}{WELL_KNOWN}"));
+            urls.push(appended);
+        }
+        urls
+    }
+
+    /// The issuer's RFC 8414 metadata, if it serves any for this very issuer.
+    async fn authorization_server_metadata(&self, http: &reqwest::Client) -> Option<Value> {
+        for url in self.authorization_server_metadata_urls() {
+            match get_json(http, &url, None, "application/json").await {
+                // RFC 8414 3.3: the issuer must be ours, or the document is not used.
+                Ok(doc) if doc.get("issuer").and_then(Value::as_str) == Some(self.issuer.as_str()) => return Some(doc),
+                Ok(_) => tracing::warn!(issuer = %self.issuer, "RFC 8414 metadata names another issuer; ignored"),
+                Err(error) => tracing::debug!(issuer = %self.issuer, %error, "no RFC 8414 metadata here"),
+            }
+        }
+        None
+    }
+
+    /// Discovered, and the signing keys are at hand.
+    pub fn is_ready(&self) -> bool {
+        self.discovered().is_some() && self.jwks.has_keys()
+    }
+
+    /// The issuer's signing keys, discovering (and fetching them) if needed.
+    pub async fn signing_keys(&self, http: &reqwest::Client) -> Result<Arc<KeySet>, ProviderError> {
+        let d = self.ensure(http).await?;
+        self.jwks
+            .keys(&d.jwks_uri)
+            .await
+            .ok_or_else(|| ProviderError::Unavailable("the issuer's signing keys cannot be had".into()))
+    }
+
+    /// A token names a key `seen` lacks: the newer set, if one can be had.
+    pub async fn refetch_signing_keys(&self, seen: &Arc<KeySet>) -> Option<Arc<KeySet>> {
+        let d = self.discovered()?;
+        self.jwks.refetch(&d.jwks_uri, seen).await
     }
 
     pub async fn discover_with_retries(&self, http: &reqwest::Client, id: &str, attempts: u32) {
@@ -205,9 +281,15 @@ impl Oidc {
         self.discover_once(http).await
     }
 
-    fn client(&self, provider: &Provider, d: &Discovered) -> Result<OidcClient, ProviderError> {
+    /// The client; `keys` only matter to its ID token verifier.
+    fn client(
+        &self,
+        provider: &Provider,
+        d: &Discovered,
+        keys: CoreJsonWebKeySet,
+    ) -> Result<OidcClient, ProviderError> {
         let issuer = IssuerUrl::new(d.issuer.clone()).map_err(|_| ProviderError::Protocol("issuer URL".into()))?;
-        let client = CoreClient::new(ClientId::new(provider.client_id.clone()), issuer, d.jwks.clone())
+        let client = CoreClient::new(ClientId::new(provider.client_id.clone()), issuer, keys)
             .set_auth_uri(AuthUrl::from_url(d.authorize.clone()))
             .set_token_uri(TokenUrl::from_url(d.token.clone()))
             .set_redirect_uri(RedirectUrl::from_url(provider.redirect_uri.clone()))
@@ -223,7 +305,7 @@ impl Oidc {
 
     pub async fn authorize(&self, provider: &Provider) -> Result<Authorization, ProviderError> {
         let d = self.ensure(&provider.http).await?;
-        let client = self.client(provider, &d)?;
+        let client = self.client(provider, &d, CoreJsonWebKeySet::default())?;
         let mut request =
             client.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random);
         for scope in provider.scopes.iter().filter(|s| s.as_str() != "openid") {
@@ -243,7 +325,7 @@ impl Oidc {
         refresh_token: &SecretString,
     ) -> Result<ProviderTokens, ProviderError> {
         let d = self.ensure(&provider.http).await?;
-        let client = self.client(provider, &d)?;
+        let client = self.client(provider, &d, CoreJsonWebKeySet::default())?;
         let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let response: CoreTokenResponse = client
             .exchange_refresh_token(&refresh_token)
@@ -262,7 +344,7 @@ impl Oidc {
         pkce_verifier: Option<&str>,
     ) -> Result<SignedInUser, ProviderError> {
         let d = self.ensure(&provider.http).await?;
-        let client = self.client(provider, &d)?;
+        let client = self.client(provider, &d, CoreJsonWebKeySet::default())?;
         let mut request = client.exchange_code(AuthorizationCode::new(code));
         if let Some(verifier) = pkce_verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
@@ -272,13 +354,31 @@ impl Oidc {
         let id_token = response.id_token().ok_or_else(|| ProviderError::InvalidIdToken("no id_token".into()))?;
         let nonce =
             Nonce::new(nonce.ok_or_else(|| ProviderError::InvalidIdToken("no nonce in the flow".into()))?.to_owned());
-        let clock = provider.clock.clone();
-        let verifier = client
-            .id_token_verifier()
-            .set_allowed_algs(d.signing_algs.clone())
-            .set_time_fn(move || Utc.timestamp_opt(clock.now(), 0).single().unwrap_or_default());
-        let claims = id_token.claims(&verifier, &nonce).map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
-        let subject = claims.subject().as_str().to_owned();
+        let verify = |keys: &KeySet| -> Result<String, ClaimsVerificationError> {
+            let client = self
+                .client(provider, &d, keys.id_token_keys().clone())
+                .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
+            let clock = provider.clock.clone();
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(d.signing_algs.clone())
+                .set_time_fn(move || Utc.timestamp_opt(clock.now(), 0).single().unwrap_or_default());
+            Ok(id_token.claims(&verifier, &nonce)?.subject().as_str().to_owned())
+        };
+        let keys = self.signing_keys(&provider.http).await?;
+        let subject = match verify(&keys) {
+            // The issuer may have rotated its keys (OIDC Core 10.1.1): fetch them again, once.
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                match self.refetch_signing_keys(&keys).await {
+                    Some(fresh) => verify(&fresh),
+                    None => {
+                        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey))
+                    }
+                }
+            }
+            verified => verified,
+        }
+        .map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
         let raw_id_token = id_token.to_string();
         let mut profile = payload(&raw_id_token)?;
 
@@ -302,5 +402,32 @@ impl Oidc {
         let user = provider.claims.user(&profile)?;
         let tokens = super::oauth2_flow::tokens_from(&response, provider.now(), Some(raw_id_token));
         Ok(SignedInUser { user, tokens })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn oidc(issuer: &str) -> Oidc {
+        let http = super::super::http::client(Duration::from_secs(1)).unwrap();
+        let jwks = Jwks::new("p", http, Arc::new(ManualClock::at(0)), Duration::from_secs(60), Duration::from_secs(1));
+        Oidc::new(issuer, Overrides::default(), jwks).unwrap()
+    }
+
+    #[test]
+    fn rfc_8414_metadata_is_looked_for_where_rfc_8414_and_path_mounted_servers_put_it() {
+        let urls = |issuer: &str| -> Vec<String> {
+            oidc(issuer).authorization_server_metadata_urls().iter().map(Url::to_string).collect()
+        };
+        assert_eq!(urls("https://idp.example"), ["https://idp.example/.well-known/oauth-authorization-server"]);
+        assert_eq!(
+            urls("https://idp.example/o/"),
+            [
+                "https://idp.example/.well-known/oauth-authorization-server/o",
+                "https://idp.example/o/.well-known/oauth-authorization-server",
+            ]
+        );
     }
 }

@@ -44,6 +44,21 @@ fn to_signin(error: SigninError, redirect_to: &ReturnTo, remove: Option<Cookie<'
     response.finish()
 }
 
+/// The sign-in page's code for an authorization error response (RFC 6749
+/// 4.1.2.1, OpenID Connect Core 3.1.2.6). Codes we do not know are
+/// `provider_error`, never echoed.
+fn authorization_error(error: &str) -> SigninError {
+    match error {
+        "access_denied" => SigninError::AccessDenied,
+        "login_required" => SigninError::LoginRequired,
+        "consent_required" => SigninError::ConsentRequired,
+        "interaction_required" => SigninError::InteractionRequired,
+        "account_selection_required" => SigninError::AccountSelectionRequired,
+        "temporarily_unavailable" | "server_error" => SigninError::ProviderUnavailable,
+        _ => SigninError::ProviderError,
+    }
+}
+
 fn wants_json(req: &HttpRequest, format: Option<&str>) -> bool {
     format == Some("json")
         || req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
@@ -129,9 +144,8 @@ pub async fn callback(
     if !same(&flow.state, callback_state) {
         return fail(SigninError::InvalidState);
     }
-    if let Some(error) = query.error.as_deref() {
-        return fail(if error == "access_denied" { SigninError::AccessDenied } else { SigninError::ProviderError });
-    }
+    // RFC 9207: `iss` is checked on error responses too, or a mix-up attacker
+    // could put another provider's error on this sign-in.
     if let Some((issuer, promised)) = provider.expected_issuer() {
         match query.iss.as_deref() {
             Some(iss) if same(iss, &issuer) => {}
@@ -139,6 +153,12 @@ pub async fn callback(
             None if promised => return fail(SigninError::IssuerMismatch),
             None => {}
         }
+    }
+    if let Some(error) = query.error.as_deref() {
+        let mapped = authorization_error(error);
+        let code = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_graphic()) { error } else { "(malformed)" };
+        tracing::info!(provider = %provider.id, provider_error = code, "the provider answered the authorization request with an error");
+        return fail(mapped);
     }
     let Some(code) = query.code.clone().filter(|c| !c.is_empty() && c.len() <= MAX_PARAM) else {
         return fail(SigninError::InvalidRequest);

@@ -24,6 +24,14 @@ pub enum SigninError {
     UnknownProvider,
     /// The person declined at the provider.
     AccessDenied,
+    /// The provider wants the person to sign in there first (OIDC `login_required`).
+    LoginRequired,
+    /// The provider wants the person's consent first (OIDC `consent_required`).
+    ConsentRequired,
+    /// The provider wants some other step first (OIDC `interaction_required`).
+    InteractionRequired,
+    /// The provider wants the person to pick an account (OIDC `account_selection_required`).
+    AccountSelectionRequired,
     /// The callback's `state` did not match the flow (tampered or mixed up).
     InvalidState,
     /// No flow cookie, or an expired one: the sign-in took too long or was not started here.
@@ -47,11 +55,15 @@ pub enum SigninError {
 }
 
 impl SigninError {
-    const ALL: [SigninError; 13] = [
+    const ALL: [SigninError; 17] = [
         SigninError::InvalidCredentials,
         SigninError::InvalidRequest,
         SigninError::UnknownProvider,
         SigninError::AccessDenied,
+        SigninError::LoginRequired,
+        SigninError::ConsentRequired,
+        SigninError::InteractionRequired,
+        SigninError::AccountSelectionRequired,
         SigninError::InvalidState,
         SigninError::FlowExpired,
         SigninError::ProviderMismatch,
@@ -69,6 +81,10 @@ impl SigninError {
             SigninError::InvalidRequest => "invalid_request",
             SigninError::UnknownProvider => "unknown_provider",
             SigninError::AccessDenied => "access_denied",
+            SigninError::LoginRequired => "login_required",
+            SigninError::ConsentRequired => "consent_required",
+            SigninError::InteractionRequired => "interaction_required",
+            SigninError::AccountSelectionRequired => "account_selection_required",
             SigninError::InvalidState => "invalid_state",
             SigninError::FlowExpired => "flow_expired",
             SigninError::ProviderMismatch => "provider_mismatch",
@@ -92,6 +108,18 @@ impl SigninError {
             SigninError::InvalidRequest => "The sign-in request was not understood. Please try again.",
             SigninError::UnknownProvider => "That sign-in method is not available.",
             SigninError::AccessDenied => "Sign-in was cancelled at the provider.",
+            SigninError::LoginRequired => {
+                "The sign-in provider needs you to sign in there first. Please try again and sign in at the provider."
+            }
+            SigninError::ConsentRequired => {
+                "The sign-in provider needs your consent to share your account. Please try again and allow access."
+            }
+            SigninError::InteractionRequired => {
+                "The sign-in provider needs you to complete a step there first. Please try again."
+            }
+            SigninError::AccountSelectionRequired => {
+                "The sign-in provider needs you to choose an account. Please try again and pick one."
+            }
             SigninError::InvalidState | SigninError::ProviderMismatch | SigninError::IssuerMismatch => {
                 "The sign-in response did not match the sign-in that was started. Please try again."
             }

@@ -950,3 +950,105 @@ impl FakeProvider {
 pub fn redirect_uri(id: &str) -> String {
     format!("{PUBLIC_URL}/auth/callback/{id}")
 }
+
+// ---------------------------------------------------------------------------
+// Django OAuth Toolkit: discovery only
+
+/// Discovery as Django OAuth Toolkit serves it, mounted at `/o/` (its
+/// documented `path("o/", include(oauth2_provider.urls))`), issuer
+/// `{server}/o`: the OpenID metadata at `/o/.well-known/openid-configuration`
+/// names no revocation or introspection endpoint; those are only in the RFC
+/// 8414 metadata at `/o/.well-known/oauth-authorization-server` (left out
+/// with `rfc8414: false`, as on servers that do not serve it). The JWKS is
+/// at `/o/.well-known/jwks.json`; revocation (`/o/revoke_token/`) answers 200
+/// and introspection (`/o/introspect/`) `{"active": false}`, so tests can see
+/// which endpoints sealgate found by the requests they get.
+pub struct DjangoOauthToolkit {
+    pub server: MockServer,
+}
+
+impl DjangoOauthToolkit {
+    pub async fn start(rfc8414: bool) -> DjangoOauthToolkit {
+        let server = MockServer::start().await;
+        let issuer = format!("{}/o", server.uri());
+        let at = |path: &str| format!("{issuer}/{path}");
+        let openid = json!({
+            "issuer": issuer,
+            "authorization_endpoint": at("authorize/"),
+            "token_endpoint": at("token/"),
+            "userinfo_endpoint": at("userinfo/"),
+            "jwks_uri": at(".well-known/jwks.json"),
+            "scopes_supported": ["openid", "read", "write"],
+            "response_types_supported": ["code", "token", "id_token", "id_token token", "code token",
+                "code id_token", "code id_token token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "HS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "claims_supported": ["sub"],
+        });
+        let oauth = json!({
+            "issuer": issuer,
+            "authorization_endpoint": at("authorize/"),
+            "token_endpoint": at("token/"),
+            "revocation_endpoint": at("revoke_token/"),
+            "introspection_endpoint": at("introspect/"),
+            "jwks_uri": at(".well-known/jwks.json"),
+            "scopes_supported": ["openid", "read", "write"],
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "code_challenge_methods_supported": ["plain", "S256"],
+        });
+        let public: &serde_json::Map<String, Value> = signing_key().public.as_ref();
+        let routes = [
+            ("/o/.well-known/openid-configuration", Some(openid)),
+            ("/o/.well-known/oauth-authorization-server", rfc8414.then_some(oauth)),
+            ("/o/.well-known/jwks.json", Some(json!({ "keys": [public] }))),
+        ];
+        for (route, body) in routes {
+            if let Some(body) = body {
+                Mock::given(method("GET"))
+                    .and(path(route))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                    .mount(&server)
+                    .await;
+            }
+        }
+        Mock::given(method("POST"))
+            .and(path("/o/revoke_token/"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/o/introspect/"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "active": false })))
+            .mount(&server)
+            .await;
+        DjangoOauthToolkit { server }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("{}/o", self.server.uri())
+    }
+
+    /// A `kind = "oidc"` provider table for this server.
+    pub fn settings(&self) -> ProviderSettings {
+        serde_json::from_value(json!({
+            "kind": "oidc",
+            "issuer": self.issuer(),
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }))
+        .unwrap()
+    }
+
+    pub async fn requests_to(&self, route: &str) -> Vec<Request> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path() == route)
+            .collect()
+    }
+}

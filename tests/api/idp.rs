@@ -144,6 +144,16 @@ impl TestIdp {
         assert!(response.status().is_success());
     }
 
+    /// Replace the IdP's signing key with a new one (the old one leaves its
+    /// JWKS); the new `kid`.
+    pub async fn rotate_signing_key(&self) -> String {
+        let response =
+            reqwest::Client::new().post(format!("{}/test/rotate-signing-key", self.issuer)).send().await.unwrap();
+        assert!(response.status().is_success());
+        let answer: serde_json::Value = response.json().await.unwrap();
+        answer["kid"].as_str().unwrap().to_owned()
+    }
+
     /// `{"token_requests": {"authorization_code": n, "refresh_token": n,
     /// "client_credentials": n}, "refresh_failures": n, "jwks_requests": n,
     /// "introspection_requests": n}` (see tests/idp/README.md).

@@ -19,6 +19,7 @@ mod keys;
 mod nginx;
 mod oidc_flow;
 mod policy;
+mod provider_discovery;
 mod provider_jwt;
 mod providers_presets;
 mod proxies;

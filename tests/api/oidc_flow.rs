@@ -265,3 +265,127 @@ async fn an_unreachable_issuer_is_not_ready_and_sign_in_says_so() {
     let response = app.get("/auth/signin/down").await;
     assert_eq!(error_of(&response), "provider_unavailable");
 }
+
+/// Sign Alice in through the IdP; the sign-in's `?error=` code, or "" when it worked.
+async fn sign_in_error(app: &TestApp) -> String {
+    let (authorize, _) = start(app, "/landing").await;
+    let response = deliver(app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+    assert_eq!(response.status(), 302);
+    if location(&response) == "/landing" {
+        String::new()
+    } else {
+        error_of(&response)
+    }
+}
+
+#[tokio::test]
+async fn a_signing_key_the_idp_rotates_is_fetched_and_sign_ins_go_on() {
+    let (idp, app) = setup().await;
+    assert_eq!(sign_in_error(&app).await, "", "signed in with the key fetched at discovery");
+    let fetched = idp.stats().await["jwks_requests"].as_u64().unwrap();
+
+    // The IdP's operator rotates its key (the old one leaves the JWKS). Past
+    // the refetch interval, the first ID token naming the new kid makes
+    // sealgate fetch the JWKS once, and the sign-in succeeds.
+    idp.rotate_signing_key().await;
+    app.clock.advance(31);
+    assert_eq!(sign_in_error(&app).await, "", "the ID token signed with the new key verifies");
+    assert_eq!(idp.stats().await["jwks_requests"].as_u64().unwrap(), fetched + 1);
+    assert_eq!(header(&app.verify().await, "x-auth-user"), Some("alice-sub"));
+
+    // The new set is kept: the next sign-in costs the IdP no JWKS request.
+    assert_eq!(sign_in_error(&app).await, "");
+    assert_eq!(idp.stats().await["jwks_requests"].as_u64().unwrap(), fetched + 1);
+}
+
+#[tokio::test]
+async fn a_rotation_within_the_refetch_interval_is_an_invalid_id_token_until_it_passes() {
+    let (idp, app) = setup().await;
+    idp.rotate_signing_key().await;
+    // The keys were fetched at discovery, less than 30 s ago (by sealgate's clock).
+    assert_eq!(sign_in_error(&app).await, "invalid_id_token");
+    app.clock.advance(30);
+    assert_eq!(sign_in_error(&app).await, "");
+}
+
+#[tokio::test]
+async fn id_tokens_and_bearer_jwts_share_one_key_cache_per_issuer() {
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![CALLBACK.into()],
+        jwt_access_tokens: true,
+        ..IdpOptions::default()
+    })
+    .await;
+    let mut provider = idp.provider();
+    provider.bearer.jwt = true;
+    provider.bearer.audiences = vec![crate::idp::API_AUDIENCE.into()];
+    let app = spawn_app_with(|s| {
+        s.providers.insert("corp".into(), provider);
+    })
+    .await;
+    wait_ready(&app).await;
+
+    idp.rotate_signing_key().await;
+    app.clock.advance(31);
+    // A sign-in brings the new key in...
+    assert_eq!(sign_in_error(&app).await, "");
+    let fetched = idp.stats().await["jwks_requests"].as_u64().unwrap();
+    // ...and a JWT access token signed with it is verified without another fetch.
+    let tokens = idp.sign_in_as_client("alice", "alice-password", Some(crate::idp::API_RESOURCE)).await;
+    let verified = crate::provider_jwt::verify(&app, &tokens.access_token).await;
+    assert_eq!(verified.status(), 200);
+    assert_eq!(header(&verified, "x-auth-source"), Some("provider_jwt"));
+    assert_eq!(idp.stats().await["jwks_requests"].as_u64().unwrap(), fetched, "one cache for both");
+}
+
+fn query_param(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn a_provider_that_needs_the_person_first_gets_a_code_the_page_explains() {
+    let (idp, app) = setup().await;
+    // The real IdP: a silent request (prompt=none) without a session there is login_required.
+    let (authorize, _) = start(&app, "/").await;
+    let callback = authorize_at_idp(&format!("{authorize}&prompt=none"), ALICE, CALLBACK).await;
+    assert_eq!(query_param(&callback, "error").as_deref(), Some("login_required"));
+    assert_eq!(error_of(&deliver(&app, &callback).await), "login_required");
+
+    // Every such answer a provider may give (OIDC Core 3.1.2.6, RFC 6749 4.1.2.1).
+    for (answered, code) in [
+        ("consent_required", "consent_required"),
+        ("interaction_required", "interaction_required"),
+        ("account_selection_required", "account_selection_required"),
+        ("temporarily_unavailable", "provider_unavailable"),
+        ("server_error", "provider_unavailable"),
+        ("access_denied", "access_denied"),
+        ("invalid_scope", "provider_error"),
+        ("<script>alert(1)</script>", "provider_error"),
+    ] {
+        let (authorize, _) = start(&app, "/").await;
+        let state = query_param(&Url::parse(&authorize).unwrap(), "state").unwrap();
+        let callback =
+            Url::parse_with_params(CALLBACK, &[("error", answered), ("state", &state), ("iss", &idp.issuer)]).unwrap();
+        assert_eq!(error_of(&deliver(&app, &callback).await), code, "{answered}");
+    }
+
+    // The sign-in page says what to do for each, not the generic failure.
+    for code in ["login_required", "consent_required", "interaction_required", "account_selection_required"] {
+        let html = app.get(&format!("/auth/signin?error={code}")).await.text().await.unwrap();
+        assert!(html.contains("role=\"alert\""), "{code}");
+        assert!(!html.contains("Sign-in failed.") && !html.contains("answered with an error"), "{code}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn an_error_response_without_the_promised_iss_is_an_issuer_mismatch() {
+    let (_idp, app) = setup().await;
+    // The IdP promises iss (RFC 9207); a mix-up attacker's error response lacks it or names another.
+    for iss in [Some("https://evil.example"), None] {
+        let (authorize, _) = start(&app, "/").await;
+        let callback = authorize_at_idp(&authorize, Answer::Deny, CALLBACK).await;
+        assert_eq!(query_param(&callback, "error").as_deref(), Some("access_denied"));
+        let forged = with_param(&callback, "iss", iss);
+        assert_eq!(error_of(&deliver(&app, &forged).await), "issuer_mismatch", "iss {iss:?}");
+    }
+}

@@ -15,6 +15,7 @@ use sealgate::clock::ManualClock;
 use sealgate::config::{Access, RuleSettings, Settings};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -22,13 +23,26 @@ pub(crate) const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"inval
 const AUDIENCE: &str = "orders-api";
 const NOW: i64 = 1_900_000_000;
 
-/// The JWKS the fake issuer publishes right now.
+/// What the fake issuer's JWKS endpoint answers right now.
 #[derive(Clone)]
-struct Published(Arc<Mutex<Value>>);
+enum JwksAnswer {
+    Keys(Value),
+    /// 503, as a provider that is down behind its load balancer.
+    Unavailable,
+    /// Nothing for a minute, as a stuck provider (sealgate times out first).
+    Hanging,
+}
+
+#[derive(Clone)]
+struct Published(Arc<Mutex<JwksAnswer>>);
 
 impl Respond for Published {
     fn respond(&self, _: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_json(self.0.lock().unwrap().clone())
+        match self.0.lock().unwrap().clone() {
+            JwksAnswer::Keys(jwks) => ResponseTemplate::new(200).set_body_json(jwks),
+            JwksAnswer::Unavailable => ResponseTemplate::new(503),
+            JwksAnswer::Hanging => ResponseTemplate::new(200).set_delay(Duration::from_secs(60)),
+        }
     }
 }
 
@@ -106,7 +120,7 @@ impl FakeIssuer {
             })))
             .mount(&server)
             .await;
-        let published = Published(Arc::new(Mutex::new(Value::Null)));
+        let published = Published(Arc::new(Mutex::new(JwksAnswer::Unavailable)));
         Mock::given(method("GET")).and(path("/jwks")).respond_with(published.clone()).mount(&server).await;
         let fake = FakeIssuer { server, published };
         fake.publish(keys);
@@ -115,7 +129,11 @@ impl FakeIssuer {
 
     fn publish(&self, keys: &[&SigningKey]) {
         let keys: Vec<Value> = keys.iter().map(|k| Value::Object(k.public.as_ref().clone())).collect();
-        *self.published.0.lock().unwrap() = json!({ "keys": keys });
+        self.answer(JwksAnswer::Keys(json!({ "keys": keys })));
+    }
+
+    fn answer(&self, answer: JwksAnswer) {
+        *self.published.0.lock().unwrap() = answer;
     }
 
     fn issuer(&self) -> String {
@@ -392,24 +410,129 @@ async fn a_bearer_jwt_decides_alone_and_scopes_feed_policies() {
 }
 
 #[tokio::test]
-async fn an_issuer_that_cannot_be_reached_means_401_and_a_bounded_retry() {
+async fn an_issuer_whose_keys_cannot_be_had_is_not_ready_and_its_tokens_get_401_with_a_bounded_retry() {
+    let key = SigningKey::es256("k1");
+    for (why, broken) in [
+        (
+            "a JWKS without a usable key",
+            JwksAnswer::Keys(json!({"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]})),
+        ),
+        ("a JWKS that answers 503", JwksAnswer::Unavailable),
+    ] {
+        let fake = FakeIssuer::start(&[&key]).await;
+        fake.answer(broken);
+        let dir = Arc::new(new_dir());
+        let mut settings = test_settings(&dir);
+        let mut provider = oidc_provider(&fake.issuer());
+        provider.bearer.jwt = true;
+        provider.bearer.audiences = vec![AUDIENCE.into()];
+        settings.providers.insert("corp".into(), provider);
+        settings.oauth.discovery_attempts = 1;
+        let app = spawn_in(dir, settings, ManualClock::at(NOW)).await;
+        while fake.jwks_requests().await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        // Discovered, but no key to check an ID token or a JWT with: not ready.
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), 503, "{why}");
+        let body: Value = ready.json().await.unwrap();
+        assert_eq!(body["providers_not_ready"], json!(["corp"]), "{why}");
+
+        let token = key.sign(&fake.claims("svc"));
+        assert_refused(&app, &token, why).await;
+        let after_first = fake.jwks_requests().await;
+        for _ in 0..10 {
+            assert_refused(&app, &token, why).await;
+        }
+        assert!(fake.jwks_requests().await <= after_first + 1, "{why}: a down issuer is not asked on every request");
+        assert_eq!(app.get("/healthz").await.status(), 200);
+
+        // The issuer is back: past the interval its keys are fetched, and all is well.
+        fake.publish(&[&key]);
+        app.clock.advance(30);
+        assert_eq!(verify(&app, &token).await.status(), 200, "{why}");
+        assert_eq!(app.get("/readyz").await.status(), 200, "{why}");
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_that_comes_back_makes_the_gateway_ready_without_any_traffic() {
     let key = SigningKey::es256("k1");
     let fake = FakeIssuer::start(&[&key]).await;
-    let app = spawn_for(&fake, |_| {}).await;
-    let token = key.sign(&fake.claims("svc"));
-    // The JWKS breaks before the first token is seen.
-    fake.server.reset().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&fake.server).await;
-    assert_refused(&app, &token, "JWKS unavailable").await;
-    let after_first = fake.server.received_requests().await.unwrap().len();
-    for _ in 0..10 {
-        assert_refused(&app, &token, "JWKS unavailable").await;
+    fake.answer(JwksAnswer::Unavailable);
+    let dir = Arc::new(new_dir());
+    let mut settings = test_settings(&dir);
+    settings.providers.insert("corp".into(), oidc_provider(&fake.issuer()));
+    settings.oauth.discovery_attempts = 1;
+    let app = spawn_in(dir, settings, ManualClock::at(NOW)).await;
+    while fake.jwks_requests().await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        fake.server.received_requests().await.unwrap().len() <= after_first + 1,
-        "a down issuer is not asked on every request"
-    );
-    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    // Start-up gave up; the issuer is back. Only readiness probes come (no
+    // sign-in, no token): past the refetch interval they bring the keys in.
+    fake.publish(&[&key]);
+    app.clock.advance(30);
+    let mut status = 503;
+    for _ in 0..100 {
+        status = app.get("/readyz").await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+    // Probes are rate-limited like tokens: one fetch brought the keys.
+    assert_eq!(fake.jwks_requests().await, 2);
+}
+
+#[tokio::test]
+async fn a_made_up_kid_while_the_issuer_hangs_neither_fails_nor_slows_valid_tokens() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    let app = spawn_for(&fake, |s| s.oauth.timeout = Duration::from_secs(3)).await;
+    assert_eq!(verify(&app, &key.sign(&fake.claims("first"))).await.status(), 200);
+
+    // The issuer gets stuck; past the refetch interval, a token names a made-up kid.
+    fake.answer(JwksAnswer::Hanging);
+    app.clock.advance(31);
+    let made_up = key.sign_as("made-up", &fake.claims("mallory"));
+    let attacker = {
+        let url = app.url("/auth/verify");
+        tokio::spawn(async move { reqwest::Client::new().get(url).bearer_auth(made_up).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // While sealgate waits for the JWKS, tokens signed with a key it has are
+    // answered at once, and after the fetch failed the key is still there.
+    let fast = |i: usize, when: &'static str| {
+        let token = key.sign(&fake.claims(&format!("user-{when}-{i}")));
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            assert_eq!(verify(app, &token).await.status(), 200, "{when}");
+            assert!(started.elapsed() < Duration::from_millis(1500), "{when}: took {:?}", started.elapsed());
+        }
+    };
+    for i in 0..3 {
+        fast(i, "during the fetch").await;
+    }
+    let refused = attacker.await.unwrap();
+    assert_eq!(refused.status(), 401, "the made-up kid");
+    for i in 0..3 {
+        fast(i, "after the failed fetch").await;
+    }
+    // Within the interval, more made-up kids are refused at once, without asking the issuer.
+    let started = Instant::now();
+    assert_refused(&app, &key.sign_as("made-up-2", &fake.claims("mallory")), "made-up kid").await;
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    // An interval later, the keys still outlive another failed fetch.
+    app.clock.advance(31);
+    assert_refused(&app, &key.sign_as("made-up-3", &fake.claims("mallory")), "made-up kid").await;
+    fast(0, "after a second failed fetch").await;
 }
 
 #[tokio::test]

@@ -663,11 +663,13 @@ async fn access_denied_at_the_provider() {
     assert_signin_error(&response, "access_denied", Some("/landing"));
     assert!(removes_flow_cookie(&response, &started));
 
-    // Any other error from the provider is a provider_error.
-    let started = start(&app, "github", "/landing").await;
-    let response =
-        app.get(&format!("/auth/callback/github?error=temporarily_unavailable&state={}", started.state)).await;
-    assert_signin_error(&response, "provider_error", Some("/landing"));
+    // An error the provider may recover from is provider_unavailable; any
+    // other is a provider_error.
+    for (error, code) in [("temporarily_unavailable", "provider_unavailable"), ("invalid_scope", "provider_error")] {
+        let started = start(&app, "github", "/landing").await;
+        let response = app.get(&format!("/auth/callback/github?error={error}&state={}", started.state)).await;
+        assert_signin_error(&response, code, Some("/landing"));
+    }
     assert!(fake.token_requests().await.is_empty());
 }
 

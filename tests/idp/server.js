@@ -10,6 +10,9 @@
 //     [--post-logout-redirect-uri URI ...] [--access-token-ttl SECS] \
 //     [--rotate-refresh-tokens] [--jwt-access-tokens]
 //
+// POST /test/rotate-signing-key replaces the signing key with a new one
+// (answer: {"kid": "<the new kid>"}); see "Signing keys" below.
+//
 // --jwt-access-tokens turns on resource indicators (RFC 8707) for one
 // resource server, RESOURCE below (`aud` sealgate-api, scope api:read), whose
 // access tokens are JWTs (RFC 9068), and the client_credentials grant. Access
@@ -288,6 +291,26 @@ function signingKey() {
   return { ...jwk, kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
 }
 
+// ---------------------------------------------------------------------------
+// Signing keys (POST /test/rotate-signing-key)
+
+// The ID token (and JWT access token) signing keys, newest first. Rotating
+// replaces them with one new key, as Django OAuth Toolkit or LemonLDAP::NG do
+// when their operator rotates: tokens name the new `kid`, and /jwks no longer
+// publishes the old one. oidc-provider reads its keys when it is built, so a
+// rotation builds the provider again; its state (grants, sessions, tokens)
+// lives in the memory adapter, which all instances share, and the cookie
+// keys stay, so nothing but the keys changes.
+let signingKeys = [signingKey()];
+const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
+
+function rotateSigningKey() {
+  signingKeys = [signingKey()];
+  provider = makeProvider(provider.issuer);
+  oidcHandler = provider.callback();
+  return { kid: signingKeys[0].kid };
+}
+
 function simpleHtml(ctx, title, body) {
   ctx.type = 'html';
   ctx.body = page(title, body);
@@ -310,11 +333,11 @@ function makeProvider(issuer) {
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
     }],
-    jwks: { keys: [signingKey()] },
+    jwks: { keys: signingKeys },
     cookies: {
       // Cookies are marked Secure only when the request itself is https,
       // which never happens here: they work over plain http on 127.0.0.1.
-      keys: [crypto.randomBytes(32).toString('base64url')],
+      keys: COOKIE_KEYS,
     },
     findAccount,
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
@@ -572,6 +595,11 @@ async function handleTest(provider, req, res, url) {
       return;
     }
     sendJson(res, 200, { sub, revoked_grants: await revokeGrants(provider, sub) });
+    return;
+  }
+  if (url.pathname === '/test/rotate-signing-key' && req.method === 'POST') {
+    await readForm(req);
+    sendJson(res, 200, rotateSigningKey());
     return;
   }
   sendJson(res, 404, { error: 'not found' });
