@@ -6,6 +6,12 @@
 //! past the token's own `exp`. Concurrent requests with one token share one
 //! call (moka single-flight). A token the provider calls inactive stays
 //! refused for the cache time; a failed call is not cached.
+//!
+//! Only access tokens pass: the answer must carry a `token_type` (unless the
+//! provider sets `insecure_introspection_without_token_type`), must not
+//! describe a refresh token or (unless accepted) an ID token, and a refresh
+//! token the gateway holds is refused on every use, cached answer or not.
+//! The subject is `sub`, else `username`, else `client_id`.
 
 use super::refresh_tokens::{self, KnownRefreshTokens};
 use super::{jwt, token_digest, user_of, BearerError};

@@ -1,6 +1,7 @@
-//! Provider JWTs (access or ID tokens) as Bearer tokens: a strict compact
-//! JWS parse before any cryptography, then the signature against the
-//! issuer's JWKS, then `iss`, `aud`, `exp`, `nbf` and `iat`.
+//! Provider JWTs as Bearer tokens: a strict compact JWS parse before any
+//! cryptography, then the signature against the issuer's JWKS, then `iss`,
+//! `aud`, `exp`, `nbf` and `iat`, and what kind of token the claims say it
+//! is ([`check_kind`]: access tokens only, ID tokens where accepted).
 
 use super::BearerError;
 use crate::config::ASYMMETRIC_ALGORITHMS;

@@ -1,10 +1,13 @@
 //! A provider's own tokens as `Authorization: Bearer` credentials.
 //!
-//! - JWTs (access or ID tokens) signed by a configured OpenID Connect
-//!   issuer: strict parse ([`jwt`]), signature against the issuer's JWKS
-//!   ([`jwks`]), then `iss`, `aud`, `exp`, `nbf`, `iat`.
+//! - JWTs signed by a configured OpenID Connect issuer: strict parse
+//!   ([`jwt`]), signature against the issuer's JWKS ([`jwks`]), then `iss`,
+//!   `aud`, `exp`, `nbf`, `iat`, and the kind of token: access tokens only
+//!   (ID tokens where the provider sets `accept_id_tokens`).
 //! - Opaque tokens, where the provider offers RFC 7662 introspection
 //!   ([`introspection`]).
+//! - Never a refresh token the gateway holds for one of its sessions
+//!   ([`refresh_tokens`]).
 //!
 //! A verified token becomes a [`Session`] with its own [`Source`], cached
 //! like opened cookies (the outcome per token, times still checked on every

@@ -290,7 +290,7 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BearerSettings {
-    /// Accept JWTs (access or ID tokens) signed by the issuer's JWKS (OIDC providers).
+    /// Accept JWT access tokens signed by the issuer's JWKS (OIDC providers).
     pub jwt: bool,
     /// Accepted `aud` values; default: the client id.
     pub audiences: Vec<String>,
