@@ -30,6 +30,7 @@ use crate::metrics;
 use crate::providers::{Provider, ProviderError};
 use crate::session::{ProviderTokens, Session, SessionCodec};
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -146,8 +147,17 @@ impl Refresher {
         };
         let key = flight_key(session, &tokens);
         let now = self.clock.now();
-        if self.outcomes.get(&key).await.is_some_and(|kept| now >= kept.until) {
-            self.outcomes.invalidate(&key).await;
+        if let Some(stale) = self.outcomes.get(&key).await.filter(|kept| now >= kept.until) {
+            // Remove only the outcome found stale: a concurrent request may
+            // already have replaced it, and removing that would send a
+            // rotated refresh token twice.
+            self.outcomes
+                .entry(key)
+                .and_compute_with(|current| {
+                    let same = current.is_some_and(|entry| Arc::ptr_eq(entry.value(), &stale));
+                    std::future::ready(if same { Op::Remove } else { Op::Nop })
+                })
+                .await;
         }
         let kept = self
             .outcomes
