@@ -7,19 +7,30 @@
 //!   for the same session share one refresh: moka's `try_get_with` runs one
 //!   call to the provider per key, where the key is a hash of the session id
 //!   and the refresh token (nothing a client can choose freely).
-//! - The outcome is kept for `grace_window`: a request still carrying the old
-//!   cookie gets the new tokens (and a new cookie) without another call, so a
-//!   rotated refresh token is never sent twice by this process.
-//! - `invalid_grant` ends the session (and is kept too, so the dead refresh
-//!   token is not sent again). A provider that is down, slow or answering
-//!   garbage does not end it: nothing is kept, and a later request retries.
+//! - The outcome is kept for `grace_window` (by the injected clock): a
+//!   request still carrying the old cookie gets the new tokens (and a new
+//!   cookie) without another call, so a rotated refresh token is never sent
+//!   twice by this process.
+//! - Any OAuth error the token endpoint answers (`invalid_grant`, or another
+//!   4xx such as LemonLDAP::NG's `invalid_request` for an expired refresh
+//!   session) is final: it ends the session, and is kept too, so the dead
+//!   refresh token is not sent again.
+//! - A provider that is down, slow or answering 5xx or garbage does not end
+//!   the session: the failure is kept for `grace_window`, so the session's
+//!   requests meanwhile use the session without fresh tokens, and the first
+//!   request after it tries once more.
+//! - Every refresh token the gateway holds (at sign-in, [`Refresher::remember`],
+//!   and both sides of each refresh) goes into [`KnownRefreshTokens`], which
+//!   the Bearer check refuses.
 
+use crate::bearer::refresh_tokens::KnownRefreshTokens;
 use crate::clock::SharedClock;
 use crate::config::{TokenSettings, WithoutRefreshToken};
 use crate::metrics;
 use crate::providers::{Provider, ProviderError};
 use crate::session::{ProviderTokens, Session, SessionCodec};
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -42,13 +53,24 @@ pub enum TokenStatus {
 #[derive(Debug)]
 enum Outcome {
     Refreshed(Arc<ProviderTokens>),
+    /// The provider refused the refresh token: the session ends.
     Revoked,
+    /// The provider could not be asked; the session waits out the window.
+    Failed,
+}
+
+/// An outcome, and until when (by the injected clock) it stands.
+#[derive(Debug)]
+struct Kept {
+    outcome: Outcome,
+    until: i64,
 }
 
 pub struct Refresher {
     settings: TokenSettings,
     clock: SharedClock,
-    outcomes: Cache<[u8; 32], Arc<Outcome>>,
+    outcomes: Cache<[u8; 32], Arc<Kept>>,
+    known_refresh_tokens: Arc<KnownRefreshTokens>,
 }
 
 impl std::fmt::Debug for Refresher {
@@ -72,7 +94,20 @@ fn flight_key(session: &Session, tokens: &ProviderTokens) -> [u8; 32] {
 impl Refresher {
     pub fn new(settings: TokenSettings, clock: SharedClock) -> Refresher {
         let outcomes = Cache::builder().max_capacity(100_000).time_to_live(settings.grace_window).build();
-        Refresher { settings, clock, outcomes }
+        Refresher { settings, clock, outcomes, known_refresh_tokens: Arc::default() }
+    }
+
+    /// Record refresh tokens in `known` (the set the Bearer check refuses).
+    pub fn knowing(mut self, known: Arc<KnownRefreshTokens>) -> Refresher {
+        self.known_refresh_tokens = known;
+        self
+    }
+
+    /// Remember a session's refresh token (at sign-in), so it is never a Bearer credential.
+    pub fn remember(&self, tokens: &ProviderTokens) {
+        if let Some(refresh_token) = &tokens.refresh_token {
+            self.known_refresh_tokens.remember(refresh_token);
+        }
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -111,38 +146,68 @@ impl Refresher {
             };
         };
         let key = flight_key(session, &tokens);
-        let outcome = self
+        let now = self.clock.now();
+        if let Some(stale) = self.outcomes.get(&key).await.filter(|kept| now >= kept.until) {
+            // Remove only the outcome found stale: a concurrent request may
+            // already have replaced it, and removing that would send a
+            // rotated refresh token twice.
+            self.outcomes
+                .entry(key)
+                .and_compute_with(|current| {
+                    let same = current.is_some_and(|entry| Arc::ptr_eq(entry.value(), &stale));
+                    std::future::ready(if same { Op::Remove } else { Op::Nop })
+                })
+                .await;
+        }
+        let kept = self
             .outcomes
-            .try_get_with(key, async {
-                match provider.refresh(&tokens).await {
-                    Ok(fresh) => {
-                        metrics::REFRESH_OK.inc();
-                        tracing::info!(provider = %provider.id, session = %session.id, "provider tokens refreshed");
-                        Ok(Arc::new(Outcome::Refreshed(Arc::new(fresh))))
-                    }
-                    Err(ProviderError::CodeRejected) => {
-                        metrics::REFRESH_INVALID_GRANT.inc();
-                        tracing::warn!(provider = %provider.id, session = %session.id, "refresh token refused (invalid_grant)");
-                        Ok(Arc::new(Outcome::Revoked))
-                    }
-                    Err(error) => {
-                        metrics::REFRESH_FAILED.inc();
-                        tracing::warn!(provider = %provider.id, session = %session.id, error = %error, "token refresh failed");
-                        Err(error)
-                    }
-                }
+            .get_with(key, async {
+                self.remember(&tokens);
+                let outcome = self.ask(provider, session, &tokens).await;
+                Arc::new(Kept { outcome, until: self.clock.now().saturating_add(self.grace_window()) })
             })
             .await;
-        match outcome.as_deref() {
-            Ok(Outcome::Refreshed(fresh)) => match codec.with_tokens(session, fresh) {
+        match &kept.outcome {
+            Outcome::Refreshed(fresh) => match codec.with_tokens(session, fresh) {
                 Ok(refreshed) => TokenStatus::Fresh { tokens: fresh.clone(), refreshed: Some(Box::new(refreshed)) },
                 Err(_) => TokenStatus::Unavailable,
             },
-            Ok(Outcome::Revoked) => {
+            Outcome::Revoked => {
                 metrics::SESSIONS_ENDED_BY_REFRESH.inc();
                 TokenStatus::Ended
             }
-            Err(_) => TokenStatus::Unavailable,
+            Outcome::Failed => TokenStatus::Unavailable,
+        }
+    }
+
+    fn grace_window(&self) -> i64 {
+        self.settings.grace_window.as_secs().min(i64::MAX as u64) as i64
+    }
+
+    /// One call to the provider's token endpoint, and what it means for the session.
+    async fn ask(&self, provider: &Provider, session: &Session, tokens: &ProviderTokens) -> Outcome {
+        match provider.refresh(tokens).await {
+            Ok(fresh) => {
+                metrics::REFRESH_OK.inc();
+                self.remember(&fresh);
+                tracing::info!(provider = %provider.id, session = %session.id, "provider tokens refreshed");
+                Outcome::Refreshed(Arc::new(fresh))
+            }
+            Err(ProviderError::CodeRejected) => {
+                metrics::REFRESH_INVALID_GRANT.inc();
+                tracing::warn!(provider = %provider.id, session = %session.id, "refresh token refused (invalid_grant)");
+                Outcome::Revoked
+            }
+            Err(ProviderError::Refused(error)) => {
+                metrics::REFRESH_REFUSED.inc();
+                tracing::warn!(provider = %provider.id, session = %session.id, %error, "refresh token refused");
+                Outcome::Revoked
+            }
+            Err(error) => {
+                metrics::REFRESH_FAILED.inc();
+                tracing::warn!(provider = %provider.id, session = %session.id, error = %error, "token refresh failed");
+                Outcome::Failed
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! wires the routes.
 
 use crate::api_tokens::ApiTokens;
+use crate::bearer::refresh_tokens::KnownRefreshTokens;
 use crate::bearer::ProviderBearer;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, Settings};
@@ -123,11 +124,13 @@ impl Gateway {
             settings.api_tokens.max_lifetime.as_secs() as i64,
         )
         .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        // The refresh tokens the refresher holds, which the Bearer check refuses.
+        let refresh_tokens = Arc::new(KnownRefreshTokens::default());
         let sessions = SessionService {
             codec,
             cookies: CookieSpec::from_settings(&settings),
             api_tokens,
-            provider_bearer: ProviderBearer::new(&providers, clock.clone()),
+            provider_bearer: ProviderBearer::new(&providers, clock.clone()).knowing(Arc::clone(&refresh_tokens)),
         };
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
@@ -147,7 +150,7 @@ impl Gateway {
             token_passers,
             policy_active: !policy.is_trivial(),
             policy,
-            refresher: Refresher::new(settings.tokens.clone(), clock.clone()),
+            refresher: Refresher::new(settings.tokens.clone(), clock.clone()).knowing(refresh_tokens),
             providers,
             flows,
             public_url,

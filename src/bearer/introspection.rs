@@ -6,14 +6,20 @@
 //! past the token's own `exp`. Concurrent requests with one token share one
 //! call (moka single-flight). A token the provider calls inactive stays
 //! refused for the cache time; a failed call is not cached.
+//!
+//! Only access tokens pass: the answer must carry a `token_type` (unless the
+//! provider sets `insecure_introspection_without_token_type`), must not
+//! describe a refresh token or (unless accepted) an ID token, and a refresh
+//! token the gateway holds is refused on every use, cached answer or not.
+//! The subject is `sub`, else `username`, else `client_id`.
 
+use super::refresh_tokens::{self, KnownRefreshTokens};
 use super::{jwt, token_digest, user_of, BearerError};
 use crate::clock::SharedClock;
 use crate::providers::Provider;
 use crate::session::{ProviderTokenIdentity, Session, Source};
 use moka::future::Cache;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +34,7 @@ pub struct Introspector {
     provider: Arc<Provider>,
     cache: Cache<[u8; 32], Answer>,
     max_age: i64,
+    pub(super) known_refresh_tokens: Arc<KnownRefreshTokens>,
     clock: SharedClock,
 }
 
@@ -37,6 +44,7 @@ impl Introspector {
         Introspector {
             cache: Cache::builder().max_capacity(100_000).time_to_live(max_age.max(Duration::from_secs(1))).build(),
             max_age: max_age.as_secs() as i64,
+            known_refresh_tokens: Arc::default(),
             provider,
             clock,
         }
@@ -48,7 +56,11 @@ impl Introspector {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Arc<Session>, BearerError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = refresh_tokens::digest(token);
+        // Checked on every use: a token may become known after its answer was cached.
+        if self.known_refresh_tokens.contains(&key) {
+            return Err(BearerError::RefreshToken);
+        }
         let now = self.clock.now();
         if let Some(answer) = self.cache.get(&key).await {
             if now < answer.until {
@@ -92,9 +104,16 @@ impl Introspector {
         if answer.get("active") != Some(&Value::Bool(true)) {
             return Err(BearerError::Inactive);
         }
-        // A refresh token is not a credential for an API call.
-        if answer.get("token_type").and_then(Value::as_str) == Some("refresh_token") {
-            return Err(BearerError::Inactive);
+        // Only access tokens are credentials. oidc-provider answers for a
+        // refresh token without `token_type` (and with one for access
+        // tokens), so an answer that does not say is refused too, unless the
+        // provider never says (`insecure_introspection_without_token_type`).
+        let bearer = &self.provider.bearer;
+        jwt::check_kind(&answer, bearer.accept_id_tokens)?;
+        match answer.get("token_type") {
+            Some(Value::String(token_type)) if !token_type.is_empty() => {}
+            None if bearer.insecure_introspection_without_token_type => {}
+            _ => return Err(BearerError::Untyped),
         }
         if let (Some(expected), Some(iss)) = (self.issuer(), answer.get("iss")) {
             if iss.as_str() != Some(expected) {

@@ -1,6 +1,7 @@
-//! Provider JWTs (access or ID tokens) as Bearer tokens: a strict compact
-//! JWS parse before any cryptography, then the signature against the
-//! issuer's JWKS, then `iss`, `aud`, `exp`, `nbf` and `iat`.
+//! Provider JWTs as Bearer tokens: a strict compact JWS parse before any
+//! cryptography, then the signature against the issuer's JWKS, then `iss`,
+//! `aud`, `exp`, `nbf` and `iat`, and what kind of token the claims say it
+//! is ([`check_kind`]: access tokens only, ID tokens where accepted).
 
 use super::BearerError;
 use crate::config::ASYMMETRIC_ALGORITHMS;
@@ -114,6 +115,54 @@ pub fn check_times(claims: &serde_json::Map<String, Value>, now: i64) -> Result<
     Ok((iat.unwrap_or(now), exp))
 }
 
+/// What a token's claims (or an introspection answer) say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Id,
+    Refresh,
+}
+
+/// Claims only an ID token carries (OpenID Connect Core 2, 3.3.2.11; FAPI `s_hash`).
+const ID_TOKEN_CLAIMS: [&str; 4] = ["nonce", "at_hash", "c_hash", "s_hash"];
+
+/// The kind of token the claims describe: a refresh token where `typ`,
+/// `token_use` or `token_type` says so (Keycloak `Refresh` / `Offline`, Ory
+/// `refresh_token`); an access token where one says so (`Bearer`,
+/// `access_token`); an ID token where one says so (Keycloak `ID`) or it
+/// carries an ID-token-only claim; otherwise an access token.
+pub fn kind(claims: &serde_json::Map<String, Value>) -> TokenKind {
+    let said: Vec<String> = ["typ", "token_use", "token_type"]
+        .iter()
+        .filter_map(|name| claims.get(*name).and_then(Value::as_str))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if said.iter().any(|s| matches!(s.as_str(), "refresh" | "refresh_token" | "offline")) {
+        return TokenKind::Refresh;
+    }
+    // Older Keycloak puts `nonce` in its access tokens, typed `Bearer`.
+    if said.iter().any(|s| matches!(s.as_str(), "bearer" | "access_token")) {
+        return TokenKind::Access;
+    }
+    if said.iter().any(|s| matches!(s.as_str(), "id" | "id_token"))
+        || ID_TOKEN_CLAIMS.iter().any(|c| claims.contains_key(*c))
+    {
+        return TokenKind::Id;
+    }
+    TokenKind::Access
+}
+
+/// Only access tokens are credentials: refresh tokens never, ID tokens only
+/// where the provider sets `bearer.accept_id_tokens` (RFC 8725 3.11, RFC 9068).
+pub fn check_kind(claims: &serde_json::Map<String, Value>, accept_id_tokens: bool) -> Result<(), BearerError> {
+    match kind(claims) {
+        TokenKind::Access => Ok(()),
+        TokenKind::Id if accept_id_tokens => Ok(()),
+        TokenKind::Id => Err(BearerError::IdToken),
+        TokenKind::Refresh => Err(BearerError::RefreshToken),
+    }
+}
+
 /// Scopes from `scope` (space-separated, RFC 9068 / RFC 8693) or `scp` (an array).
 pub fn scopes(claims: &serde_json::Map<String, Value>) -> Vec<String> {
     match (claims.get("scope"), claims.get("scp")) {
@@ -184,6 +233,33 @@ mod tests {
         assert!(matches!(check_times(&c, 9), Err(BearerError::NotYetValid)));
         assert!(matches!(check_times(&claims(json!({"iat": 1})), 0), Err(BearerError::Claims)), "exp is required");
         assert!(matches!(check_times(&claims(json!({"exp": "100"})), 0), Err(BearerError::Claims)));
+    }
+
+    #[test]
+    fn id_tokens_are_refused_unless_accepted_and_refresh_tokens_always() {
+        let kind_of = |v: Value| kind(v.as_object().unwrap());
+        let access = json!({"sub": "a", "scope": "read", "client_id": "c"});
+        assert_eq!(kind_of(access.clone()), TokenKind::Access);
+        for marker in ["nonce", "at_hash", "c_hash", "s_hash"] {
+            let mut claims = access.clone();
+            claims[marker] = json!("x");
+            assert_eq!(kind_of(claims.clone()), TokenKind::Id, "{marker}");
+            claims["typ"] = json!("Bearer");
+            assert_eq!(kind_of(claims), TokenKind::Access, "{marker} in a token typed Bearer (older Keycloak)");
+        }
+        for (name, value) in [("typ", "ID"), ("typ", "id_token"), ("token_use", "id_token")] {
+            assert_eq!(kind_of(json!({ name: value })), TokenKind::Id, "{name}: {value}");
+        }
+        for (name, value) in
+            [("typ", "Refresh"), ("typ", "Offline"), ("token_use", "refresh_token"), ("token_type", "refresh_token")]
+        {
+            assert_eq!(kind_of(json!({ name: value, "nonce": "n" })), TokenKind::Refresh, "{name}: {value}");
+        }
+        let id = json!({"sub": "a", "nonce": "n"});
+        assert_eq!(check_kind(id.as_object().unwrap(), false), Err(BearerError::IdToken));
+        assert_eq!(check_kind(id.as_object().unwrap(), true), Ok(()));
+        let refresh = json!({"typ": "Refresh"});
+        assert_eq!(check_kind(refresh.as_object().unwrap(), true), Err(BearerError::RefreshToken));
     }
 
     #[test]

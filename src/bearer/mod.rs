@@ -1,10 +1,13 @@
 //! A provider's own tokens as `Authorization: Bearer` credentials.
 //!
-//! - JWTs (access or ID tokens) signed by a configured OpenID Connect
-//!   issuer: strict parse ([`jwt`]), signature against the issuer's JWKS
-//!   ([`jwks`]), then `iss`, `aud`, `exp`, `nbf`, `iat`.
+//! - JWTs signed by a configured OpenID Connect issuer: strict parse
+//!   ([`jwt`]), signature against the issuer's JWKS ([`jwks`]), then `iss`,
+//!   `aud`, `exp`, `nbf`, `iat`, and the kind of token: access tokens only
+//!   (ID tokens where the provider sets `accept_id_tokens`).
 //! - Opaque tokens, where the provider offers RFC 7662 introspection
 //!   ([`introspection`]).
+//! - Never a refresh token the gateway holds for one of its sessions
+//!   ([`refresh_tokens`]).
 //!
 //! A verified token becomes a [`Session`] with its own [`Source`], cached
 //! like opened cookies (the outcome per token, times still checked on every
@@ -13,6 +16,7 @@
 pub mod introspection;
 pub mod jwks;
 pub mod jwt;
+pub mod refresh_tokens;
 
 use crate::clock::SharedClock;
 use crate::config::ASYMMETRIC_ALGORITHMS;
@@ -22,6 +26,7 @@ use crate::session::{ProviderTokenIdentity, Session, Source};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use introspection::Introspector;
+use refresh_tokens::KnownRefreshTokens;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -53,6 +58,12 @@ pub enum BearerError {
     Inactive,
     #[error("the provider could not be asked")]
     Unavailable,
+    #[error("the token is an ID token, not an access token")]
+    IdToken,
+    #[error("the token is a refresh token, not an access token")]
+    RefreshToken,
+    #[error("the introspection answer does not say what kind of token this is (no token_type)")]
+    Untyped,
 }
 
 impl BearerError {
@@ -67,6 +78,8 @@ impl BearerError {
                 | BearerError::Audience
                 | BearerError::Claims
                 | BearerError::Expired
+                | BearerError::IdToken
+                | BearerError::RefreshToken
         )
     }
 }
@@ -85,6 +98,8 @@ pub struct ProviderBearer {
     introspector: Option<Introspector>,
     /// Verified JWTs, as the sessions they stand for.
     opened: OpenCache<Arc<Session>, BearerError>,
+    /// Refresh tokens of our own sessions: never a Bearer credential.
+    known_refresh_tokens: Arc<KnownRefreshTokens>,
     clock: SharedClock,
 }
 
@@ -111,16 +126,19 @@ fn token_digest(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The bearer's user: the provider's claim mapping, with `client_id` as the
-/// subject of machine tokens (client credentials) that carry no `sub`.
+/// The bearer's user: the provider's claim mapping, with the subject taken
+/// from `sub`, else `username` (RFC 7662; Django OAuth Toolkit sends no
+/// `sub`), and only then `client_id`: a token that names no user at all is a
+/// machine token (client credentials), and the client is its subject.
 fn user_of(provider: &Provider, claims: &serde_json::Map<String, Value>) -> Result<crate::domain::User, BearerError> {
-    let mut claims = Value::Object(claims.clone());
-    if claims.get("sub").is_none() {
-        if let (Some(client_id), Value::Object(map)) = (claims.get("client_id").cloned(), &mut claims) {
-            map.insert("sub".into(), client_id);
+    let mut claims = claims.clone();
+    if !claims.contains_key("sub") {
+        let named = |name: &str| claims.get(name).filter(|v| v.as_str().is_some_and(|s| !s.is_empty())).cloned();
+        if let Some(subject) = named("username").or_else(|| named("client_id")) {
+            claims.insert("sub".into(), subject);
         }
     }
-    provider.user_from_claims(&claims).map_err(|_| BearerError::Claims)
+    provider.user_from_claims(&Value::Object(claims)).map_err(|_| BearerError::Claims)
 }
 
 impl ProviderBearer {
@@ -151,8 +169,18 @@ impl ProviderBearer {
             issuers,
             introspector,
             opened: OpenCache::new(16 * 1024 * 1024, Duration::from_secs(600)),
+            known_refresh_tokens: Arc::default(),
             clock,
         }
+    }
+
+    /// Refuse the refresh tokens in `known` (the set the refresher fills).
+    pub fn knowing(mut self, known: Arc<KnownRefreshTokens>) -> ProviderBearer {
+        if let Some(introspector) = self.introspector.as_mut() {
+            introspector.known_refresh_tokens = Arc::clone(&known);
+        }
+        self.known_refresh_tokens = known;
+        self
     }
 
     /// No provider's tokens are accepted.
@@ -176,6 +204,9 @@ impl ProviderBearer {
         let session = match self.opened.get(token.as_bytes()) {
             Some(Cached::Opened(session)) => session,
             Some(Cached::Refused(error)) => return Err(error),
+            None if self.known_refresh_tokens.contains(&refresh_tokens::digest(token)) => {
+                return Err(BearerError::RefreshToken)
+            }
             None => match self.verify_jwt(token).await {
                 // A JWT the provider vouched for by introspection keeps to the
                 // introspection cache's time bound instead.
@@ -222,6 +253,7 @@ impl ProviderBearer {
         if !jwt::audience_matches(parsed.claims.get("aud"), &trusted.audiences) {
             return Err(BearerError::Audience);
         }
+        jwt::check_kind(&parsed.claims, trusted.provider.bearer.accept_id_tokens)?;
         let id = match parsed.claims.get("jti").and_then(Value::as_str) {
             Some(jti) if !jti.is_empty() && jti.len() <= 128 => jti.to_owned(),
             _ => token_digest(token),

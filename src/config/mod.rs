@@ -294,7 +294,7 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BearerSettings {
-    /// Accept JWTs (access or ID tokens) signed by the issuer's JWKS (OIDC providers).
+    /// Accept JWT access tokens signed by the issuer's JWKS (OIDC providers).
     pub jwt: bool,
     /// Accepted `aud` values; default: the client id.
     #[serde(deserialize_with = "list::plain_or_list")]
@@ -315,6 +315,14 @@ pub struct BearerSettings {
     /// Least time between two JWKS fetches (an unknown `kid` asks for one).
     #[serde(with = "humantime_serde")]
     pub jwks_min_refetch: Duration,
+    /// Accept the provider's ID tokens as Bearer tokens (JWTs with `nonce` or
+    /// `at_hash`, or typed as ID tokens). Off: ID tokens are not access tokens
+    /// (RFC 8725 3.11, RFC 9068), and one sits in the browser's URL at RP-initiated logout.
+    pub accept_id_tokens: bool,
+    /// Accept introspection answers without `token_type`, which cannot tell an
+    /// access token from a refresh token (for servers that never send one,
+    /// such as Django OAuth Toolkit).
+    pub insecure_introspection_without_token_type: bool,
 }
 
 /// Signature algorithms a provider JWT may use: never `none`, never HMAC.
@@ -332,6 +340,8 @@ impl Default for BearerSettings {
             introspection_cache: Duration::from_secs(60),
             jwks_lifetime: Duration::from_secs(3600),
             jwks_min_refetch: Duration::from_secs(30),
+            accept_id_tokens: false,
+            insecure_introspection_without_token_type: false,
         }
     }
 }

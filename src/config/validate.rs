@@ -83,6 +83,12 @@ fn bearer_problems(at: &str, provider: &ProviderSettings) -> Vec<String> {
     if bearer.audiences.iter().any(String::is_empty) {
         problems.push(format!("{at}.bearer.audiences has an empty value"));
     }
+    if bearer.accept_id_tokens && !bearer.jwt {
+        problems.push(format!("{at}.bearer.accept_id_tokens needs bearer.jwt"));
+    }
+    if bearer.insecure_introspection_without_token_type && !bearer.introspection {
+        problems.push(format!("{at}.bearer.insecure_introspection_without_token_type needs bearer.introspection"));
+    }
     if bearer.jwks_min_refetch > bearer.jwks_lifetime {
         problems.push(format!("{at}.bearer.jwks_min_refetch is longer than bearer.jwks_lifetime"));
     }
@@ -421,5 +427,29 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
+    }
+
+    #[test]
+    fn bearer_token_kind_switches_need_the_check_they_change() {
+        let settings = Settings::from_toml(
+            r#"
+            mode = "development"
+            [cookie]
+            insecure_http = true
+            [providers.corp]
+            kind = "oidc"
+            issuer = "https://id.example.com"
+            client_id = "gate"
+            client_secret = "s"
+            bearer = { accept_id_tokens = true, insecure_introspection_without_token_type = true }
+            "#,
+        )
+        .unwrap();
+        let text = settings.validate().unwrap_err().to_string();
+        assert!(text.contains("providers.corp.bearer.accept_id_tokens needs bearer.jwt"), "{text}");
+        assert!(
+            text.contains("providers.corp.bearer.insecure_introspection_without_token_type needs bearer.introspection"),
+            "{text}"
+        );
     }
 }

@@ -37,6 +37,10 @@ pub enum ProviderError {
     /// The token endpoint refused the authorization code (used, expired, or not ours).
     #[error("the provider refused the authorization code")]
     CodeRejected,
+    /// The token endpoint refused the request with an OAuth error other
+    /// than `invalid_grant` (a 4xx, or GitHub's 200 with `error`): final.
+    #[error("the token endpoint refused the request: {0}")]
+    Refused(String),
     /// The provider answered with an OAuth error or something unparseable.
     #[error("the provider answered with an error: {0}")]
     Protocol(String),
@@ -54,7 +58,7 @@ impl ProviderError {
         match self {
             ProviderError::Unavailable(_) => "provider_unavailable",
             ProviderError::CodeRejected => "code_rejected",
-            ProviderError::Protocol(_) => "provider_error",
+            ProviderError::Refused(_) | ProviderError::Protocol(_) => "provider_error",
             ProviderError::InvalidIdToken(_) => "invalid_id_token",
             ProviderError::Profile(_) => "profile_error",
         }
@@ -410,7 +414,9 @@ impl Provider {
 
     /// Spend a refresh token at the token endpoint. The result keeps the old
     /// refresh token when the provider does not rotate it, and the old ID
-    /// token when it sends no new one. `CodeRejected` means `invalid_grant`.
+    /// token when it sends no new one. `CodeRejected` means `invalid_grant`,
+    /// `Refused` another OAuth error (both final); `Unavailable` is a
+    /// network error, a timeout or a 5xx (transient).
     pub async fn refresh(&self, previous: &ProviderTokens) -> Result<ProviderTokens, ProviderError> {
         let refresh_token = previous.refresh_token.as_ref().ok_or(ProviderError::CodeRejected)?;
         let mut tokens = match &self.protocol {

@@ -8,8 +8,9 @@ use crate::session::ProviderTokens;
 use oauth2::basic::BasicClient;
 use oauth2::RefreshToken;
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ErrorResponse, HttpClientError, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ErrorResponse, HttpClientError, HttpRequest, HttpResponse, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::SecretString;
 use url::Url;
@@ -35,7 +36,7 @@ pub fn token_error<T: ErrorResponse + serde::Serialize>(
     let classify = |code: &str| match code {
         "invalid_grant" | "bad_verification_code" => ProviderError::CodeRejected,
         "server_error" | "temporarily_unavailable" => ProviderError::Unavailable(format!("token endpoint: {code}")),
-        other => ProviderError::Protocol(format!("token endpoint: {other}")),
+        other => ProviderError::Refused(format!("token endpoint: {other}")),
     };
     match error {
         RequestTokenError::ServerResponse(response) => {
@@ -46,6 +47,7 @@ pub fn token_error<T: ErrorResponse + serde::Serialize>(
             classify(&code)
         }
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => ProviderError::Unavailable(describe(&e)),
+        RequestTokenError::Request(HttpClientError::Other(why)) => ProviderError::Unavailable(why),
         RequestTokenError::Request(_) => ProviderError::Unavailable("request failed".into()),
         RequestTokenError::Parse(_, body) => {
             let code = serde_json::from_slice::<serde_json::Value>(&body)
@@ -58,6 +60,20 @@ pub fn token_error<T: ErrorResponse + serde::Serialize>(
         }
         RequestTokenError::Other(_) => ProviderError::Unavailable("token endpoint answered unexpectedly".into()),
     }
+}
+
+/// A call to a token endpoint where a 5xx is a transport failure (so
+/// `Unavailable`, transient) whatever its body says: only a 4xx or a 200
+/// carries an OAuth error the provider means.
+pub async fn token_endpoint(
+    http: &reqwest::Client,
+    request: HttpRequest,
+) -> Result<HttpResponse, HttpClientError<reqwest::Error>> {
+    let response = http.call(request).await?;
+    if response.status().is_server_error() {
+        return Err(HttpClientError::Other(format!("token endpoint answered {}", response.status())));
+    }
+    Ok(response)
 }
 
 /// The gateway's record of a token response.
@@ -123,7 +139,7 @@ impl OAuth2 {
         let response = self
             .client(provider)
             .exchange_refresh_token(&refresh_token)
-            .request_async(&provider.http)
+            .request_async(&|request| token_endpoint(&provider.http, request))
             .await
             .map_err(token_error)?;
         Ok(tokens_from(&response, provider.now(), None))

@@ -329,7 +329,7 @@ impl Oidc {
         let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let response: CoreTokenResponse = client
             .exchange_refresh_token(&refresh_token)
-            .request_async(&provider.http)
+            .request_async(&|request| super::oauth2_flow::token_endpoint(&provider.http, request))
             .await
             .map_err(super::oauth2_flow::token_error)?;
         let id_token = response.id_token().map(|t| t.to_string());

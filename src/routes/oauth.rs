@@ -170,6 +170,7 @@ pub async fn callback(
             return fail(SigninError::parse(e.code()));
         }
     };
+    state.refresher.remember(&signed_in.tokens);
     let session = match sessions.codec.start(signed_in.user, &provider.id, true, Some(&signed_in.tokens)) {
         Ok(session) => session,
         Err(_) => return HttpResponse::InternalServerError().finish(),

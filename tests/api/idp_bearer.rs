@@ -43,6 +43,18 @@ fn jwt_bearer(audiences: &[&str]) -> BearerSettings {
     }
 }
 
+/// JWTs with the client id as audience, ID tokens included (`accept_id_tokens`).
+fn id_token_bearer() -> BearerSettings {
+    BearerSettings { accept_id_tokens: true, ..jwt_bearer(&[]) }
+}
+
+/// Make the test IdP behave like another provider (`POST /test/quirks`, see tests/idp/README.md).
+pub(crate) async fn set_quirks(idp: &TestIdp, quirks: Value) {
+    let response =
+        reqwest::Client::new().post(format!("{}/test/quirks", idp.issuer)).json(&quirks).send().await.unwrap();
+    assert_eq!(response.status(), 200, "quirks {quirks}: {}", response.text().await.unwrap());
+}
+
 async fn verify_at(app: &TestApp, uri: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/auth/verify"))
@@ -67,8 +79,45 @@ async fn stat(idp: &TestIdp, name: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn the_idps_id_token_is_accepted_until_it_expires() {
+async fn the_idps_id_token_is_refused_unless_the_provider_accepts_id_tokens() {
     let (idp, app) = setup(false, jwt_bearer(&[])).await; // default audience: our client id
+    let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
+    assert!(claims(&tokens.id_token)["nonce"].is_string(), "an ID token, told apart by its nonce");
+    assert_eq!(claims(&tokens.id_token)["aud"], CLIENT_ID, "and for us: only its kind keeps it out");
+    assert_refused(&app, &tokens.id_token, "an ID token is not an access token").await;
+}
+
+#[tokio::test]
+async fn the_id_token_hint_of_rp_initiated_logout_is_not_a_bearer_credential() {
+    use crate::oidc_flow::{deliver, start, ALICE, CALLBACK};
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec!["http://gate.test/".into()],
+        ..IdpOptions::default()
+    })
+    .await;
+    let mut provider = idp.provider();
+    provider.rp_initiated_logout = true;
+    provider.bearer = jwt_bearer(&[]);
+    let app = spawn_app_with(|s| {
+        s.providers.insert("corp".into(), provider);
+    })
+    .await;
+    wait_ready(&app).await;
+    let (authorize, _) = start(&app, "/").await;
+    deliver(&app, &crate::idp::authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+
+    // Signing out puts the ID token in the browser's URL (history, proxy logs, Referer).
+    let signed_out = app.client.post(app.url("/auth/signout")).send().await.unwrap();
+    let end_session = url::Url::parse(&crate::helpers::location(&signed_out)).unwrap();
+    let hint = end_session.query_pairs().find(|(k, _)| k == "id_token_hint").unwrap().1.into_owned();
+    assert!(claims(&hint)["exp"].as_i64().unwrap() > sealgate::clock::Clock::now(&app.clock), "still unexpired");
+    assert_refused(&app, &hint, "the id_token_hint from the logout URL").await;
+}
+
+#[tokio::test]
+async fn an_id_token_is_accepted_until_it_expires_where_the_provider_accepts_id_tokens() {
+    let (idp, app) = setup(false, id_token_bearer()).await;
     let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
     let verified = verify(&app, &tokens.id_token).await;
     assert_eq!(verified.status(), 200);
@@ -95,7 +144,7 @@ async fn a_token_for_another_audience_is_refused() {
 
 #[tokio::test]
 async fn forgeries_built_from_a_real_token_are_refused() {
-    let (idp, app) = setup(false, jwt_bearer(&[])).await;
+    let (idp, app) = setup(false, id_token_bearer()).await;
     let tokens = idp.sign_in_as_client("bob", "bob-password", None).await;
     let real = &tokens.id_token;
     assert_eq!(verify(&app, real).await.status(), 200);
@@ -132,7 +181,7 @@ async fn forgeries_built_from_a_real_token_are_refused() {
 
 #[tokio::test]
 async fn unknown_kids_cost_the_idp_one_jwks_request_per_interval() {
-    let (idp, app) = setup(false, jwt_bearer(&[])).await;
+    let (idp, app) = setup(false, id_token_bearer()).await;
     let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
     assert_eq!(verify(&app, &tokens.id_token).await.status(), 200);
     let baseline = stat(&idp, "jwks_requests").await;
@@ -239,4 +288,96 @@ async fn a_revoked_opaque_token_is_refused_once_the_cache_time_is_over() {
     assert_eq!(verify(&app, &tokens.access_token).await.status(), 200, "cached for introspection_cache");
     app.clock.advance(1);
     assert_refused(&app, &tokens.access_token, "asked again: revoked").await;
+}
+
+fn introspection_bearer() -> BearerSettings {
+    BearerSettings { introspection: true, ..BearerSettings::default() }
+}
+
+#[tokio::test]
+async fn an_introspection_answer_with_username_and_no_sub_is_that_user_not_the_client() {
+    // Django OAuth Toolkit answers `username`, never `sub`, and no `token_type`.
+    let bearer = BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
+    let (idp, app) = setup(false, bearer).await;
+    set_quirks(&idp, json!({"introspection_sub": false, "introspection_token_type": false})).await;
+    for (login, password) in [("alice", "alice-password"), ("bob", "bob-password")] {
+        let tokens = idp.sign_in_as_client(login, password, None).await;
+        let verified = verify(&app, &tokens.access_token).await;
+        assert_eq!(verified.status(), 200, "{login}");
+        assert_eq!(header(&verified, "x-auth-user"), Some(login), "each person is themselves, not {CLIENT_ID}");
+        assert_eq!(header(&verified, "x-auth-source"), Some("introspection"));
+    }
+}
+
+#[tokio::test]
+async fn an_introspection_answer_without_token_type_is_refused_unless_the_provider_never_gives_one() {
+    let (idp, app) = setup(false, introspection_bearer()).await;
+    let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
+    assert_eq!(verify(&app, &tokens.access_token).await.status(), 200, "token_type Bearer");
+    set_quirks(&idp, json!({"introspection_token_type": false})).await;
+    let other = idp.sign_in_as_client("alice", "alice-password", None).await;
+    assert_refused(&app, &other.access_token, "the answer does not say it is an access token").await;
+
+    let bearer = BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
+    let (idp, app) = setup(false, bearer).await;
+    set_quirks(&idp, json!({"introspection_token_type": false})).await;
+    let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
+    let verified = verify(&app, &tokens.access_token).await;
+    assert_eq!(verified.status(), 200, "accepted where the provider is known never to say");
+    assert_eq!(header(&verified, "x-auth-user"), Some("alice-sub"));
+}
+
+mod refresh_tokens {
+    use super::*;
+    use crate::refresh::{new_cookie, signed_in_with, tokens_in, Signed, PAST_EXPIRY};
+    use secrecy::ExposeSecret;
+
+    #[tokio::test]
+    async fn the_sessions_refresh_token_is_refused_as_bearer_because_introspection_gives_it_no_token_type() {
+        let Signed { idp, app, cookie, .. } = signed_in_with(|_| {}).await;
+        let refresh = tokens_in(&app, &cookie).refresh_token.unwrap();
+        assert_eq!(introspect(&idp, refresh.expose_secret()).await["active"], true);
+        // Another replica (or this one after a restart) has never held it.
+        let mut provider = idp.provider();
+        provider.bearer = introspection_bearer();
+        let replica = spawn_app_with(|s| {
+            s.providers.insert("corp".into(), provider);
+        })
+        .await;
+        wait_ready(&replica).await;
+        assert_refused(&replica, refresh.expose_secret(), "a refresh token (oidc-provider: active, no token_type)")
+            .await;
+    }
+
+    async fn introspect(idp: &TestIdp, token: &str) -> Value {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/token/introspection", idp.issuer))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_the_gateway_holds_are_refused_even_where_introspection_cannot_tell() {
+        let Signed { idp, app, cookie, .. } = signed_in_with(|s| {
+            s.providers.get_mut("corp").unwrap().bearer =
+                BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
+        })
+        .await;
+        set_quirks(&idp, json!({"introspection_token_type": false})).await;
+        let at_sign_in = tokens_in(&app, &cookie).refresh_token.unwrap();
+        assert_refused(&app, at_sign_in.expose_secret(), "held since sign-in").await;
+
+        // The IdP rotates refresh tokens: the successor is held too.
+        app.clock.advance(PAST_EXPIRY);
+        let refreshed = app.get_with_cookie("/auth/verify", &cookie).await;
+        let cookie = new_cookie(&refreshed).expect("refreshed");
+        let rotated = tokens_in(&app, &cookie).refresh_token.unwrap();
+        assert_ne!(rotated.expose_secret(), at_sign_in.expose_secret());
+        assert_refused(&app, rotated.expose_secret(), "held since the refresh").await;
+        assert_eq!(introspect(&idp, rotated.expose_secret()).await["active"], true, "the IdP alone would vouch for it");
+    }
 }

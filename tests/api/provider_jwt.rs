@@ -238,6 +238,49 @@ async fn a_jwt_from_a_configured_issuer_is_an_identity_with_its_source() {
 }
 
 #[tokio::test]
+async fn only_access_tokens_are_credentials_unless_the_provider_accepts_id_tokens() {
+    let key = SigningKey::es256("k1");
+    let fake = FakeIssuer::start(&[&key]).await;
+    let with = |claims: &[(&str, Value)]| {
+        let mut token = fake.claims("svc");
+        for (name, value) in claims {
+            token[*name] = value.clone();
+        }
+        key.sign(&token)
+    };
+    // Every mark of an ID token, each on its own, signed by the issuer for our audience.
+    let id_tokens = [
+        with(&[("nonce", json!("n-1"))]),
+        with(&[("at_hash", json!("x1"))]),
+        with(&[("c_hash", json!("x2"))]),
+        with(&[("typ", json!("ID"))]), // Keycloak
+    ];
+    // Refresh tokens in JWT form (Keycloak: `typ` Refresh / Offline; Ory: `token_use`).
+    let refresh_tokens = [
+        with(&[("typ", json!("Refresh"))]),
+        with(&[("typ", json!("Offline"))]),
+        with(&[("token_use", json!("refresh_token"))]),
+    ];
+    let access = with(&[]);
+    let keycloak_access = with(&[("typ", json!("Bearer")), ("nonce", json!("n-2"))]);
+
+    let app = spawn_for(&fake, |_| {}).await;
+    assert_eq!(verify(&app, &access).await.status(), 200);
+    assert_eq!(verify(&app, &keycloak_access).await.status(), 200, "typed Bearer, whatever else it carries");
+    for token in id_tokens.iter().chain(&refresh_tokens) {
+        assert_refused(&app, token, "not an access token").await;
+    }
+
+    let app = spawn_for(&fake, |s| s.providers.get_mut("corp").unwrap().bearer.accept_id_tokens = true).await;
+    for token in &id_tokens {
+        assert_eq!(verify(&app, token).await.status(), 200, "accept_id_tokens = true");
+    }
+    for token in &refresh_tokens {
+        assert_refused(&app, token, "a refresh token, even where ID tokens are accepted").await;
+    }
+}
+
+#[tokio::test]
 async fn expiry_and_not_before_are_checked_to_the_second() {
     let key = SigningKey::es256("k1");
     let fake = FakeIssuer::start(&[&key]).await;
@@ -597,6 +640,7 @@ async fn a_failed_introspection_is_not_cached_and_inactive_answers_are() {
         .and(wiremock::matchers::body_string_contains("token=opaque-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "active": true, "sub": "svc-7", "scope": "orders:read", "exp": NOW + 120, "iss": fake.issuer(),
+            "token_type": "Bearer",
             "aud": AUDIENCE, // checked because `audiences` is configured
         })))
         .mount(&fake.server)
@@ -639,7 +683,7 @@ async fn a_jwt_from_an_issuer_only_trusted_by_introspection_is_asked_about_again
     Mock::given(method("POST"))
         .and(path("/introspect"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "active": true, "sub": "svc-9", "exp": NOW + 1000, "aud": AUDIENCE,
+            "active": true, "sub": "svc-9", "exp": NOW + 1000, "aud": AUDIENCE, "token_type": "Bearer",
         })))
         .mount(&fake.server)
         .await;

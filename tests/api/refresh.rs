@@ -4,6 +4,7 @@
 
 use crate::helpers::{captured_logs, header, set_cookies, spawn_app_with, TestApp};
 use crate::idp::{authorize_at_idp, IdpOptions, TestIdp};
+use crate::idp_bearer::set_quirks;
 use crate::oidc_flow::{deliver, start, wait_ready, ALICE, CALLBACK};
 use crate::proxies::Switch;
 use sealgate::config::WithoutRefreshToken;
@@ -13,17 +14,25 @@ use secrecy::SecretString;
 use std::time::Duration;
 
 /// Access tokens live 5 s at the IdP; sealgate's clock is moved past that.
-const PAST_EXPIRY: i64 = 60;
+pub(crate) const PAST_EXPIRY: i64 = 60;
+/// `tokens.grace_window`, the default: how long a refresh's outcome stands.
+const GRACE_WINDOW: i64 = 30;
 
-struct Signed {
-    idp: TestIdp,
-    app: TestApp,
+pub(crate) struct Signed {
+    pub(crate) idp: TestIdp,
+    pub(crate) app: TestApp,
     /// The session cookie as a `Cookie` header.
-    cookie: String,
-    token_switch: Switch,
+    pub(crate) cookie: String,
+    pub(crate) token_switch: Switch,
 }
 
-async fn signed_in_with(configure: impl FnOnce(&mut sealgate::config::Settings)) -> Signed {
+/// The provider tokens sealed in a session cookie (`Cookie` header form).
+pub(crate) fn tokens_in(app: &TestApp, cookie: &str) -> ProviderTokens {
+    let session = app.sessions.codec.open(cookie.split_once('=').unwrap().1).unwrap();
+    app.sessions.codec.tokens(&session).unwrap().unwrap().as_ref().clone()
+}
+
+pub(crate) async fn signed_in_with(configure: impl FnOnce(&mut sealgate::config::Settings)) -> Signed {
     let idp = TestIdp::start(IdpOptions {
         redirect_uris: vec![CALLBACK.into()],
         access_token_ttl: Some(5),
@@ -59,7 +68,7 @@ fn access_token(response: &reqwest::Response) -> Option<String> {
     header(response, "x-auth-access-token").map(str::to_owned)
 }
 
-fn new_cookie(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn new_cookie(response: &reqwest::Response) -> Option<String> {
     set_cookies(response.headers())
         .into_iter()
         .find(|c| c.name == "sealgate" && !c.is_removal())
@@ -172,11 +181,62 @@ async fn a_provider_that_is_down_degrades_without_ending_the_session_and_recover
     assert_eq!(token.json::<serde_json::Value>().await.unwrap()["error"], "provider_unavailable");
 
     token_switch.set_down(false);
+    let waiting = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(waiting.status(), 200);
+    assert!(access_token(&waiting).is_none(), "the failure stands for the grace window");
+    app.clock.advance(GRACE_WINDOW);
     let recovered = app.get_with_cookie("/auth/verify", &cookie).await;
     assert_eq!(recovered.status(), 200);
-    assert!(access_token(&recovered).is_some(), "a later request retries and succeeds");
+    assert!(access_token(&recovered).is_some(), "a request after the grace window retries and succeeds");
     assert!(new_cookie(&recovered).is_some());
     assert_eq!(refresh_grants(&idp).await, 1, "only the successful refresh reached the IdP");
+}
+
+#[tokio::test]
+async fn a_refresh_refused_with_any_oauth_error_ends_the_session_for_good() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    // LemonLDAP::NG's answer for an expired refresh session.
+    set_quirks(&idp, serde_json::json!({"refresh_error": "invalid_request"})).await;
+    app.clock.advance(PAST_EXPIRY);
+    let ended = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(ended.status(), 401, "final, as for invalid_grant");
+    assert!(set_cookies(ended.headers()).iter().any(|c| c.name == "sealgate" && c.is_removal()));
+    for _ in 0..3 {
+        assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401, "and it stays ended");
+    }
+    app.clock.advance(GRACE_WINDOW);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 401);
+    assert_eq!(refresh_grants(&idp).await, 2, "asked once per grace window, never on every request");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let refused = metrics.lines().find(|l| l.starts_with("sealgate_token_refresh_total{outcome=\"refused\"}")).unwrap();
+    assert!(refused.split(' ').next_back().unwrap().parse::<u64>().unwrap() >= 1, "{refused}");
+}
+
+#[tokio::test]
+async fn a_5xx_is_transient_whatever_its_body_and_is_retried_once_per_grace_window() {
+    let Signed { idp, app, cookie, .. } = signed_in().await;
+    // An OAuth-looking error body, but a 503: the provider is down, it did not refuse us.
+    set_quirks(&idp, serde_json::json!({"refresh_error": "invalid_request", "refresh_status": 503})).await;
+    app.clock.advance(PAST_EXPIRY);
+    for _ in 0..5 {
+        let degraded = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert_eq!(degraded.status(), 200, "still signed in");
+        assert!(access_token(&degraded).is_none(), "a stale token is never passed");
+    }
+    assert_eq!(refresh_grants(&idp).await, 1, "five requests, one call");
+    app.clock.advance(GRACE_WINDOW - 1);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 200);
+    assert_eq!(refresh_grants(&idp).await, 1, "a second before the window ends");
+    app.clock.advance(1);
+    assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 200);
+    assert_eq!(refresh_grants(&idp).await, 2, "the window is over: one retry");
+
+    set_quirks(&idp, serde_json::json!({"reset": true})).await;
+    app.clock.advance(GRACE_WINDOW);
+    let recovered = app.get_with_cookie("/auth/verify", &cookie).await;
+    assert!(access_token(&recovered).is_some(), "the refresh token was never spent by the failures");
+    assert!(new_cookie(&recovered).is_some());
+    assert_eq!(refresh_grants(&idp).await, 3);
 }
 
 #[tokio::test]
@@ -347,6 +407,7 @@ async fn a_route_whose_policy_demands_a_fresh_token_refreshes_it_or_refuses() {
     assert_eq!(elsewhere.status(), 200, "other routes do not need it");
 
     token_switch.set_down(false);
+    app.clock.advance(GRACE_WINDOW);
     let refreshed = for_api(&cookie).await.unwrap();
     assert_eq!(refreshed.status(), 200);
     assert!(access_token(&refreshed).is_none(), "pass_access_token is off: the token is refreshed, not passed");

@@ -178,6 +178,97 @@ function rememberGrant(accountId, grantId) {
 }
 
 // ---------------------------------------------------------------------------
+// Quirks of real providers, switched on by tests (POST /test/quirks)
+
+// What oidc-provider does by default, which real providers do otherwise.
+const QUIRKS_DEFAULT = {
+  // An OAuth error code answered to every refresh_token grant, before
+  // oidc-provider sees it (so the refresh token is not spent), with
+  // `refresh_status`. LemonLDAP::NG answers 400 `invalid_request` for an
+  // expired refresh session.
+  refresh_error: null,
+  refresh_status: 400,
+  // false: active introspection answers leave `token_type` out (as Django
+  // OAuth Toolkit does; oidc-provider itself leaves it out for refresh
+  // tokens only).
+  introspection_token_type: true,
+  // false: active introspection answers carry `username` (the login) and no
+  // `sub` (as Django OAuth Toolkit does).
+  introspection_sub: true,
+};
+const quirks = { ...QUIRKS_DEFAULT };
+
+function readText(req, limit = 64 * 1024) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+// POST /test/quirks with a JSON object: merges it into the quirks (unknown
+// names are a 400; `{"reset": true}` restores the defaults) and answers them.
+async function handleQuirks(req, res) {
+  let change;
+  try {
+    change = JSON.parse((await readText(req)) || '{}');
+  } catch {
+    sendJson(res, 400, { error: 'the body must be a JSON object' });
+    return;
+  }
+  if (change === null || typeof change !== 'object' || Array.isArray(change)) {
+    sendJson(res, 400, { error: 'the body must be a JSON object' });
+    return;
+  }
+  if (change.reset === true) Object.assign(quirks, QUIRKS_DEFAULT);
+  delete change.reset;
+  const unknown = Object.keys(change).filter((name) => !(name in QUIRKS_DEFAULT));
+  if (unknown.length) {
+    sendJson(res, 400, { error: `unknown quirks: ${unknown.join(', ')}` });
+    return;
+  }
+  Object.assign(quirks, change);
+  sendJson(res, 200, quirks);
+}
+
+function installQuirks(provider) {
+  provider.use(async (ctx, next) => {
+    if (quirks.refresh_error && ctx.method === 'POST' && ctx.path === '/token') {
+      // Read the form here; oidc-provider then parses `req.body` instead.
+      const body = await readText(ctx.req);
+      ctx.req.body = body;
+      if (new URLSearchParams(body).get('grant_type') === 'refresh_token') {
+        stats.token_requests.refresh_token += 1;
+        stats.refresh_failures += 1;
+        ctx.status = quirks.refresh_status;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: quirks.refresh_error, error_description: 'refused by a test quirk' };
+        return;
+      }
+    }
+    await next();
+    if (ctx.method === 'POST' && ctx.path === '/token/introspection' && ctx.body?.active === true) {
+      if (!quirks.introspection_token_type) delete ctx.body.token_type;
+      if (!quirks.introspection_sub && ctx.body.sub !== undefined) {
+        const user = USERS.find((u) => u.claims.sub === ctx.body.sub);
+        ctx.body.username = user ? user.login : ctx.body.sub;
+        delete ctx.body.sub;
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
 // HTML
 
 function escapeHtml(value) {
@@ -458,6 +549,8 @@ ${Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</stro
     }
   });
 
+  installQuirks(provider);
+
   provider.on('server_error', (ctx, err) => {
     console.error('oidc-provider server_error:', err);
   });
@@ -621,6 +714,8 @@ const server = http.createServer((req, res) => {
   let work;
   if (interaction) {
     work = handleInteraction(provider, req, res, decodeURIComponent(interaction[1]), interaction[2] ?? '');
+  } else if (url.pathname === '/test/quirks' && req.method === 'POST') {
+    work = handleQuirks(req, res);
   } else if (url.pathname.startsWith('/test/')) {
     work = handleTest(provider, req, res, url);
   } else {

@@ -3,7 +3,7 @@
 # tests use it: discovery, the authorization-code + PKCE flow through our
 # interaction forms, the token endpoint, refresh-token rotation and reuse
 # detection, /test/stats, /test/revoke-grants, Deny, revocation,
-# introspection and RP-initiated logout.
+# introspection, RP-initiated logout and /test/quirks.
 #
 # Usage: bash tests/idp/smoke.sh   (needs node, curl and `npm ci` done here)
 #   IDP_LOG=/tmp/idp.log DEBUG=oidc-provider:error bash tests/idp/smoke.sh
@@ -310,6 +310,30 @@ curl -sS -o "$WORK/stats.json" "$ISSUER/test/stats"
 [ "$(js "$WORK/stats.json" '[j.token_requests.authorization_code, j.token_requests.refresh_token, j.refresh_failures].join(",")')" = "1,2,0" ] \
   || fail "stats: $(cat "$WORK/stats.json")"
 ok "/test/stats: $(cat "$WORK/stats.json")"
+
+# Quirks of other providers (POST /test/quirks)
+curl -sS -o "$WORK/in.json" -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "token=$RT" "$ISSUER/token/introspection"
+[ "$(js "$WORK/in.json" '[j.active, j.token_type === undefined].join("|")')" = "true|true" ] || fail "refresh token introspection: $(cat "$WORK/in.json")"
+ok "introspection of a refresh token: active, no token_type (oidc-provider's own way)"
+quirks() { curl -sS -o "$WORK/q.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "$ISSUER/test/quirks"; }
+[ "$(quirks '{"no_such_quirk": 1}')" = 400 ] || fail "an unknown quirk: $(cat "$WORK/q.json")"
+[ "$(quirks '{"introspection_token_type": false, "introspection_sub": false}')" = 200 ] || fail "quirks: $(cat "$WORK/q.json")"
+refresh "$WORK/r.json" "$RT" >/dev/null # a fresh access token (they live 5 s here)
+ACCESS=$(js "$WORK/r.json" j.access_token)
+curl -sS -o "$WORK/in.json" -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "token=$ACCESS" "$ISSUER/token/introspection"
+[ "$(js "$WORK/in.json" '[j.active, j.username, j.sub === undefined, j.token_type === undefined].join("|")')" = "true|alice|true|true" ] \
+  || fail "introspection with quirks: $(cat "$WORK/in.json")"
+ok "quirks: introspection answers username=alice, no sub, no token_type (Django OAuth Toolkit)"
+[ "$(quirks '{"refresh_error": "invalid_request"}')" = 200 ] || fail "quirks: $(cat "$WORK/q.json")"
+STATUS=$(refresh "$WORK/r.json" "$RT")
+[ "$STATUS" = 400 ] && [ "$(js "$WORK/r.json" j.error)" = invalid_request ] || fail "refresh with refresh_error: $STATUS $(cat "$WORK/r.json")"
+[ "$(quirks '{"refresh_status": 503}')" = 200 ] || fail "quirks: $(cat "$WORK/q.json")"
+STATUS=$(refresh "$WORK/r.json" "$RT")
+[ "$STATUS" = 503 ] || fail "refresh with refresh_status 503: $STATUS $(cat "$WORK/r.json")"
+[ "$(quirks '{"reset": true}')" = 200 ] || fail "quirks reset: $(cat "$WORK/q.json")"
+STATUS=$(refresh "$WORK/r.json" "$RT")
+[ "$STATUS" = 200 ] || fail "refresh after the quirks: $STATUS $(cat "$WORK/r.json")"
+ok "quirks: refresh -> 400 invalid_request, then 503; after reset the same refresh token works (never spent)"
 stop_idp plain
 
 echo "smoke: all checks passed"
