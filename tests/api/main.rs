@@ -9,6 +9,7 @@ mod caddy;
 mod cli;
 mod cookies;
 mod fakes;
+mod flow_cookies;
 mod health;
 mod helpers;
 mod idp;
