@@ -118,7 +118,9 @@ impl Gateway {
             settings.api_tokens.deny_list.clone(),
             settings.api_tokens.max_lifetime.as_secs() as i64,
         )
-        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?
+        .outliving_sessions(settings.api_tokens.outlive_session);
+        api_tokens.load_deny_list().map_err(|e| ConfigError::new(vec![e]))?;
         let sessions = SessionService {
             codec,
             cookies: CookieSpec::from_settings(&settings),

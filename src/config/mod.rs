@@ -69,16 +69,20 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiTokenSettings {
-    /// Longest lifetime `POST /auth/tokens` grants.
+    /// Longest lifetime of an API token (`POST /auth/tokens`, `sealgate token mint`).
     #[serde(with = "humantime_serde")]
     pub max_lifetime: Duration,
     /// A file of revoked token ids, one per line; re-read when it changes.
+    /// It must exist at start; when it later cannot be read, the last list read stays.
     pub deny_list: Option<PathBuf>,
+    /// Let a token minted from a session live past the session's absolute
+    /// expiry (up to `max_lifetime`). Off: it ends when the session would.
+    pub outlive_session: bool,
 }
 
 impl Default for ApiTokenSettings {
     fn default() -> Self {
-        Self { max_lifetime: Duration::from_secs(90 * 24 * 3600), deny_list: None }
+        Self { max_lifetime: Duration::from_secs(90 * 24 * 3600), deny_list: None, outlive_session: false }
     }
 }
 

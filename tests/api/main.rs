@@ -2,6 +2,7 @@
 //! server on a loopback port by `helpers::spawn_app`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod api_tokens;
 mod bad_input;
 mod bearer;
 mod browser;
