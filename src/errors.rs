@@ -6,7 +6,7 @@
 
 use actix_web::body::BoxBody;
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("payload too large")]
     TooLarge,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("the provider's access token has expired and cannot be refreshed")]
@@ -49,6 +51,7 @@ impl AppError {
             | AppError::Unavailable(code) => code,
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
+            AppError::RequestTimeout => "request_timeout",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal(_) => "internal",
         }
@@ -70,6 +73,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +108,10 @@ impl ResponseError for AppError {
         }
         headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // The rest of a refused body is not read: the connection cannot be reused.
+        if matches!(self, AppError::TooLarge | AppError::RequestTimeout) {
+            response.head_mut().set_connection_type(ConnectionType::Close);
+        }
         response
     }
 }
@@ -137,6 +145,7 @@ mod tests {
             (AppError::Forbidden("forbidden"), 403, None, None),
             (AppError::RateLimited { retry_after_secs: 900 }, 429, None, Some("900")),
             (AppError::TooLarge, 413, None, None),
+            (AppError::RequestTimeout, 408, None, None),
         ];
         for (error, status, challenge, retry_after) in cases {
             let code = error.code();

@@ -349,6 +349,13 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Origins besides `public_url`'s that may POST (sign-in, sign-out,
+    /// `/auth/tokens`), each exactly `scheme://host[:port]`.
+    pub allowed_origins: Vec<String>,
+    /// How long a client may take to send a request's head, and again its
+    /// body; slower clients get 408 and the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -358,6 +365,8 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:4180".into(),
             trusted_proxies: Vec::new(),
             workers: 0,
+            allowed_origins: Vec::new(),
+            client_timeout: Duration::from_secs(10),
         }
     }
 }

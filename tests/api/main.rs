@@ -5,6 +5,7 @@
 mod api_tokens;
 mod bad_input;
 mod bearer;
+mod bodies;
 mod browser;
 mod caddy;
 mod cli;
