@@ -4,7 +4,9 @@
 //!
 //! Each carries a subject (the user), a name, scopes, an expiry and a token
 //! id (`jti`). A deny-list file of token ids, reloaded when it changes,
-//! revokes single tokens without any state in the gateway.
+//! revokes single tokens without any state in the gateway. The file must be
+//! readable at start; when it later disappears or cannot be read, the last
+//! list read stays in force (revoked tokens never work again by accident).
 
 use crate::clock::SharedClock;
 use crate::domain::User;
@@ -18,7 +20,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::SystemTime;
@@ -58,33 +60,60 @@ struct DenyList {
     path: Option<PathBuf>,
     ids: RwLock<(Option<SystemTime>, HashSet<String>)>,
     checked_at: AtomicI64,
+    /// Whether the last look at the file failed (so the error is logged once).
+    failing: AtomicBool,
 }
 
 impl DenyList {
-    fn read(path: &PathBuf) -> HashSet<String> {
-        std::fs::read_to_string(path)
-            .map(|text| {
-                text.lines()
-                    .map(|line| line.split('#').next().unwrap_or_default().trim())
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+    fn read(path: &PathBuf) -> std::io::Result<(SystemTime, HashSet<String>)> {
+        let modified = std::fs::metadata(path)?.modified()?;
+        let text = std::fs::read_to_string(path)?;
+        let ids = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default().trim())
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok((modified, ids))
+    }
+
+    /// Read the file now; an error when it cannot be read.
+    fn load(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let (modified, fresh) = DenyList::read(path)?;
+        tracing::info!(path = %path.display(), revoked = fresh.len(), "API token deny list loaded");
+        if let Ok(mut ids) = self.ids.write() {
+            *ids = (Some(modified), fresh);
+        }
+        self.failing.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-read the file if it changed; keep the last list when it cannot be read.
+    fn refresh(&self, path: &PathBuf) {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified());
+        let unchanged = match &modified {
+            Ok(modified) => self.ids.read().map(|ids| ids.0 == Some(*modified)).unwrap_or(false),
+            Err(_) => false,
+        };
+        if unchanged {
+            return;
+        }
+        if let Err(error) = modified.and_then(|_| self.load()) {
+            if !self.failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    path = %path.display(),
+                    %error,
+                    "API token deny list cannot be read; the last list read stays in force"
+                );
+            }
+        }
     }
 
     fn contains(&self, jti: &str, now: i64) -> bool {
         let Some(path) = &self.path else { return false };
         if self.checked_at.swap(now, Ordering::Relaxed) != now {
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            let stale = self.ids.read().map(|ids| ids.0 != modified).unwrap_or(true);
-            if stale {
-                let fresh = DenyList::read(path);
-                tracing::info!(path = %path.display(), revoked = fresh.len(), "API token deny list loaded");
-                if let Ok(mut ids) = self.ids.write() {
-                    *ids = (modified, fresh);
-                }
-            }
+            self.refresh(path);
         }
         self.ids.read().map(|ids| ids.1.contains(jti)).unwrap_or(true)
     }
@@ -95,6 +124,8 @@ pub struct ApiTokens {
     clock: SharedClock,
     deny: DenyList,
     pub max_lifetime: i64,
+    /// Whether a token minted from a session may outlive the session's absolute expiry.
+    pub outlive_session: bool,
     /// Opened tokens, as the sessions they stand for (see `session::cache`).
     opened: OpenCache<Arc<Session>, ApiTokenError>,
 }
@@ -116,13 +147,30 @@ impl ApiTokens {
             path: deny_list,
             ids: RwLock::new((None, HashSet::new())),
             checked_at: AtomicI64::new(i64::MIN),
+            failing: AtomicBool::new(false),
         };
         Ok(ApiTokens {
             sealer: Sealer::new(keys, Purpose::ApiToken, 16 * 1024)?,
             clock,
             deny,
             max_lifetime,
+            outlive_session: false,
             opened: OpenCache::new(16 * 1024 * 1024, std::time::Duration::from_secs(600)),
+        })
+    }
+
+    /// Let tokens minted from a session outlive it (`api_tokens.outlive_session`).
+    pub fn outliving_sessions(mut self, outlive_session: bool) -> ApiTokens {
+        self.outlive_session = outlive_session;
+        self
+    }
+
+    /// Read the deny list now: at start, a configured file that cannot be
+    /// read is an error (sealgate refuses to start).
+    pub fn load_deny_list(&self) -> Result<(), String> {
+        self.deny.load().map_err(|error| {
+            let path = self.deny.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            format!("api_tokens.deny_list `{path}` cannot be read: {error}")
         })
     }
 
@@ -182,5 +230,43 @@ impl ApiTokens {
             return Err(ApiTokenError::Payload);
         }
         Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::keys::KeyAlg;
+
+    #[test]
+    fn a_revoked_token_stays_revoked_when_the_deny_list_goes_missing_or_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.txt");
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(1000);
+        let tokens = ApiTokens::new(&keys, Arc::new(clock.clone()), Some(path.clone()), 3600).unwrap();
+        let (revoked, claims) = tokens.mint(User::new("ci"), "ci", Vec::new(), 600).unwrap();
+        let (kept, _) = tokens.mint(User::new("ci"), "other", Vec::new(), 600).unwrap();
+
+        // At start, a configured file that is not there is an error.
+        assert!(tokens.load_deny_list().unwrap_err().contains("api_tokens.deny_list"));
+        std::fs::write(&path, format!("# revoked\n{}\n", claims.jti)).unwrap();
+        tokens.load_deny_list().unwrap();
+        assert_eq!(tokens.open_session(&revoked).unwrap_err(), ApiTokenError::Revoked);
+        assert!(tokens.open_session(&kept).is_ok());
+
+        std::fs::remove_file(&path).unwrap();
+        clock.advance(2);
+        assert_eq!(tokens.open_session(&revoked).unwrap_err(), ApiTokenError::Revoked, "the file disappeared");
+
+        std::fs::create_dir(&path).unwrap();
+        clock.advance(2);
+        assert_eq!(tokens.open_session(&revoked).unwrap_err(), ApiTokenError::Revoked, "the file cannot be read");
+
+        std::fs::remove_dir(&path).unwrap();
+        std::fs::write(&path, "nothing revoked\n").unwrap();
+        clock.advance(2);
+        assert!(tokens.open_session(&revoked).is_ok(), "a readable new list replaces the old one");
     }
 }

@@ -77,9 +77,10 @@ enum TokenCommand {
         /// Comma-separated scopes.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
-        /// Lifetime in seconds (default 30 days).
-        #[arg(long, default_value_t = 30 * 24 * 3600)]
-        ttl: i64,
+        /// Lifetime in seconds (default 30 days, or `api_tokens.max_lifetime` if shorter;
+        /// longer than `api_tokens.max_lifetime` is refused).
+        #[arg(long)]
+        ttl: Option<i64>,
     },
 }
 
@@ -291,16 +292,27 @@ fn mint(
     Ok(())
 }
 
+/// `token mint`'s lifetime when `--ttl` is not given (if `api_tokens.max_lifetime` allows it).
+const DEFAULT_TOKEN_TTL: i64 = 30 * 24 * 3600;
+
 fn mint_api_token(
     config: Option<&PathBuf>,
     user: User,
     name: &str,
     scopes: Vec<String>,
-    ttl: i64,
+    ttl: Option<i64>,
 ) -> Result<(), String> {
     user.validate().map_err(|e| e.to_string())?;
     let gateway = assemble(config, KeyInit::CreateInDevelopment)?;
-    let (token, claims) = gateway.sessions.api_tokens.mint(user, name, scopes, ttl).map_err(|e| e.to_string())?;
+    let api_tokens = &gateway.sessions.api_tokens;
+    let ttl = ttl.unwrap_or(DEFAULT_TOKEN_TTL.min(api_tokens.max_lifetime));
+    if !(1..=api_tokens.max_lifetime).contains(&ttl) {
+        return Err(format!(
+            "--ttl {ttl} is not between 1 and api_tokens.max_lifetime ({} seconds)",
+            api_tokens.max_lifetime
+        ));
+    }
+    let (token, claims) = api_tokens.mint(user, name, scopes, ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     let expires = chrono::DateTime::from_timestamp(claims.exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     eprintln!("token id {} (for the deny list), expires {expires}", claims.jti);

@@ -6,7 +6,7 @@
 
 use actix_web::body::BoxBody;
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("payload too large")]
     TooLarge,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// Too much work already waiting (password checks); try again shortly.
@@ -52,6 +54,7 @@ impl AppError {
             | AppError::Unavailable(code) => code,
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
+            AppError::RequestTimeout => "request_timeout",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Overloaded { .. } => "overloaded",
             AppError::Internal(_) => "internal",
@@ -74,6 +77,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,6 +112,10 @@ impl ResponseError for AppError {
         }
         headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // The rest of a refused body is not read: the connection cannot be reused.
+        if matches!(self, AppError::TooLarge | AppError::RequestTimeout) {
+            response.head_mut().set_connection_type(ConnectionType::Close);
+        }
         response
     }
 }
@@ -142,6 +150,7 @@ mod tests {
             (AppError::RateLimited { retry_after_secs: 900 }, 429, None, Some("900")),
             (AppError::Overloaded { retry_after_secs: 1 }, 503, None, Some("1")),
             (AppError::TooLarge, 413, None, None),
+            (AppError::RequestTimeout, 408, None, None),
         ];
         for (error, status, challenge, retry_after) in cases {
             let code = error.code();

@@ -18,7 +18,7 @@ use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
 use crate::refresh::Refresher;
 use crate::routes;
-use crate::security::{FailureLimiter, OriginCheck, TrustedProxies};
+use crate::security::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use crate::session::cookie::CookieSpec;
 use crate::session::flow::FlowCodec;
 use crate::session::request::{SessionCookies, SessionService};
@@ -49,6 +49,8 @@ pub struct AppState {
     pub policy: Policy,
     /// Whether the policy does more than "signed in, or 401" (the hot path skips it otherwise).
     pub policy_active: bool,
+    /// How large and slow a request body may be, on every route.
+    pub body_limits: BodyLimits,
 }
 
 impl AppState {
@@ -123,7 +125,9 @@ impl Gateway {
             settings.api_tokens.deny_list.clone(),
             settings.api_tokens.max_lifetime.as_secs() as i64,
         )
-        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?
+        .outliving_sessions(settings.api_tokens.outlive_session);
+        api_tokens.load_deny_list().map_err(|e| ConfigError::new(vec![e]))?;
         // The refresh tokens the refresher holds, which the Bearer check refuses.
         let refresh_tokens = Arc::new(KnownRefreshTokens::default());
         let sessions = SessionService {
@@ -137,7 +141,7 @@ impl Gateway {
         let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
         let policy = Policy::from_settings(&settings.policy);
         let state = AppState {
-            origins: OriginCheck::new(public_url.origin().ascii_serialization(), redirects.clone()),
+            origins: OriginCheck::new(public_url.origin().ascii_serialization(), &settings.server.allowed_origins),
             redirects,
             proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
             credentials: credentials.map(Arc::new),
@@ -154,6 +158,7 @@ impl Gateway {
             providers,
             flows,
             public_url,
+            body_limits: BodyLimits { max_bytes: BODY_LIMIT, timeout: settings.server.client_timeout },
         };
         Ok(Gateway { settings, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
     }
@@ -179,7 +184,8 @@ fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
     InternalError::from_response(error, response).into()
 }
 
-const BODY_LIMIT: usize = 16 * 1024;
+/// The largest request body any route reads.
+pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The application (routes, shared state, session middleware) that each
 /// server worker runs. Public so benchmarks can drive it in-process.
@@ -197,6 +203,7 @@ pub fn app(
 > {
     App::new()
         .wrap(SessionCookies)
+        .wrap(state.body_limits)
         .app_data(sessions.clone())
         .app_data(state.clone())
         .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(|e, _| {
@@ -209,6 +216,7 @@ pub fn app(
                 matches!(e, JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. });
             bad_request(e.into(), too_large)
         }))
+        .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.into(), false)))
         .configure(|cfg| routes::configure(cfg, sessions, state))
         .default_service(web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }))
@@ -229,6 +237,8 @@ impl Application {
         }
 
         let server = HttpServer::new(move || app(sessions.clone(), state.clone()))
+            .client_request_timeout(settings.server.client_timeout)
+            .client_disconnect_timeout(std::time::Duration::from_secs(1))
             .listen(listener)
             .map_err(|source| StartupError::Listen { address: settings.server.listen.clone(), source })?;
         let server = match settings.server.workers {

@@ -73,16 +73,20 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiTokenSettings {
-    /// Longest lifetime `POST /auth/tokens` grants.
+    /// Longest lifetime of an API token (`POST /auth/tokens`, `sealgate token mint`).
     #[serde(with = "humantime_serde")]
     pub max_lifetime: Duration,
     /// A file of revoked token ids, one per line; re-read when it changes.
+    /// It must exist at start; when it later cannot be read, the last list read stays.
     pub deny_list: Option<PathBuf>,
+    /// Let a token minted from a session live past the session's absolute
+    /// expiry (up to `max_lifetime`). Off: it ends when the session would.
+    pub outlive_session: bool,
 }
 
 impl Default for ApiTokenSettings {
     fn default() -> Self {
-        Self { max_lifetime: Duration::from_secs(90 * 24 * 3600), deny_list: None }
+        Self { max_lifetime: Duration::from_secs(90 * 24 * 3600), deny_list: None, outlive_session: false }
     }
 }
 
@@ -362,6 +366,13 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Origins besides `public_url`'s that may POST (sign-in, sign-out,
+    /// `/auth/tokens`), each exactly `scheme://host[:port]`.
+    pub allowed_origins: Vec<String>,
+    /// How long a client may take to send a request's head, and again its
+    /// body; slower clients get 408 and the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -371,6 +382,8 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:4180".into(),
             trusted_proxies: Vec::new(),
             workers: 0,
+            allowed_origins: Vec::new(),
+            client_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -48,6 +48,12 @@ fn is_host_pattern(host: &str) -> bool {
         && !bare.ends_with('.')
 }
 
+/// An http(s) origin exactly as browsers send it in `Origin`.
+fn is_origin(text: &str) -> bool {
+    Url::parse(text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.origin().ascii_serialization() == text)
+}
+
 /// Provider ids appear in URLs and sessions: keep them short and plain.
 pub fn is_provider_id(id: &str) -> bool {
     let mut bytes = id.bytes();
@@ -215,6 +221,16 @@ impl Settings {
         if production && self.cookie.insecure_http {
             problems.push("cookie.insecure_http is not allowed in production mode".into());
         }
+        for origin in &self.server.allowed_origins {
+            if !is_origin(origin) {
+                problems.push(format!(
+                    "server.allowed_origins: `{origin}` is not an origin like https://app.example.com (scheme, host, optional port; no path)"
+                ));
+            }
+        }
+        if !(1..=300).contains(&self.server.client_timeout.as_secs()) {
+            problems.push("server.client_timeout must be between 1s and 5m".into());
+        }
 
         let name = self.cookie_name();
         if !is_cookie_name(&name) {
@@ -373,6 +389,26 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(error.problems().len() >= 4);
+    }
+
+    #[test]
+    fn allowed_origins_must_be_bare_origins() {
+        let with = |origins: &str| {
+            Settings::from_toml(&format!("mode = \"development\"\n[server]\nallowed_origins = [{origins}]\n"))
+                .unwrap()
+                .problems()
+        };
+        let good = with(r#""https://app.example.com", "http://localhost:8080""#);
+        assert!(!good.iter().any(|p| p.contains("allowed_origins")), "{good:?}");
+        for bad in
+            ["https://app.example.com/", "https://app.example.com/path", "app.example.com", "null", "ftp://x.example"]
+        {
+            let problems = with(&format!("\"{bad}\""));
+            assert!(
+                problems.iter().any(|p| p.contains("server.allowed_origins") && p.contains(bad)),
+                "{bad}: {problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `POST /auth/tokens`: a signed-in browser session mints an API token for
 //! its own user. Same-origin only (like sign-out), JSON in and out, and never
-//! longer-lived than `api_tokens.max_lifetime`. A Bearer token cannot mint
-//! another one.
+//! longer-lived than `api_tokens.max_lifetime`, nor (unless
+//! `api_tokens.outlive_session`) than the session's absolute expiry. A Bearer
+//! token cannot mint another one.
 
 use crate::errors::AppError;
 use crate::session::request::{MaybeSession, SessionService};
@@ -47,6 +48,13 @@ pub async fn mint(
     if !well_formed || ttl < 1 || ttl > max {
         return Err(AppError::BadRequest("invalid_request"));
     }
+    // A token minted from a session ends when the session would have to.
+    let ttl = if sessions.api_tokens.outlive_session {
+        ttl
+    } else {
+        let session_ends = session.created_at.saturating_add(sessions.codec.lifetimes().absolute);
+        ttl.min(session_ends.saturating_sub(sessions.codec.now())).max(1)
+    };
     let (token, claims) = sessions
         .api_tokens
         .mint(session.user.clone(), &body.name, body.scopes.clone(), ttl)

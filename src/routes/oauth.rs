@@ -4,9 +4,8 @@
 
 use super::signin::{signin_url, SigninError};
 use crate::domain::ReturnTo;
-use crate::session::cookie::find_cookie;
-use crate::session::flow::cookie_name;
-use crate::session::request::{clear_session, set_session, SessionService};
+use crate::session::flow::{self, Found};
+use crate::session::request::{set_session, SessionService};
 use crate::startup::AppState;
 use actix_web::cookie::Cookie;
 use actix_web::http::header::{ACCEPT, LOCATION};
@@ -36,9 +35,13 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 fn to_signin(error: SigninError, redirect_to: &ReturnTo, remove: Option<Cookie<'static>>) -> HttpResponse {
+    to_signin_clearing(error, redirect_to, remove.into_iter().collect())
+}
+
+fn to_signin_clearing(error: SigninError, redirect_to: &ReturnTo, remove: Vec<Cookie<'static>>) -> HttpResponse {
     let mut response = HttpResponse::Found();
     response.insert_header((LOCATION, signin_url(error, redirect_to))).insert_header(("Cache-Control", "no-store"));
-    if let Some(cookie) = remove {
+    for cookie in remove {
         response.cookie(cookie);
     }
     response.finish()
@@ -92,9 +95,10 @@ pub async fn start(
     let Ok(sealed) = state.flows.seal(&flow) else {
         return HttpResponse::InternalServerError().finish();
     };
-    let cookie = state.flows.cookie(&sessions.cookies, &flow, sealed);
-    // Session fixation: whoever was signed in on this browser is not any more.
-    clear_session(&req);
+    // The session, if any, stays until the callback replaces it: a
+    // cross-site link to this endpoint must not sign anyone out.
+    let carried = state.flows.carried(&sessions.cookies, &req);
+    let cookie = state.flows.cookie(&sessions.cookies, &carried, sealed);
     let mut response = if wants_json(&req, query.format.as_deref()) {
         let mut ok = HttpResponse::Ok();
         ok.insert_header(("Cache-Control", "no-store"));
@@ -121,18 +125,23 @@ pub async fn callback(
     let Some(callback_state) = query.state.as_deref().filter(|s| !s.is_empty() && s.len() <= MAX_PARAM) else {
         return to_signin(SigninError::InvalidState, &fallback, None);
     };
-    let name = cookie_name(&sessions.cookies, callback_state);
-    let Some(raw) = find_cookie(&req, &name) else {
-        return to_signin(SigninError::FlowExpired, &fallback, None);
-    };
-    let removal = sessions.cookies.removal(name.clone());
-    let flow = match state.flows.open(raw) {
-        Ok(flow) => flow,
-        Err(e) => {
-            tracing::info!(provider = %provider.id, reason = %e, "flow cookie refused");
-            return to_signin(SigninError::FlowExpired, &fallback, Some(removal));
+    let carried = state.flows.carried(&sessions.cookies, &req);
+    let (name, flow) = match flow::find(carried, callback_state) {
+        Found::Flow { name, flow } => (name, flow),
+        Found::Mismatch { newest } => {
+            // Another browser's callback, or a tampered one: the flows in
+            // progress here stay, so their own callbacks still finish.
+            tracing::info!(provider = %provider.id, "no flow cookie has the callback's state");
+            let redirect_to = ReturnTo::parse(Some(&newest.redirect_to), &state.redirects);
+            return to_signin(SigninError::InvalidState, &redirect_to, None);
+        }
+        Found::Nothing { dead } => {
+            tracing::info!(provider = %provider.id, refused = dead.len(), "no live flow cookie at callback");
+            let removals = dead.into_iter().map(|name| sessions.cookies.removal(name)).collect();
+            return to_signin_clearing(SigninError::FlowExpired, &fallback, removals);
         }
     };
+    let removal = sessions.cookies.removal(name.clone());
     let redirect_to = ReturnTo::parse(Some(&flow.redirect_to), &state.redirects);
     let fail = |error: SigninError| {
         tracing::info!(provider = %provider.id, error = error.code(), "sign-in failed at callback");
@@ -140,9 +149,6 @@ pub async fn callback(
     };
     if !same(&flow.provider, &provider.id) {
         return fail(SigninError::ProviderMismatch);
-    }
-    if !same(&flow.state, callback_state) {
-        return fail(SigninError::InvalidState);
     }
     // RFC 9207: `iss` is checked on error responses too, or a mix-up attacker
     // could put another provider's error on this sign-in.

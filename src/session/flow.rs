@@ -2,19 +2,27 @@
 //! its callback (state, nonce, PKCE verifier, provider, `redirect_to`),
 //! sealed with its own purpose key and alive for minutes.
 //!
-//! Each flow has its own cookie, named after the start of its `state`, so two
-//! sign-ins started in two tabs can both finish.
+//! A browser holds at most [`MAX_FLOWS`] flow cookies, in named slots
+//! (`NAME-flow-1` ..= `NAME-flow-3`), so sign-ins started in several tabs can
+//! all finish, while a page that starts sign-ins over and over (a "cookie
+//! bomb") only ever replaces the oldest: the slot names are fixed, so even
+//! starts sent in parallel cannot grow the cookie jar past them. The callback
+//! finds its flow among the slots by `state`, compared in constant time.
 
 use crate::clock::SharedClock;
 use crate::jwe::{OpenError, SealError, Sealer};
 use crate::keys::{JwkSet, Purpose};
+use crate::session::cookie::find_cookie;
 use crate::session::cookie::CookieSpec;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie};
+use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use subtle::ConstantTimeEq;
 
 pub const FLOW_VERSION: u8 = 1;
-/// How many characters of the state name the cookie.
-const NAME_CHARS: usize = 16;
+/// The most flow cookies (sign-ins in progress) a browser holds at once.
+pub const MAX_FLOWS: usize = 3;
 
 /// A started sign-in.
 #[derive(Clone, Serialize, Deserialize)]
@@ -31,6 +39,10 @@ pub struct Flow {
     pub pkce_verifier: Option<String>,
     pub redirect_to: String,
     pub iat: i64,
+    /// Orders flows started within the same second (by this process), so
+    /// the oldest is the one replaced.
+    #[serde(default)]
+    pub seq: u64,
     pub exp: i64,
 }
 
@@ -54,6 +66,7 @@ pub struct FlowCodec {
     sealer: Sealer,
     clock: SharedClock,
     lifetime: i64,
+    started: AtomicU64,
 }
 
 impl std::fmt::Debug for FlowCodec {
@@ -62,16 +75,42 @@ impl std::fmt::Debug for FlowCodec {
     }
 }
 
-/// The flow cookie's name for a given state.
-pub fn cookie_name(cookies: &CookieSpec, state: &str) -> String {
-    let prefix: String =
-        state.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(NAME_CHARS).collect();
-    format!("{}-flow-{prefix}", cookies.name)
+/// The name of flow slot `slot` (1 ..= [`MAX_FLOWS`]).
+pub fn slot_name(cookies: &CookieSpec, slot: usize) -> String {
+    format!("{}-flow-{slot}", cookies.name)
+}
+
+/// One flow cookie a request carried: its name, and what opening it gave.
+#[derive(Debug)]
+pub struct Carried {
+    pub name: String,
+    pub flow: Result<Flow, FlowError>,
+}
+
+/// What a callback's `state` found among the flow cookies.
+#[derive(Debug)]
+pub enum Found {
+    /// The flow whose state it is, and the name of its cookie.
+    Flow { name: String, flow: Flow },
+    /// Live flows, none with this state (tampered, or another browser's).
+    /// The newest of them says where to send the person.
+    Mismatch { newest: Flow },
+    /// No live flow at all; these cookies were expired or did not open.
+    Nothing { dead: Vec<String> },
+}
+
+fn same(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 impl FlowCodec {
     pub fn new(keys: &JwkSet, clock: SharedClock, lifetime: i64) -> Result<FlowCodec, SealError> {
-        Ok(FlowCodec { sealer: Sealer::new(keys, Purpose::Flow, 8 * 1024)?, clock, lifetime })
+        Ok(FlowCodec {
+            sealer: Sealer::new(keys, Purpose::Flow, 8 * 1024)?,
+            clock,
+            lifetime,
+            started: AtomicU64::new(0),
+        })
     }
 
     pub fn start(
@@ -92,6 +131,7 @@ impl FlowCodec {
             pkce_verifier,
             redirect_to,
             iat: now,
+            seq: self.started.fetch_add(1, Ordering::Relaxed),
             exp: now + self.lifetime,
         }
     }
@@ -111,11 +151,54 @@ impl FlowCodec {
         Ok(flow)
     }
 
-    /// The cookie that carries `flow`.
-    pub fn cookie(&self, cookies: &CookieSpec, flow: &Flow, value: String) -> Cookie<'static> {
-        let mut cookie = cookies.build(cookie_name(cookies, &flow.state), value);
+    /// The flow cookies `req` carries, each opened.
+    pub fn carried(&self, cookies: &CookieSpec, req: &HttpRequest) -> Vec<Carried> {
+        (1..=MAX_FLOWS)
+            .filter_map(|slot| {
+                let name = slot_name(cookies, slot);
+                let flow = self.open(find_cookie(req, &name)?);
+                Some(Carried { name, flow })
+            })
+            .collect()
+    }
+
+    /// The cookie that carries a new flow, sealed as `value`: in a free
+    /// slot, else in a slot whose flow is dead, else in the oldest flow's.
+    pub fn cookie(&self, cookies: &CookieSpec, carried: &[Carried], value: String) -> Cookie<'static> {
+        // A free slot first, then a dead flow's, then the oldest live flow's.
+        let rank = |name: &str| match carried.iter().find(|c| c.name == name).map(|c| c.flow.as_ref()) {
+            None => (0, 0, 0),
+            Some(Err(_)) => (1, 0, 0),
+            Some(Ok(flow)) => (2, flow.iat, flow.seq),
+        };
+        let name = (1..=MAX_FLOWS)
+            .map(|slot| slot_name(cookies, slot))
+            .min_by_key(|name| rank(name))
+            .unwrap_or_else(|| slot_name(cookies, 1));
+        let mut cookie = cookies.build(name, value);
         cookie.set_max_age(CookieDuration::seconds(self.lifetime));
         cookie
+    }
+}
+
+/// The flow among `carried` whose state is `state`.
+pub fn find(carried: Vec<Carried>, state: &str) -> Found {
+    let mut newest: Option<Flow> = None;
+    let mut dead = Vec::new();
+    for Carried { name, flow } in carried {
+        match flow {
+            Ok(flow) if same(&flow.state, state) => return Found::Flow { name, flow },
+            Ok(flow) => {
+                if newest.as_ref().map_or(true, |n| (n.iat, n.seq) <= (flow.iat, flow.seq)) {
+                    newest = Some(flow);
+                }
+            }
+            Err(_) => dead.push(name),
+        }
+    }
+    match newest {
+        Some(newest) => Found::Mismatch { newest },
+        None => Found::Nothing { dead },
     }
 }
 
@@ -138,5 +221,50 @@ mod tests {
         assert!(session_sealer.open(&token).is_err());
         clock.advance(600);
         assert_eq!(codec.open(&token).unwrap_err(), FlowError::Expired);
+    }
+
+    fn spec() -> CookieSpec {
+        let mut settings = crate::config::Settings::from_toml("mode = \"development\"").unwrap();
+        settings.cookie.insecure_http = true;
+        CookieSpec::from_settings(&settings)
+    }
+
+    #[test]
+    fn a_new_flow_takes_a_free_slot_then_a_dead_one_then_the_oldest() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(1000);
+        let codec = FlowCodec::new(&keys, Arc::new(clock.clone()), 600).unwrap();
+        let cookies = spec();
+        let live = |name: &str, iat: i64| {
+            let mut flow = codec.start("corp", format!("state-{iat}"), None, None, "/".into());
+            flow.iat = iat;
+            Carried { name: name.into(), flow: Ok(flow) }
+        };
+        let dead = |name: &str| Carried { name: name.into(), flow: Err(FlowError::Expired) };
+        let slot = |carried: &[Carried]| codec.cookie(&cookies, carried, "v".into()).name().to_owned();
+
+        assert_eq!(slot(&[]), "sealgate-flow-1");
+        assert_eq!(slot(&[live("sealgate-flow-1", 5)]), "sealgate-flow-2");
+        assert_eq!(slot(&[live("sealgate-flow-1", 5), dead("sealgate-flow-2")]), "sealgate-flow-3");
+        let full = [live("sealgate-flow-1", 7), dead("sealgate-flow-2"), live("sealgate-flow-3", 6)];
+        assert_eq!(slot(&full), "sealgate-flow-2");
+        let full = [live("sealgate-flow-1", 7), live("sealgate-flow-2", 5), live("sealgate-flow-3", 6)];
+        assert_eq!(slot(&full), "sealgate-flow-2");
+        // Started within the same second: the start order decides.
+        let mut same_second = [live("sealgate-flow-1", 9), live("sealgate-flow-2", 9), live("sealgate-flow-3", 9)];
+        for (seq, carried) in [(5, 0), (3, 1), (4, 2)] {
+            same_second[carried].flow.as_mut().unwrap().seq = seq;
+        }
+        assert_eq!(slot(&same_second), "sealgate-flow-2");
+        assert_eq!(codec.cookie(&cookies, &full, "v".into()).max_age(), Some(CookieDuration::seconds(600)));
+
+        match find(full.into_iter().collect(), "state-6") {
+            Found::Flow { name, flow } => assert_eq!((name.as_str(), flow.iat), ("sealgate-flow-3", 6)),
+            other => panic!("{other:?}"),
+        }
+        let full = vec![live("sealgate-flow-1", 7), dead("sealgate-flow-2")];
+        assert!(matches!(find(full, "state-8"), Found::Mismatch { newest } if newest.iat == 7));
+        let all_dead = vec![dead("sealgate-flow-1"), dead("sealgate-flow-3")];
+        assert!(matches!(find(all_dead, "state-1"), Found::Nothing { dead } if dead.len() == 2));
     }
 }

@@ -1,7 +1,7 @@
 //! Malformed, tampered, forged, expired and oversized input: always a clear
 //! 4xx (or "anonymous"), never a 500, and the server keeps serving.
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{location, spawn_app, TestApp, ALICE, ALICE_PASSWORD};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sealgate::jwe::Sealer;
@@ -192,4 +192,35 @@ async fn hostile_headers_and_queries_get_4xx_not_500() {
         assert!(!status.is_server_error(), "{path}: {status}");
     }
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_redirect_to_over_2_kb_is_refused_in_queries_forms_and_json() {
+    let app = spawn_app().await;
+    // Under 2 KB as sent, over 5 KB once parsing percent-encodes it; and plainly over 2 KB.
+    let grows = crate::flow_cookies::growing_redirect();
+    let long = format!("/{}", "a".repeat(2100));
+    for target in [grows.as_str(), long.as_str()] {
+        let page = app.client.get(app.url("/auth/signin")).query(&[("redirect_to", target)]).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        assert!(html.contains("name=\"redirect_to\" value=\"/\""), "the sign-in page carries it on");
+
+        let form = app
+            .post_form(
+                "/auth/signin/credentials",
+                &[("username", ALICE), ("password", ALICE_PASSWORD), ("redirect_to", target)],
+            )
+            .await;
+        assert_eq!(location(&form), "/");
+        let json = app
+            .client
+            .post(app.url("/auth/signin/credentials"))
+            .json(&serde_json::json!({"username": ALICE, "password": ALICE_PASSWORD, "redirect_to": target}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&json), "/");
+        let signout = app.post_form("/auth/signout", &[("redirect_to", target)]).await;
+        assert_eq!(location(&signout), "/");
+    }
 }

@@ -2,13 +2,16 @@
 //! server on a loopback port by `helpers::spawn_app`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod api_tokens;
 mod bad_input;
 mod bearer;
+mod bodies;
 mod browser;
 mod caddy;
 mod cli;
 mod cookies;
 mod fakes;
+mod flow_cookies;
 mod forwarded;
 mod health;
 mod helpers;

@@ -138,7 +138,7 @@ async fn a_tampered_state_is_refused() {
     let (authorize, _) = start(&app, "/").await;
     let callback = authorize_at_idp(&authorize, ALICE, CALLBACK).await;
     let state = callback.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
-    // Same cookie (named by the state's start), different state.
+    // The same flow cookie, a different state.
     let tampered = format!("{}{}", &state[..state.len() - 1], if state.ends_with('A') { 'B' } else { 'A' });
     assert_eq!(error_of(&deliver(&app, &with_param(&callback, "state", Some(&tampered))).await), "invalid_state");
     assert_eq!(error_of(&deliver(&app, &with_param(&callback, "state", None)).await), "invalid_state");

@@ -1,6 +1,6 @@
 //! Sign-out: GET only asks, POST (same-origin) clears every chunk.
 
-use crate::helpers::{location, set_cookies, spawn_app, CROWD, CROWD_PASSWORD, PUBLIC_URL};
+use crate::helpers::{location, set_cookies, spawn_app, spawn_app_with, CROWD, CROWD_PASSWORD, PUBLIC_URL};
 
 #[tokio::test]
 async fn get_asks_for_confirmation_and_signs_nobody_out() {
@@ -56,4 +56,29 @@ async fn cross_site_sign_out_is_refused() {
     let ours = app.client.post(app.url("/auth/signout")).header("Origin", PUBLIC_URL).send().await.unwrap();
     assert_eq!(ours.status(), 303);
     assert_eq!(app.verify().await.status(), 401);
+}
+
+#[tokio::test]
+async fn only_the_public_origin_and_listed_origins_may_post() {
+    let app = spawn_app_with(|s| {
+        s.redirects.allowed_hosts = vec!["app.test".into()];
+        s.server.allowed_origins = vec!["http://admin.test:8080".into()];
+    })
+    .await;
+    app.sign_in_as_alice().await;
+    // Each kind of look-alike: the public host on another port or scheme, a
+    // host redirects may name, a listed origin on another port.
+    for origin in ["http://gate.test:8080", "https://gate.test", "http://app.test", "http://admin.test"] {
+        let response = app.client.post(app.url("/auth/signout")).header("Origin", origin).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{origin} may sign people out");
+        assert!(set_cookies(response.headers()).is_empty(), "{origin}");
+    }
+    assert_eq!(app.verify().await.status(), 200);
+
+    for origin in [PUBLIC_URL, "http://admin.test:8080"] {
+        let response = app.client.post(app.url("/auth/signout")).header("Origin", origin).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{origin} may not sign out");
+        assert_eq!(app.verify().await.status(), 401);
+        app.sign_in_as_alice().await;
+    }
 }
