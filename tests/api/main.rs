@@ -9,6 +9,7 @@ mod caddy;
 mod cli;
 mod cookies;
 mod fakes;
+mod fleet;
 mod health;
 mod helpers;
 mod idp;
