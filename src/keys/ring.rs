@@ -42,10 +42,13 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
+/// How a [`Keyed`] value is built from a set.
+type Build<T> = Box<dyn Fn(&JwkSet) -> Result<T, String> + Send + Sync>;
+
 /// A value built from a key set, rebuilt when its ring's set is replaced.
 pub struct Keyed<T> {
     value: ArcSwap<T>,
-    build: Box<dyn Fn(&JwkSet) -> Result<T, String> + Send + Sync>,
+    build: Build<T>,
 }
 
 impl<T> Keyed<T> {
@@ -77,7 +80,10 @@ impl<T: Send + Sync + 'static> Follower for Keyed<T> {
 impl KeyRing {
     pub fn new(set: JwkSet) -> KeyRing {
         KeyRing {
-            inner: Arc::new(Inner { set: ArcSwap::from_pointee(set.without_ring()), followers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(Inner {
+                set: ArcSwap::from_pointee(set.without_ring()),
+                followers: Mutex::new(Vec::new()),
+            }),
         }
     }
 
@@ -89,7 +95,10 @@ impl KeyRing {
 
     /// Build a value from the set in force, and rebuild it whenever the set
     /// is replaced, for as long as the value is alive.
-    pub fn follow<T, E>(&self, build: impl Fn(&JwkSet) -> Result<T, E> + Send + Sync + 'static) -> Result<Arc<Keyed<T>>, E>
+    pub fn follow<T, E>(
+        &self,
+        build: impl Fn(&JwkSet) -> Result<T, E> + Send + Sync + 'static,
+    ) -> Result<Arc<Keyed<T>>, E>
     where
         T: Send + Sync + 'static,
         E: std::fmt::Display,

@@ -133,7 +133,7 @@ where
     pub fn get_in(&self, token: &[u8], generation: u64) -> Option<Cached<V, E>> {
         let key = tag_key(token)?;
         let slot = slot(&key);
-        if let Some(recent) = self.recent(slot, token, generation) {
+        if let Some(recent) = self.recent(slot, token, || generation) {
             return Some(recent);
         }
         let entry = self.entries.get(&key)?;
@@ -148,15 +148,18 @@ where
     /// [`get`](Self::get), from this thread's table of recently used
     /// entries only: `None` for a token that is not among them, even if the
     /// shared cache holds it.
+    ///
+    /// The key generation is read only once the token has been found, so a
+    /// request that then goes on to [`get_in`](Self::get_in) reads it once.
     pub fn get_recent(&self, token: &[u8]) -> Option<Cached<V, E>> {
-        self.recent(slot(&tag_key(token)?), token, keys::generation())
+        self.recent(slot(&tag_key(token)?), token, keys::generation)
     }
 
-    fn recent(&self, slot: usize, token: &[u8], generation: u64) -> Option<Cached<V, E>> {
+    fn recent(&self, slot: usize, token: &[u8], generation: impl FnOnce() -> u64) -> Option<Cached<V, E>> {
         RECENT.with_borrow_mut(|slots| {
             let (id, held) = slots.get_mut(slot)?.as_mut()?;
             let held = held.downcast_mut::<Recent<V, E>>().filter(|_| *id == self.id)?;
-            if *held.entry().token != *token || held.entry().generation != generation {
+            if *held.entry().token != *token || held.entry().generation != generation() {
                 return None;
             }
             if let Recent::Shared(shared) = held {

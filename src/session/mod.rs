@@ -586,7 +586,11 @@ mod tests {
         set.add_generated(KeyAlg::Dir, KeyState::Current);
         ring.replace(set.clone()).unwrap();
         let opened = codec.open(&token).unwrap();
-        assert_eq!(codec.tokens(&opened).unwrap().unwrap().access_token.expose_secret(), "at", "rotation signs nobody out");
+        assert_eq!(
+            codec.tokens(&opened).unwrap().unwrap().access_token.expose_secret(),
+            "at",
+            "rotation signs nobody out"
+        );
 
         set.retire(&old).unwrap();
         ring.replace(set).unwrap();

@@ -269,7 +269,8 @@ fn keys_stage_a_rotation_and_refuse_what_would_break_it() {
     let list = run(&["keys", "list"]);
     assert!(list.status.success(), "{}", stderr(&list));
     let text = stdout(&list);
-    let row = |kid: &str| text.lines().find(|line| line.starts_with(kid)).unwrap().split_whitespace().collect::<Vec<_>>();
+    let row =
+        |kid: &str| text.lines().find(|line| line.starts_with(kid)).unwrap().split_whitespace().collect::<Vec<_>>();
     assert_eq!(row(&first)[1..], ["dir", "current", "0m"]);
     assert_eq!(row(&next)[1..], ["dir", "next", "0m"]);
     let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
