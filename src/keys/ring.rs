@@ -170,6 +170,15 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_key_material() {
+        let ring = KeyRing::new(JwkSet::generate(KeyAlg::Dir));
+        let set = ring.set();
+        let shown = format!("{ring:?} {set:?}");
+        assert!(shown.contains(set.current().kid()), "{shown}");
+        assert!(!shown.contains(&set.current().k_b64()), "{shown}");
+    }
+
+    #[test]
     fn a_dropped_follower_is_forgotten() {
         let ring = KeyRing::new(JwkSet::generate(KeyAlg::Dir));
         let keyed = ring.follow(|s| Ok::<_, String>(s.len())).unwrap();
