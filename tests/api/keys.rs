@@ -134,6 +134,17 @@ async fn a_running_gateway_follows_a_staged_rotation_and_keeps_the_last_good_set
     let old_cookie = app.cookie_for(&app.session_for("frank"));
     let old_kid = header_of(&old_cookie)["kid"].as_str().unwrap().to_owned();
     assert_eq!(status(&app, &old_cookie).await, 200, "opened, and now in the open-cache");
+    let (old_api_token, _) =
+        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+    let bearer = |token: String| {
+        let app = &app;
+        async move {
+            let url = app.url("/auth/verify");
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            response.status().as_u16()
+        }
+    };
+    assert_eq!(bearer(old_api_token.clone()).await, 200);
 
     // Step 1: a next key. The gateway opens with it once it has reloaded, and still seals with the old one.
     let next_kid = keys::keygen_next(&path, KeyAlg::A256Kw).unwrap();
@@ -168,6 +179,11 @@ async fn a_running_gateway_follows_a_staged_rotation_and_keeps_the_last_good_set
     keys::retire(&path, &old_kid).unwrap();
     eventually("the retired key opens nothing", || async { status(&app, &old_cookie).await == 401 }).await;
     assert_eq!(status(&app, &new_cookie).await, 200);
+    assert_eq!(bearer(old_api_token).await, 401, "API tokens sealed with the retired key end too");
+    let (new_api_token, _) =
+        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+    assert_eq!(header_of(&format!("t={new_api_token}"))["kid"], next_kid.as_str());
+    assert_eq!(bearer(new_api_token).await, 200);
 
     let logs = captured_logs();
     let set: serde_json::Value = serde_json::from_str(&good).unwrap();
