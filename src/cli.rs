@@ -206,24 +206,15 @@ fn key_file(config: Option<&PathBuf>) -> Result<PathBuf, String> {
     Ok(settings.keys.path)
 }
 
-fn keygen(config: Option<&PathBuf>, alg: AlgArg, next: bool) -> Result<(), String> {
-    let path = key_file(config)?;
-    let alg = match alg {
-        AlgArg::Dir => KeyAlg::Dir,
-        AlgArg::A256kw => KeyAlg::A256Kw,
-    };
-    if next {
-        let kid = keys::keygen_next(&path, alg).map_err(|e| e.to_string())?;
-        println!(
-            "added key {kid} ({}) to {} as the next key: it opens, it does not seal. \
-             Once every replica has reloaded the file, run `sealgate keys activate {kid}`.",
-            alg.as_str(),
-            path.display()
-        );
-    } else {
-        let kid = keys::keygen(&path, alg).map_err(|e| e.to_string())?;
-        println!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), path.display());
-    }
+/// `keygen --next`: the first step of a rotation in a fleet.
+fn keygen_next(path: &std::path::Path, alg: KeyAlg) -> Result<(), String> {
+    let kid = keys::keygen_next(path, alg).map_err(|e| e.to_string())?;
+    println!(
+        "added key {kid} ({}) to {} as the next key: it opens, it does not seal. \
+         Once every replica has reloaded the file, run `sealgate keys activate {kid}`.",
+        alg.as_str(),
+        path.display()
+    );
     Ok(())
 }
 
@@ -272,6 +263,25 @@ fn age(seconds: i64) -> String {
         (0, _) => format!("{hours}h {minutes}m"),
         _ => format!("{days}d {hours}h"),
     }
+}
+
+fn keygen(config: Option<&PathBuf>, alg: AlgArg, next: bool) -> Result<(), String> {
+    let settings = load_settings(config)?;
+    if settings.keys.jwks.is_some() {
+        return Err(
+            "keys.jwks is set, so the key set is not a file sealgate can write; add the key there yourself".into()
+        );
+    }
+    let alg = match alg {
+        AlgArg::Dir => KeyAlg::Dir,
+        AlgArg::A256kw => KeyAlg::A256Kw,
+    };
+    if next {
+        return keygen_next(&settings.keys.path, alg);
+    }
+    let kid = keys::keygen(&settings.keys.path, alg).map_err(|e| e.to_string())?;
+    println!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), settings.keys.path.display());
+    Ok(())
 }
 
 fn check_config(config: Option<&PathBuf>) -> Result<(), String> {

@@ -9,7 +9,6 @@ mod caddy;
 mod cli;
 mod cookies;
 mod fakes;
-mod fleet;
 mod health;
 mod helpers;
 mod idp;

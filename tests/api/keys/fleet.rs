@@ -2,8 +2,8 @@
 //! rotated in stages while they run: no replica ever sees a cookie sealed
 //! with a key it does not have yet.
 
+use super::{cookie_sealed_with, eventually};
 use crate::helpers::{new_dir, set_cookies, ALICE, ALICE_PASSWORD};
-use crate::keys::{cookie_sealed_with, eventually};
 use reqwest::redirect::Policy;
 use reqwest::Client;
 use std::path::{Path, PathBuf};
