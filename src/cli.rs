@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `keygen`, `check-config`,
-//! `hash-password`, `session mint`, `session inspect`.
+//! The command line: `serve` (the default), `keygen`, `keys list|activate|retire`,
+//! `check-config`, `hash-password`, `session mint`, `session inspect`.
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -38,10 +38,20 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Add a new key to the key set and make it current.
+    /// Add a new key to the key set and make it current (with --next: one
+    /// that opens but does not seal until `keys activate`).
     Keygen {
         #[arg(long, value_enum, default_value_t = AlgArg::Dir)]
         alg: AlgArg,
+        /// Add the key as `next`: every replica opens with it, none seals with
+        /// it yet. The first step of a rotation in a fleet.
+        #[arg(long)]
+        next: bool,
+    },
+    /// List, activate or retire the keys of the key set.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
     },
     /// Validate the configuration, keys and users file; list every problem.
     CheckConfig,
@@ -82,6 +92,16 @@ enum TokenCommand {
         #[arg(long)]
         ttl: Option<i64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print each key's id, algorithm, state and age (never key material).
+    List,
+    /// Make key KID current: it seals everything new; the current key still opens.
+    Activate { kid: String },
+    /// Remove key KID (never the current one): what it sealed stops opening.
+    Retire { kid: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -136,7 +156,8 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command.unwrap_or(Command::Serve { listen: None }) {
             Command::Serve { listen } => serve(self.config.as_ref(), listen),
-            Command::Keygen { alg } => keygen(self.config.as_ref(), alg),
+            Command::Keygen { alg, next } => keygen(self.config.as_ref(), alg, next),
+            Command::Keys { action } => keys_command(self.config.as_ref(), action),
             Command::CheckConfig => check_config(self.config.as_ref()),
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
@@ -179,7 +200,78 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
     })
 }
 
-fn keygen(config: Option<&PathBuf>, alg: AlgArg) -> Result<(), String> {
+/// The key file the settings name, if sealgate may write it.
+fn key_file(config: Option<&PathBuf>) -> Result<PathBuf, String> {
+    let settings = load_settings(config)?;
+    if settings.keys.jwks.is_some() {
+        return Err(
+            "keys.jwks is set, so the key set is not a file sealgate can write; change the key set there yourself"
+                .into(),
+        );
+    }
+    Ok(settings.keys.path)
+}
+
+/// `keygen --next`: the first step of a rotation in a fleet.
+fn keygen_next(path: &std::path::Path, alg: KeyAlg) -> Result<(), String> {
+    let kid = keys::keygen_next(path, alg).map_err(|e| e.to_string())?;
+    println!(
+        "added key {kid} ({}) to {} as the next key: it opens, it does not seal. \
+         Once every replica has reloaded the file, run `sealgate keys activate {kid}`.",
+        alg.as_str(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn keys_command(config: Option<&PathBuf>, action: KeysCommand) -> Result<(), String> {
+    let path = key_file(config)?;
+    match action {
+        KeysCommand::List => {
+            let set = keys::read_key_set(&path).map_err(|e| e.to_string())?;
+            let now = chrono::Utc::now().timestamp();
+            println!("{:<34} {:<7} {:<9} AGE", "KID", "ALG", "STATE");
+            for key in set.iter() {
+                let age = key.created().map_or_else(|| "unknown".to_owned(), |created| age(now - created));
+                println!("{:<34} {:<7} {:<9} {age}", key.kid(), key.alg().as_str(), key.state().as_str());
+            }
+        }
+        KeysCommand::Activate { kid } => {
+            let was = keys::activate(&path, &kid).map_err(|e| e.to_string())?;
+            if was == kid {
+                println!("key {kid} is already the current key");
+            } else {
+                println!(
+                    "key {kid} is now the current key; {was} still opens what it sealed. \
+                     Each replica seals with {kid} once it has reloaded {}.",
+                    path.display()
+                );
+            }
+        }
+        KeysCommand::Retire { kid } => {
+            let state = keys::retire(&path, &kid).map_err(|e| e.to_string())?;
+            println!(
+                "retired the {} key {kid}: what it sealed stops opening on each replica once it has reloaded {}",
+                state.as_str(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A key's age, in the largest two units: `3d 4h`, `5h 12m`, `40m`.
+fn age(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (days, hours, minutes) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
+fn keygen(config: Option<&PathBuf>, alg: AlgArg, next: bool) -> Result<(), String> {
     let settings = load_settings(config)?;
     if settings.keys.jwks.is_some() {
         return Err(
@@ -190,6 +282,9 @@ fn keygen(config: Option<&PathBuf>, alg: AlgArg) -> Result<(), String> {
         AlgArg::Dir => KeyAlg::Dir,
         AlgArg::A256kw => KeyAlg::A256Kw,
     };
+    if next {
+        return keygen_next(&settings.keys.path, alg);
+    }
     let kid = keys::keygen(&settings.keys.path, alg).map_err(|e| e.to_string())?;
     println!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), settings.keys.path.display());
     Ok(())

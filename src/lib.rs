@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod policy;
 pub mod providers;
 pub mod refresh;
+pub mod reload;
 pub mod routes;
 pub mod security;
 pub mod session;

@@ -12,11 +12,12 @@ use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, Settings};
 use crate::domain::RedirectPolicy;
 use crate::errors::AppError;
-use crate::keys::{self, JwkSet, KeyAlg, KeyError};
+use crate::keys::{self, JwkSet, KeyAlg, KeyError, KeyFile, KeyRing};
 use crate::policy::Policy;
 use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
 use crate::refresh::Refresher;
+use crate::reload::Reloader;
 use crate::routes;
 use crate::security::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use crate::session::cookie::CookieSpec;
@@ -72,6 +73,9 @@ pub enum KeyInit {
 /// Everything the HTTP server shares, built from settings.
 pub struct Gateway {
     pub settings: Settings,
+    /// The key set in force; the codecs follow it.
+    pub key_ring: KeyRing,
+    /// The key set at start.
     pub keys: JwkSet,
     pub sessions: web::Data<SessionService>,
     pub state: web::Data<AppState>,
@@ -110,6 +114,9 @@ impl Gateway {
         let (Some(keys), Some(public_url), true) = (keys, public_url, problems.is_empty()) else {
             return Err(ConfigError::new(problems));
         };
+        // The codecs follow the ring, so a reloaded key file reaches them all.
+        let key_ring = KeyRing::new(keys);
+        let keys = key_ring.set();
 
         let lifetimes = Lifetimes {
             idle: settings.session.idle_lifetime.as_secs() as i64,
@@ -160,7 +167,7 @@ impl Gateway {
             public_url,
             body_limits: BodyLimits { max_bytes: BODY_LIMIT, timeout: settings.server.client_timeout },
         };
-        Ok(Gateway { settings, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
+        Ok(Gateway { settings, key_ring, keys, sessions: web::Data::new(sessions), state: web::Data::new(state) })
     }
 }
 
@@ -176,6 +183,18 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
+    #[error("cannot watch for SIGHUP: {0}")]
+    Signal(std::io::Error),
+}
+
+/// The files a running gateway reloads when they change (and on SIGHUP).
+/// A key set given as `keys.jwks` is read once, at start.
+fn reloader(settings: &Settings, key_ring: &KeyRing) -> Reloader {
+    let mut reloader = Reloader::new(settings.keys.reload_interval);
+    if settings.keys.jwks.is_none() {
+        reloader.watch(Arc::new(KeyFile { path: settings.keys.path.clone(), ring: key_ring.clone() }));
+    }
+    reloader
 }
 
 fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
@@ -228,7 +247,8 @@ impl Application {
         let listener =
             TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
-        let Gateway { settings, sessions, state, .. } = gateway;
+        let Gateway { settings, sessions, state, key_ring, .. } = gateway;
+        reloader(&settings, &key_ring).spawn().map_err(StartupError::Signal)?;
         // OIDC discovery runs in the background; /readyz reports providers not yet discovered.
         for provider in state.providers.iter().filter(|p| p.is_oidc()) {
             let provider = Arc::clone(provider);

@@ -395,11 +395,15 @@ pub struct KeySettings {
     pub path: PathBuf,
     /// The JWK Set itself, as a secret (inline, env or file). Wins over `path`.
     pub jwks: Option<SecretSource>,
+    /// How often a running gateway looks for a changed key file (`path`)
+    /// and reloads it; 0 looks on `SIGHUP` only.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 impl Default for KeySettings {
     fn default() -> Self {
-        Self { path: PathBuf::from("keys/sealgate.jwks.json"), jwks: None }
+        Self { path: PathBuf::from("keys/sealgate.jwks.json"), jwks: None, reload_interval: Duration::from_secs(5) }
     }
 }
 

@@ -1,4 +1,16 @@
-//! The JWK Set file: parsing with strict checks, generation, serialization.
+//! The JWK Set file: parsing with strict checks, generation, serialization,
+//! and each key's state in a staged rotation.
+//!
+//! A key's state is a private JWK member, `"sealgate_state"`: `"current"`
+//! (seals everything new; exactly one key), `"next"` (opens, never seals:
+//! added ahead of a rotation so every replica can open with it before any
+//! seals with it), or absent (a previous key: opens, never seals). A set in
+//! which no key says `"current"` (a file from before states existed) has its
+//! last unmarked key current, as before. A key may also carry
+//! `"sealgate_created"` (seconds since the epoch) for `sealgate keys list`.
+//! Both are members RFC 7517 tells other readers to ignore, so the file stays
+//! a valid JWK Set; and the current key is written last, so an older sealgate
+//! that takes the last key as current agrees about which one seals.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -41,6 +53,10 @@ struct JwkWire {
     use_: Option<String>,
     alg: Option<String>,
     k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealgate_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealgate_created: Option<i64>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -48,16 +64,46 @@ struct JwkSetWire {
     keys: Vec<JwkWire>,
 }
 
+/// Where a key is in its life: what it may seal and open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Seals every new value, and opens. Exactly one key of a set.
+    Current,
+    /// Opens, never seals: added ahead of a rotation (`keygen --next`).
+    Next,
+    /// Opens, never seals: current before, kept so its sessions live on.
+    Previous,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Current => "current",
+            KeyState::Next => "next",
+            KeyState::Previous => "previous",
+        }
+    }
+}
+
 /// A validated symmetric key.
+#[derive(Clone)]
 pub struct Jwk {
     kid: String,
     alg: KeyAlg,
     secret: Zeroizing<Vec<u8>>,
+    state: KeyState,
+    /// When the key was generated (seconds since the epoch), if the file says.
+    created: Option<i64>,
 }
 
 impl std::fmt::Debug for Jwk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwk").field("kid", &self.kid).field("alg", &self.alg).field("k", &"[redacted]").finish()
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("k", &"[redacted]")
+            .finish()
     }
 }
 
@@ -91,12 +137,21 @@ fn decode_wire(wire: JwkWire) -> Result<OctKey, String> {
 }
 
 impl Jwk {
-    fn from_wire(wire: JwkWire) -> Result<Jwk, String> {
+    /// A key as the file has it; `None` state means unmarked (previous, or
+    /// current in a set without states).
+    fn from_wire(wire: JwkWire) -> Result<(Jwk, Option<KeyState>), String> {
         if let Some(use_) = &wire.use_ {
             if use_ != "enc" {
                 return Err(format!("key use `{use_}` is not `enc`"));
             }
         }
+        let marked = match wire.sealgate_state.as_deref() {
+            None => None,
+            Some("current") => Some(KeyState::Current),
+            Some("next") => Some(KeyState::Next),
+            Some(other) => return Err(format!("sealgate_state `{other}` is not `current` or `next`")),
+        };
+        let created = wire.sealgate_created;
         let OctKey { kid, alg, secret } = decode_wire(wire)?;
         let kid = kid.ok_or("a key has no `kid`")?;
         if !is_valid_kid(&kid) {
@@ -111,17 +166,33 @@ impl Jwk {
         if secret.len() != 32 {
             return Err(format!("key `{kid}` has {} bytes; it must have exactly 32", secret.len()));
         }
-        Ok(Jwk { kid, alg, secret })
+        Ok((Jwk { kid, alg, secret, state: KeyState::Previous, created }, marked))
     }
 
-    fn generate(alg: KeyAlg) -> Jwk {
+    fn generate(alg: KeyAlg, state: KeyState) -> Jwk {
         let mut rng = rand::rngs::OsRng;
         let mut secret = Zeroizing::new(vec![0u8; 32]);
         rng.fill_bytes(&mut secret);
         let mut id = [0u8; 9];
         rng.fill_bytes(&mut id);
-        let kid = format!("{}-{}", chrono::Utc::now().format("%Y%m%d"), URL_SAFE_NO_PAD.encode(id));
-        Jwk { kid, alg, secret }
+        let now = chrono::Utc::now();
+        let kid = format!("{}-{}", now.format("%Y%m%d"), URL_SAFE_NO_PAD.encode(id));
+        Jwk { kid, alg, secret, state, created: Some(now.timestamp()) }
+    }
+
+    pub fn state(&self) -> KeyState {
+        self.state
+    }
+
+    /// When the key was made (seconds since the epoch): its
+    /// `sealgate_created`, else the date its `kid` starts with (`keygen`
+    /// names keys `YYYYMMDD-...`), else unknown.
+    pub fn created(&self) -> Option<i64> {
+        self.created.or_else(|| {
+            let date = self.kid.get(..8).filter(|_| self.kid.as_bytes().get(8) == Some(&b'-'))?;
+            let day = chrono::NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+            Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -142,48 +213,84 @@ impl Jwk {
     }
 }
 
-/// A non-empty set of keys with unique `kid`s; the last is current.
-#[derive(Debug)]
+/// A non-empty set of keys with unique `kid`s, exactly one of them current.
+///
+/// A set taken from a [`KeyRing`](super::KeyRing) with
+/// [`KeyRing::set`](super::KeyRing::set) remembers its ring: the sealers and
+/// ciphers built from it follow the ring when the key file is reloaded.
+#[derive(Debug, Clone)]
 pub struct JwkSet {
     keys: Vec<Jwk>,
+    ring: Option<super::KeyRing>,
 }
 
 impl JwkSet {
     pub(crate) fn empty() -> JwkSet {
-        JwkSet { keys: Vec::new() }
+        JwkSet { keys: Vec::new(), ring: None }
     }
 
     pub fn generate(alg: KeyAlg) -> JwkSet {
-        JwkSet { keys: vec![Jwk::generate(alg)] }
+        JwkSet { keys: vec![Jwk::generate(alg, KeyState::Current)], ring: None }
     }
 
     pub fn from_json(json: &str) -> Result<JwkSet, String> {
         let wire: JwkSetWire = serde_json::from_str(json).map_err(|e| format!("not a JWK Set: {e}"))?;
-        let mut keys: Vec<Jwk> = Vec::with_capacity(wire.keys.len());
+        let mut keys: Vec<(Jwk, Option<KeyState>)> = Vec::with_capacity(wire.keys.len());
         for key in wire.keys {
-            let key = Jwk::from_wire(key)?;
-            if keys.iter().any(|k| k.kid == key.kid) {
+            let (key, marked) = Jwk::from_wire(key)?;
+            if keys.iter().any(|(k, _)| k.kid == key.kid) {
                 return Err(format!("kid `{}` appears twice", key.kid));
             }
-            keys.push(key);
+            keys.push((key, marked));
         }
         if keys.is_empty() {
             return Err("the set has no keys".into());
         }
-        Ok(JwkSet { keys })
+        let marked_current = keys.iter().filter(|(_, m)| *m == Some(KeyState::Current)).count();
+        // Without a key marked current, the last unmarked key is (as before states existed).
+        let legacy_current = match marked_current {
+            0 => Some(
+                keys.iter()
+                    .rposition(|(_, m)| m.is_none())
+                    .ok_or("no key is current: every key is `next`; run `sealgate keys activate KID`")?,
+            ),
+            1 => None,
+            _ => return Err("more than one key has sealgate_state `current`".into()),
+        };
+        let keys = keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, (mut key, marked))| {
+                key.state = match marked {
+                    Some(state) => state,
+                    None if Some(index) == legacy_current => KeyState::Current,
+                    None => KeyState::Previous,
+                };
+                key
+            })
+            .collect();
+        Ok(JwkSet { keys, ring: None })
     }
 
+    /// The file's text: previous keys, then next keys, then the current key
+    /// last (what an older sealgate takes as current).
     pub fn to_json(&self) -> String {
+        let in_order = [KeyState::Previous, KeyState::Next, KeyState::Current]
+            .into_iter()
+            .flat_map(|state| self.keys.iter().filter(move |k| k.state == state));
         let wire = JwkSetWire {
-            keys: self
-                .keys
-                .iter()
+            keys: in_order
                 .map(|k| JwkWire {
                     kty: "oct".into(),
                     kid: Some(k.kid.clone()),
                     use_: Some("enc".into()),
                     alg: Some(k.alg.as_str().into()),
                     k: Some(k.k_b64()),
+                    sealgate_state: match k.state {
+                        KeyState::Previous => None,
+                        state => Some(state.as_str().into()),
+                    },
+                    sealgate_created: k.created,
                 })
                 .collect(),
         };
@@ -191,22 +298,60 @@ impl JwkSet {
         serde_json::to_string_pretty(&wire).unwrap_or_default() + "\n"
     }
 
-    /// Add a fresh key at the end (making it current); returns its kid.
-    pub fn add_generated(&mut self, alg: KeyAlg) -> String {
-        let mut key = Jwk::generate(alg);
+    /// Add a fresh key in `state` (`Current` demotes the current key to
+    /// previous; `Next` changes nothing that seals); returns its kid.
+    pub fn add_generated(&mut self, alg: KeyAlg, state: KeyState) -> String {
+        let mut key = Jwk::generate(alg, state);
         while self.keys.iter().any(|k| k.kid == key.kid) {
-            key = Jwk::generate(alg);
+            key = Jwk::generate(alg, state);
+        }
+        if state == KeyState::Current {
+            self.demote_current();
         }
         let kid = key.kid.clone();
         self.keys.push(key);
         kid
     }
 
+    fn demote_current(&mut self) {
+        for key in self.keys.iter_mut().filter(|k| k.state == KeyState::Current) {
+            key.state = KeyState::Previous;
+        }
+    }
+
+    /// Make `kid` the current key; the current one becomes previous (it
+    /// still opens). Returns the kid that was current.
+    pub fn activate(&mut self, kid: &str) -> Result<String, String> {
+        let was = self.current().kid.clone();
+        if !self.keys.iter().any(|k| k.kid == kid) {
+            return Err(format!("there is no key `{kid}` in the set"));
+        }
+        self.demote_current();
+        for key in self.keys.iter_mut().filter(|k| k.kid == kid) {
+            key.state = KeyState::Current;
+        }
+        Ok(was)
+    }
+
+    /// Remove `kid` from the set: what it sealed no longer opens. The
+    /// current key cannot be retired (activate another first).
+    pub fn retire(&mut self, kid: &str) -> Result<KeyState, String> {
+        let key = self.get(kid).ok_or_else(|| format!("there is no key `{kid}` in the set"))?;
+        let state = key.state;
+        if state == KeyState::Current {
+            return Err(format!("key `{kid}` is the current key; activate another key before retiring it"));
+        }
+        self.keys.retain(|k| k.kid != kid);
+        Ok(state)
+    }
+
     /// The key that seals new values.
     pub fn current(&self) -> &Jwk {
-        // The set is never empty: `from_json` and `generate` guarantee it,
-        // and `empty()` is only used to build a set that is then added to.
-        match self.keys.last() {
+        // A set always has exactly one current key: `from_json`, `generate`,
+        // `add_generated` and `activate` keep it so, `retire` refuses to
+        // remove it, and `empty()` is only used to build a set that a current
+        // key is then added to.
+        match self.keys.iter().find(|k| k.state == KeyState::Current) {
             Some(key) => key,
             None => unreachable_empty(),
         }
@@ -227,12 +372,38 @@ impl JwkSet {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// Whether both sets hold the same keys (kid, alg, state, material),
+    /// in any order: a file rewritten without a change is not a reload.
+    pub fn same_keys(&self, other: &JwkSet) -> bool {
+        self.len() == other.len()
+            && self.keys.iter().all(|a| {
+                other.get(&a.kid).is_some_and(|b| a.alg == b.alg && a.state == b.state && a.secret() == b.secret())
+            })
+    }
+
+    /// The ring this set was taken from, if any.
+    pub(crate) fn ring(&self) -> Option<&super::KeyRing> {
+        self.ring.as_ref()
+    }
+
+    /// This set, remembering `ring`.
+    pub(crate) fn with_ring(mut self, ring: super::KeyRing) -> JwkSet {
+        self.ring = Some(ring);
+        self
+    }
+
+    /// This set, forgetting its ring (what a ring itself holds).
+    pub(crate) fn without_ring(mut self) -> JwkSet {
+        self.ring = None;
+        self
+    }
 }
 
 #[cold]
 #[allow(clippy::panic)]
 fn unreachable_empty() -> ! {
-    panic!("a JwkSet is never empty once built")
+    panic!("a JwkSet always has a current key once built")
 }
 
 #[cfg(test)]
@@ -265,10 +436,88 @@ mod tests {
     #[test]
     fn round_trips_through_json() {
         let mut set = JwkSet::generate(KeyAlg::Dir);
-        set.add_generated(KeyAlg::A256Kw);
+        set.add_generated(KeyAlg::A256Kw, KeyState::Current);
+        set.add_generated(KeyAlg::Dir, KeyState::Next);
         let again = JwkSet::from_json(&set.to_json()).unwrap();
-        assert_eq!(again.len(), 2);
+        assert_eq!(again.len(), 3);
         assert_eq!(again.current().kid(), set.current().kid());
         assert_eq!(again.current().secret(), set.current().secret());
+        assert!(again.same_keys(&set));
+        assert!(!again.same_keys(&JwkSet::generate(KeyAlg::Dir)));
+    }
+
+    fn key(kid: &str, state: Option<&str>) -> String {
+        let k = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        match state {
+            Some(state) => format!(r#"{{"kty":"oct","kid":"{kid}","k":"{k}","sealgate_state":"{state}"}}"#),
+            None => format!(r#"{{"kty":"oct","kid":"{kid}","k":"{k}"}}"#),
+        }
+    }
+
+    fn states(json: &str) -> Vec<(String, KeyState)> {
+        JwkSet::from_json(json).unwrap().iter().map(|k| (k.kid().to_owned(), k.state())).collect()
+    }
+
+    #[test]
+    fn a_file_without_states_keeps_its_last_key_current() {
+        let json = format!(r#"{{"keys":[{},{}]}}"#, key("a", None), key("b", None));
+        assert_eq!(states(&json), [("a".into(), KeyState::Previous), ("b".into(), KeyState::Current)]);
+        // A next key at the end does not take over: the last unmarked key is current.
+        let json = format!(r#"{{"keys":[{},{},{}]}}"#, key("a", None), key("b", None), key("c", Some("next")));
+        assert_eq!(states(&json)[1], ("b".into(), KeyState::Current));
+        // A key marked current wins wherever it is.
+        let json = format!(r#"{{"keys":[{},{}]}}"#, key("a", Some("current")), key("b", None));
+        assert_eq!(states(&json), [("a".into(), KeyState::Current), ("b".into(), KeyState::Previous)]);
+    }
+
+    #[test]
+    fn states_that_leave_no_single_current_key_are_refused() {
+        let cases = [
+            (format!(r#"{{"keys":[{}]}}"#, key("a", Some("next"))), "no key is current"),
+            (format!(r#"{{"keys":[{},{}]}}"#, key("a", Some("current")), key("b", Some("current"))), "more than one"),
+            (format!(r#"{{"keys":[{}]}}"#, key("a", Some("retired"))), "sealgate_state `retired`"),
+        ];
+        for (json, expected) in cases {
+            let error = JwkSet::from_json(&json).unwrap_err();
+            assert!(error.contains(expected), "{json}: {error}");
+            assert!(!error.contains(&URL_SAFE_NO_PAD.encode([7u8; 32])), "no key material in errors: {error}");
+        }
+    }
+
+    #[test]
+    fn a_staged_rotation_changes_what_seals_only_on_activate() {
+        let mut set = JwkSet::generate(KeyAlg::Dir);
+        let old = set.current().kid().to_owned();
+        let next = set.add_generated(KeyAlg::A256Kw, KeyState::Next);
+        assert_eq!(set.current().kid(), old, "a next key does not seal");
+        assert_eq!(set.get(&next).unwrap().state(), KeyState::Next);
+        assert!(set.get(&next).unwrap().created().is_some());
+
+        assert!(set.activate("nope").unwrap_err().contains("no key `nope`"));
+        assert_eq!(set.activate(&next).unwrap(), old);
+        assert_eq!(set.current().kid(), next);
+        assert_eq!(set.get(&old).unwrap().state(), KeyState::Previous);
+        // An older sealgate takes the last key as current: it is written last.
+        let written: serde_json::Value = serde_json::from_str(&set.to_json()).unwrap();
+        assert_eq!(written["keys"][1]["kid"], next.as_str());
+        assert_eq!(written["keys"][1]["sealgate_state"], "current");
+        assert!(written["keys"][0].get("sealgate_state").is_none());
+
+        assert!(set.retire(&next).unwrap_err().contains("is the current key"));
+        assert!(set.retire("nope").unwrap_err().contains("no key `nope`"));
+        assert_eq!(set.retire(&old).unwrap(), KeyState::Previous);
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.current().kid(), next);
+    }
+
+    #[test]
+    fn age_comes_from_the_creation_member_or_the_kid_date() {
+        let json = format!(r#"{{"keys":[{}]}}"#, key("20260101-abc", None));
+        assert_eq!(JwkSet::from_json(&json).unwrap().current().created(), Some(1_767_225_600));
+        let json = format!(r#"{{"keys":[{}]}}"#, key("primary", None));
+        assert_eq!(JwkSet::from_json(&json).unwrap().current().created(), None);
+        let stamped = key("primary", None).replace(r#""kty""#, r#""sealgate_created":1800000000,"kty""#);
+        let json = format!(r#"{{"keys":[{stamped}]}}"#);
+        assert_eq!(JwkSet::from_json(&json).unwrap().current().created(), Some(1_800_000_000));
     }
 }

@@ -2,18 +2,24 @@
 //! them.
 //!
 //! Each JWK in the set is a 256-bit root key (`kty: oct`) with a `kid` and an
-//! `alg` of `dir` or `A256KW`. The last key in the set is the current one: it
-//! seals everything new. Every key in the set opens what it sealed, chosen by
-//! `kid`, so adding a key (rotation) signs nobody out, and removing a key ends
-//! the sessions it sealed.
+//! `alg` of `dir` or `A256KW`. One key is current: it seals everything new.
+//! Every key in the set opens what it sealed, chosen by `kid`, so adding a
+//! key (rotation) signs nobody out, and removing a key ends the sessions it
+//! sealed. A rotation in a fleet takes two steps (see [`KeyState`]): a `next`
+//! key that every replica opens with, then, once all have it, `activate`.
+//!
+//! A running gateway holds its set in a [`KeyRing`], which [`KeyFile`]
+//! replaces when the file changes (see `crate::reload`).
 //!
 //! A root key is never used directly. For each [`Purpose`] sealgate derives a
 //! separate key with HKDF-SHA256, so a value sealed for one purpose (a flow
 //! cookie, say) can never be opened as another (a session).
 
 mod jwk;
+mod ring;
 
-pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, OctKey};
+pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
+pub use ring::{generation, KeyRing, Keyed};
 
 use crate::config::{Mode, Settings};
 use hkdf::Hkdf;
@@ -98,6 +104,8 @@ pub enum KeyError {
     Invalid(String),
     #[error("cannot write the key set at `{path}`: {reason}")]
     Unwritable { path: String, reason: String },
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Load the key set the settings name. In development mode a missing key
@@ -162,9 +170,70 @@ pub fn keygen(path: &Path, alg: KeyAlg) -> Result<String, KeyError> {
         Err(KeyError::Missing(_)) => JwkSet::empty(),
         Err(e) => return Err(e),
     };
-    let kid = set.add_generated(alg);
+    let kid = set.add_generated(alg, KeyState::Current);
     write_key_set(path, &set)?;
     Ok(kid)
+}
+
+/// `sealgate keygen --next`: add a fresh key that opens but does not seal
+/// (yet) to the existing set at `path`. Returns the new `kid`.
+pub fn keygen_next(path: &Path, alg: KeyAlg) -> Result<String, KeyError> {
+    let mut set = read_key_set(path)?;
+    let kid = set.add_generated(alg, KeyState::Next);
+    write_key_set(path, &set)?;
+    Ok(kid)
+}
+
+/// `sealgate keys activate KID`: make `kid` current. Returns the kid that was.
+pub fn activate(path: &Path, kid: &str) -> Result<String, KeyError> {
+    let mut set = read_key_set(path)?;
+    let was = set.activate(kid).map_err(KeyError::Refused)?;
+    write_key_set(path, &set)?;
+    Ok(was)
+}
+
+/// `sealgate keys retire KID`: remove `kid` (never the current key).
+/// Returns the state it had.
+pub fn retire(path: &Path, kid: &str) -> Result<KeyState, KeyError> {
+    let mut set = read_key_set(path)?;
+    let state = set.retire(kid).map_err(KeyError::Refused)?;
+    write_key_set(path, &set)?;
+    Ok(state)
+}
+
+/// The key file a running gateway watches: a change that parses replaces
+/// the ring's set; one that does not is refused, and the set stays.
+#[derive(Debug)]
+pub struct KeyFile {
+    pub path: std::path::PathBuf,
+    pub ring: KeyRing,
+}
+
+impl crate::reload::Reloadable for KeyFile {
+    fn what(&self) -> &'static str {
+        "key set"
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reload(&self, bytes: &[u8]) -> Result<Option<String>, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "the key set is not UTF-8".to_owned())?;
+        let set = JwkSet::from_json(text)?;
+        if set.same_keys(&self.ring.current()) {
+            return Ok(None);
+        }
+        let summary = describe(&set);
+        self.ring.replace(set)?;
+        Ok(Some(summary))
+    }
+}
+
+/// The kids and states of a set, for logs (no key material).
+fn describe(set: &JwkSet) -> String {
+    let keys: Vec<String> = set.iter().map(|k| format!("{} ({})", k.kid(), k.state().as_str())).collect();
+    format!("{} key(s): {}", set.len(), keys.join(", "))
 }
 
 #[cfg(test)]

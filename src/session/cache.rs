@@ -7,9 +7,13 @@
 //! that produced it. Only outcomes that can
 //! never change for that token are kept: a session payload (its times are
 //! still checked against the clock on every use), or a refusal after
-//! decryption (wrong key, tampered ciphertext, bad payload). Keys are loaded
-//! once at start, so a refusal stays a refusal for the life of the process.
-//! Nothing here is state: every replica can open every session without it.
+//! decryption (wrong key, tampered ciphertext, bad payload), for as long as
+//! the keys do not change: every entry is kept with the key generation it
+//! was opened in ([`keys::generation`]), and a lookup answers only for the
+//! generation in force, so a reload of the key set (a retired key, say)
+//! takes effect on the next request. That costs the hot path one atomic
+//! load. Nothing here is state: every replica can open every session
+//! without it.
 //!
 //! Two levels: a moka cache shared by the workers (bounded by bytes, entries
 //! dropped when idle), and in front of it a small direct-mapped table per
@@ -24,6 +28,7 @@
 //! its reference count (and those of the identity headers built from it)
 //! between them on every request with a popular session.
 
+use crate::keys;
 use moka::sync::Cache;
 use std::any::Any;
 use std::cell::RefCell;
@@ -43,6 +48,8 @@ pub enum Cached<V, E> {
 
 struct Entry<V, E> {
     token: Box<[u8]>,
+    /// The key generation the token was opened in.
+    generation: u64,
     outcome: Cached<V, E>,
 }
 
@@ -117,13 +124,20 @@ where
     /// Bytes, not `str`: a hit compares the whole token with one that was
     /// valid when stored, so the hot path skips UTF-8 validation.
     pub fn get(&self, token: &[u8]) -> Option<Cached<V, E>> {
+        self.get_in(token, keys::generation())
+    }
+
+    /// [`get`](Self::get) for key generation `generation`, read before the
+    /// caller opens a token it then [`insert_in`](Self::insert_in)s: a
+    /// reload in between makes that entry one of an old generation.
+    pub fn get_in(&self, token: &[u8], generation: u64) -> Option<Cached<V, E>> {
         let key = tag_key(token)?;
         let slot = slot(&key);
-        if let Some(recent) = self.recent(slot, token) {
+        if let Some(recent) = self.recent(slot, token, || generation) {
             return Some(recent);
         }
         let entry = self.entries.get(&key)?;
-        if *entry.token != *token {
+        if *entry.token != *token || entry.generation != generation {
             return None;
         }
         let outcome = entry.outcome.clone();
@@ -134,15 +148,18 @@ where
     /// [`get`](Self::get), from this thread's table of recently used
     /// entries only: `None` for a token that is not among them, even if the
     /// shared cache holds it.
+    ///
+    /// The key generation is read only once the token has been found, so a
+    /// request that then goes on to [`get_in`](Self::get_in) reads it once.
     pub fn get_recent(&self, token: &[u8]) -> Option<Cached<V, E>> {
-        self.recent(slot(&tag_key(token)?), token)
+        self.recent(slot(&tag_key(token)?), token, keys::generation)
     }
 
-    fn recent(&self, slot: usize, token: &[u8]) -> Option<Cached<V, E>> {
+    fn recent(&self, slot: usize, token: &[u8], generation: impl FnOnce() -> u64) -> Option<Cached<V, E>> {
         RECENT.with_borrow_mut(|slots| {
             let (id, held) = slots.get_mut(slot)?.as_mut()?;
             let held = held.downcast_mut::<Recent<V, E>>().filter(|_| *id == self.id)?;
-            if *held.entry().token != *token {
+            if *held.entry().token != *token || held.entry().generation != generation() {
                 return None;
             }
             if let Recent::Shared(shared) = held {
@@ -154,9 +171,16 @@ where
         })
     }
 
+    /// Keep what opening `token` gave, for the key generation in force now.
     pub fn insert(&self, token: &[u8], outcome: Cached<V, E>) {
+        self.insert_in(token, outcome, keys::generation());
+    }
+
+    /// Keep what opening `token` gave in key generation `generation` (read
+    /// before opening it).
+    pub fn insert_in(&self, token: &[u8], outcome: Cached<V, E>, generation: u64) {
         if let Some(key) = tag_key(token) {
-            let entry = Arc::new(Entry { token: token.into(), outcome });
+            let entry = Arc::new(Entry { token: token.into(), generation, outcome });
             self.remember(slot(&key), Arc::clone(&entry));
             self.entries.insert(key, entry);
         }
@@ -192,7 +216,7 @@ fn thread_copy<V: ThreadCopy, E: Clone>(entry: &Entry<V, E>) -> Entry<V, E> {
         Cached::Opened(value) => Cached::Opened(value.thread_copy()),
         Cached::Refused(error) => Cached::Refused(error.clone()),
     };
-    Entry { token: entry.token.clone(), outcome }
+    Entry { token: entry.token.clone(), generation: entry.generation, outcome }
 }
 
 #[cfg(test)]
@@ -219,6 +243,22 @@ mod tests {
         // Too short to key: never cached.
         cache.insert(b"a.b.short", Cached::Opened(3));
         assert!(cache.get(b"a.b.short").is_none());
+    }
+
+    #[test]
+    fn an_entry_answers_only_in_the_key_generation_it_was_opened_in() {
+        let cache: OpenCache<u8, ()> = OpenCache::new(1 << 20, Duration::from_secs(60));
+        let token = format!("h..iv.ct.{}", "G".repeat(22));
+        let now = keys::generation();
+        cache.insert_in(token.as_bytes(), Cached::Opened(1), now);
+        assert!(matches!(cache.get_in(token.as_bytes(), now), Some(Cached::Opened(1))));
+        // Another generation: neither this thread's table nor moka answers.
+        assert!(cache.get_in(token.as_bytes(), now + 1).is_none());
+        let other = std::thread::scope(|s| s.spawn(|| cache.get_in(token.as_bytes(), now + 1).is_none()).join());
+        assert!(other.unwrap());
+        // Opened before a reload, stored after it: stale at once.
+        cache.insert_in(token.as_bytes(), Cached::Opened(2), now);
+        assert!(cache.get_in(token.as_bytes(), now + 1).is_none());
     }
 
     /// Counts its copies.

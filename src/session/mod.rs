@@ -356,7 +356,9 @@ impl SessionCodec {
     /// the hot path reads the clock once, and a cached token is recognised
     /// by its bytes before any UTF-8 check.
     pub fn open_at(&self, token: &[u8], now: i64) -> Result<Arc<Session>, SessionError> {
-        let session = match self.opened.get(token) {
+        // Read before opening: a key reload meanwhile leaves the entry stale.
+        let generation = crate::keys::generation();
+        let session = match self.opened.get_in(token, generation) {
             Some(cached) => return self.checked(cached, now),
             // Base64url and dots are ASCII: anything else is not one of our tokens.
             None => match std::str::from_utf8(token)
@@ -365,14 +367,14 @@ impl SessionCodec {
             {
                 Ok(session) => {
                     let session = Arc::new(session);
-                    self.opened.insert(token, cache::Cached::Opened(session.clone()));
+                    self.opened.insert_in(token, cache::Cached::Opened(session.clone()), generation);
                     session
                 }
                 Err(error) => {
                     // Refusals after decryption never change for this token; shape
                     // errors are cheap to find again and not worth memory.
                     if !matches!(error, SessionError::Sealed(e) if e != OpenError::Decrypt) {
-                        self.opened.insert(token, cache::Cached::Refused(error));
+                        self.opened.insert_in(token, cache::Cached::Refused(error), generation);
                     }
                     return Err(error);
                 }
@@ -557,6 +559,44 @@ mod tests {
         // A cached session still expires to the second.
         clock.set(session.expires_at);
         assert_eq!(codec.open(&token).unwrap_err(), SessionError::Expired);
+    }
+
+    #[test]
+    fn a_session_the_cache_opened_stops_opening_once_its_key_is_retired() {
+        use crate::keys::{KeyRing, KeyState};
+        let mut set = JwkSet::generate(KeyAlg::Dir);
+        let old = set.current().kid().to_owned();
+        let ring = KeyRing::new(set.clone());
+        let clock = ManualClock::at(T0);
+        let codec = codec(&ring.set(), &clock);
+        let tokens = ProviderTokens {
+            access_token: SecretString::from("at".to_owned()),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: None,
+            obtained_at: T0,
+            scope: None,
+        };
+        let session = codec.start(User::new("alice"), "corp", true, Some(&tokens)).unwrap();
+        let token = codec.seal(&session).unwrap();
+        assert_eq!(codec.open(&token).unwrap().user.id, "alice");
+        assert!(codec.open_recent_at(token.as_bytes(), T0).unwrap().is_ok(), "cached, on this thread too");
+
+        set.add_generated(KeyAlg::Dir, KeyState::Current);
+        ring.replace(set.clone()).unwrap();
+        let opened = codec.open(&token).unwrap();
+        assert_eq!(
+            codec.tokens(&opened).unwrap().unwrap().access_token.expose_secret(),
+            "at",
+            "rotation signs nobody out"
+        );
+
+        set.retire(&old).unwrap();
+        ring.replace(set).unwrap();
+        assert!(codec.open_recent_at(token.as_bytes(), T0).is_none(), "no answer from before the reload");
+        assert_eq!(codec.open(&token).unwrap_err(), SessionError::Sealed(OpenError::UnknownHeader));
+        assert_eq!(codec.tokens(&session).unwrap_err(), TokensError::UnknownKey);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! Format: `kid.nonce.ciphertext`, each part base64url.
 
-use crate::keys::{derive, JwkSet, Purpose};
+use crate::keys::{derive, JwkSet, KeyState, Keyed, Purpose};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -91,15 +91,35 @@ pub enum TokensError {
 const AAD_PREFIX: &[u8] = b"sealgate/provider-tokens/v1\0";
 const NONCE_BYTES: usize = 12;
 
-/// Seals and opens [`ProviderTokens`] for one session id.
+/// Seals and opens [`ProviderTokens`] for one session id. Follows the key
+/// ring of the set it was built from, like a [`Sealer`](crate::jwe::Sealer).
 pub struct TokenCipher {
-    /// (kid, cipher); the last is current.
+    keys: std::sync::Arc<Keyed<Ciphers>>,
+}
+
+/// (kid, cipher) for every key of a set; `current` seals.
+struct Ciphers {
     keys: Vec<(String, Aes256Gcm)>,
+    current: usize,
+}
+
+impl Ciphers {
+    fn build(set: &JwkSet) -> Ciphers {
+        let current = set.iter().position(|root| root.state() == KeyState::Current).unwrap_or_default();
+        let keys = set
+            .iter()
+            .map(|root| {
+                let key = derive(root, Purpose::ProviderTokens);
+                (key.kid.clone(), Aes256Gcm::new(key.bytes.as_slice().into()))
+            })
+            .collect();
+        Ciphers { keys, current }
+    }
 }
 
 impl std::fmt::Debug for TokenCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCipher").field("keys", &self.keys.len()).finish()
+        f.debug_struct("TokenCipher").field("keys", &self.keys.load().keys.len()).finish()
     }
 }
 
@@ -109,18 +129,19 @@ fn aad(session_id: &str) -> Vec<u8> {
 
 impl TokenCipher {
     pub fn new(set: &JwkSet) -> TokenCipher {
-        let keys = set
-            .iter()
-            .map(|root| {
-                let key = derive(root, Purpose::ProviderTokens);
-                (key.kid.clone(), Aes256Gcm::new(key.bytes.as_slice().into()))
-            })
-            .collect();
+        let keys = match set.ring() {
+            Some(ring) => match ring.follow(|set| Ok::<_, std::convert::Infallible>(Ciphers::build(set))) {
+                Ok(keys) => keys,
+                Err(never) => match never {},
+            },
+            None => Keyed::fixed(Ciphers::build(set)),
+        };
         TokenCipher { keys }
     }
 
     pub fn seal(&self, tokens: &ProviderTokens, session_id: &str) -> Result<String, TokensError> {
-        let (kid, cipher) = self.keys.last().ok_or(TokensError::Seal)?;
+        let keys = self.keys.load();
+        let (kid, cipher) = keys.keys.get(keys.current).ok_or(TokensError::Seal)?;
         let wire = TokensWire {
             v: 1,
             at: tokens.access_token.expose_secret().to_owned(),
@@ -147,7 +168,8 @@ impl TokenCipher {
         else {
             return Err(TokensError::Malformed);
         };
-        let (_, cipher) = self.keys.iter().find(|(k, _)| k == kid).ok_or(TokensError::UnknownKey)?;
+        let keys = self.keys.load();
+        let (_, cipher) = keys.keys.iter().find(|(k, _)| k == kid).ok_or(TokensError::UnknownKey)?;
         let mut nonce_bytes = [0u8; NONCE_BYTES];
         match URL_SAFE_NO_PAD.decode_slice(nonce.as_bytes(), &mut nonce_bytes) {
             Ok(NONCE_BYTES) => {}

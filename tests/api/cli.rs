@@ -337,3 +337,56 @@ async fn an_api_token_minted_by_the_cli_is_a_bearer_credential() {
     let expired = reqwest::Client::new().get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(expired.status(), 401, "--ttl is honoured");
 }
+
+#[test]
+fn keys_stage_a_rotation_and_refuse_what_would_break_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    let path = dir.path().join("keys.json");
+    let run = |args: &[&str]| sealgate(dir.path(), args, None);
+    let read = || sealgate::keys::read_key_set(&path).unwrap();
+    let state_of = |kid: &str| read().get(kid).map(|k| k.state().as_str());
+
+    assert!(run(&["keygen"]).status.success());
+    let first = read().current().kid().to_owned();
+    let output = run(&["keygen", "--next"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let next = read().iter().find(|k| k.kid() != first).unwrap().kid().to_owned();
+    assert!(stdout(&output).contains(&format!("sealgate keys activate {next}")), "{}", stdout(&output));
+    assert_eq!(read().current().kid(), first, "keygen --next does not change what seals");
+    assert_eq!(state_of(&next), Some("next"));
+
+    let list = run(&["keys", "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let text = stdout(&list);
+    let row =
+        |kid: &str| text.lines().find(|line| line.starts_with(kid)).unwrap().split_whitespace().collect::<Vec<_>>();
+    assert_eq!(row(&first)[1..], ["dir", "current", "0m"]);
+    assert_eq!(row(&next)[1..], ["dir", "next", "0m"]);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for key in file["keys"].as_array().unwrap() {
+        assert!(!text.contains(key["k"].as_str().unwrap()), "keys list printed key material: {text}");
+    }
+
+    let refusals = [
+        (vec!["keys", "activate", "nope"], "no key `nope`"),
+        (vec!["keys", "retire", "nope"], "no key `nope`"),
+        (vec!["keys", "retire", first.as_str()], "is the current key"),
+    ];
+    for (args, expected) in refusals {
+        let output = run(&args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+    assert_eq!((read().len(), read().current().kid().to_owned()), (2, first.clone()), "refusals change nothing");
+
+    let activated = run(&["keys", "activate", &next]);
+    assert!(activated.status.success(), "{}", stderr(&activated));
+    assert_eq!(read().current().kid(), next);
+    assert_eq!(state_of(&first), Some("previous"));
+    let retired = run(&["keys", "retire", &first]);
+    assert!(retired.status.success(), "{}", stderr(&retired));
+    assert_eq!(state_of(&first), None);
+    assert_eq!(read().len(), 1);
+    assert!(!run(&["keys", "retire", &next]).status.success(), "the last, current key stays");
+}
