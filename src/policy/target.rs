@@ -88,7 +88,7 @@ impl<'a> Host<'a> {
             None => (raw, None),
         };
         let without_dot = name.strip_suffix('.').unwrap_or(name);
-        if port.map_or(true, is_port) && is_host_name(without_dot) {
+        if port.is_none_or(is_port) && is_host_name(without_dot) {
             Host::Name(lowercase(without_dot))
         } else {
             Host::Malformed(lowercase(name.trim_end_matches('.')))

@@ -189,7 +189,7 @@ pub fn find(carried: Vec<Carried>, state: &str) -> Found {
         match flow {
             Ok(flow) if same(&flow.state, state) => return Found::Flow { name, flow },
             Ok(flow) => {
-                if newest.as_ref().map_or(true, |n| (n.iat, n.seq) <= (flow.iat, flow.seq)) {
+                if newest.as_ref().is_none_or(|n| (n.iat, n.seq) <= (flow.iat, flow.seq)) {
                     newest = Some(flow);
                 }
             }
