@@ -196,17 +196,20 @@ impl ApiTokens {
     /// Open a token as the session it stands for. Each distinct token is
     /// decrypted once; expiry and the deny list are checked on every use.
     pub fn open_session(&self, token: &str) -> Result<Arc<Session>, ApiTokenError> {
-        let session = match self.opened.get(token.as_bytes()) {
+        // Read before opening: a key reload meanwhile makes the entry one of
+        // the old generation, never an old opening kept as a new one.
+        let generation = crate::keys::generation();
+        let session = match self.opened.get_in(token.as_bytes(), generation) {
             Some(Cached::Opened(session)) => session,
             Some(Cached::Refused(error)) => return Err(error),
             None => match self.open_uncached(token) {
                 Ok(claims) => {
                     let session = Arc::new(Session::from_api_token(claims));
-                    self.opened.insert(token.as_bytes(), Cached::Opened(session.clone()));
+                    self.opened.insert_in(token.as_bytes(), Cached::Opened(session.clone()), generation);
                     session
                 }
                 Err(error @ ApiTokenError::Payload) => {
-                    self.opened.insert(token.as_bytes(), Cached::Refused(error));
+                    self.opened.insert_in(token.as_bytes(), Cached::Refused(error), generation);
                     return Err(error);
                 }
                 Err(error) => return Err(error),

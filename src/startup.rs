@@ -189,10 +189,13 @@ pub enum StartupError {
 
 /// The files a running gateway reloads when they change (and on SIGHUP).
 /// A key set given as `keys.jwks` is read once, at start.
-fn reloader(settings: &Settings, key_ring: &KeyRing) -> Reloader {
+fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState) -> Reloader {
     let mut reloader = Reloader::new(settings.keys.reload_interval);
     if settings.keys.jwks.is_none() {
         reloader.watch(Arc::new(KeyFile { path: settings.keys.path.clone(), ring: key_ring.clone() }));
+    }
+    if let Some(credentials) = &state.credentials {
+        reloader.watch(credentials.clone());
     }
     reloader
 }
@@ -248,7 +251,7 @@ impl Application {
             TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
         let Gateway { settings, sessions, state, key_ring, .. } = gateway;
-        reloader(&settings, &key_ring).spawn().map_err(StartupError::Signal)?;
+        reloader(&settings, &key_ring, &state).spawn().map_err(StartupError::Signal)?;
         // OIDC discovery runs in the background; /readyz reports providers not yet discovered.
         for provider in state.providers.iter().filter(|p| p.is_oidc()) {
             let provider = Arc::clone(provider);

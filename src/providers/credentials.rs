@@ -13,13 +13,15 @@
 //! to the system when the last one finishes.
 
 use crate::domain::User;
+use crate::reload::Reloadable;
+use arc_swap::ArcSwap;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
@@ -223,11 +225,19 @@ impl Gate {
     }
 }
 
-pub struct CredentialsProvider {
-    accounts: HashMap<String, Account>,
+/// The users file's accounts as one value, swapped whole when the file is
+/// reloaded, with the dummy hash and the memory they need.
+struct Accounts {
+    by_name: HashMap<String, Account>,
     dummy: StoredHash,
     /// The most working memory any check needs.
     blocks: usize,
+}
+
+pub struct CredentialsProvider {
+    accounts: ArcSwap<Accounts>,
+    path: PathBuf,
+    production: bool,
     gate: Arc<Gate>,
     /// Keys the short hash that stands for unknown usernames in logs.
     log_key: [u8; 32],
@@ -235,7 +245,7 @@ pub struct CredentialsProvider {
 
 impl std::fmt::Debug for CredentialsProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialsProvider").field("accounts", &self.accounts.len()).finish()
+        f.debug_struct("CredentialsProvider").field("accounts", &self.accounts.load().by_name.len()).finish()
     }
 }
 
@@ -277,13 +287,14 @@ impl std::fmt::Display for LoggedName<'_> {
     }
 }
 
-impl CredentialsProvider {
-    /// Load and check the users file. Every problem is returned.
-    pub fn load(path: &Path, production: bool, limits: VerifyLimits) -> Result<CredentialsProvider, Vec<String>> {
+impl Accounts {
+    /// Read and check a users file's contents. Every problem is returned.
+    fn parse(text: &[u8], path: &Path, production: bool) -> Result<Accounts, Vec<String>> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
-        let file: UsersFile =
-            toml::from_str(&text).map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
+        let file: UsersFile = std::str::from_utf8(text)
+            .map_err(|e| e.to_string())
+            .and_then(|text| toml::from_str(text).map_err(|e| e.to_string()))
+            .map_err(|e| vec![format!("credentials.users_file `{shown}`: {e}")])?;
         let mut problems = Vec::new();
         let mut accounts = HashMap::new();
         for entry in file.users {
@@ -328,20 +339,11 @@ impl CredentialsProvider {
         let strongest = accounts.values().map(|a| &a.hash).max_by_key(|h| h.cost()).unwrap_or(&default);
         let dummy = StoredHash::dummy_like(strongest);
         let blocks = accounts.values().map(|a| a.hash.blocks()).chain([dummy.blocks()]).max().unwrap_or(0);
-        Ok(CredentialsProvider { accounts, dummy, blocks, gate: Gate::new(limits), log_key: rand::random() })
-    }
-
-    /// Check a username and password on the blocking pool, waiting for a
-    /// turn. Always verifies one hash, whether or not the user exists.
-    /// `Err(Busy)` when too many checks are already waiting.
-    pub async fn verify(self: &Arc<Self>, username: &str, password: SecretString) -> Result<Option<User>, Busy> {
-        let provider = self.clone();
-        let username = username.to_owned();
-        self.gate.run(self.blocks, move |memory| provider.check(&username, &password, memory)).await
+        Ok(Accounts { by_name: accounts, dummy, blocks })
     }
 
     fn check(&self, username: &str, password: &SecretString, memory: &mut Memory) -> Option<User> {
-        let account = self.accounts.get(username);
+        let account = self.by_name.get(username);
         let hash = account.map_or(&self.dummy, |a| &a.hash);
         let password = password.expose_secret().as_bytes();
         let matches = password.len() <= MAX_PASSWORD && hash.matches(password, memory);
@@ -350,14 +352,57 @@ impl CredentialsProvider {
             _ => None,
         }
     }
+}
+
+impl CredentialsProvider {
+    /// Load and check the users file. Every problem is returned.
+    pub fn load(path: &Path, production: bool, limits: VerifyLimits) -> Result<CredentialsProvider, Vec<String>> {
+        let text =
+            std::fs::read(path).map_err(|e| vec![format!("credentials.users_file `{}`: {e}", path.display())])?;
+        Ok(CredentialsProvider {
+            accounts: ArcSwap::from_pointee(Accounts::parse(&text, path, production)?),
+            path: path.to_owned(),
+            production,
+            gate: Gate::new(limits),
+            log_key: rand::random(),
+        })
+    }
+
+    /// Check a username and password on the blocking pool, waiting for a
+    /// turn. Always verifies one hash, whether or not the user exists.
+    /// `Err(Busy)` when too many checks are already waiting.
+    pub async fn verify(self: &Arc<Self>, username: &str, password: SecretString) -> Result<Option<User>, Busy> {
+        let accounts = self.accounts.load_full();
+        let username = username.to_owned();
+        self.gate.run(accounts.blocks, move |memory| accounts.check(&username, &password, memory)).await
+    }
 
     /// The username as logs may show it.
     pub fn logged_name<'a>(&'a self, username: &'a str) -> LoggedName<'a> {
-        let known = self.accounts.get_key_value(username).map(|(name, _)| name.as_str());
+        let known = self.accounts.load().by_name.contains_key(username).then_some(username);
         let digest = Sha256::new().chain_update(self.log_key).chain_update(username.as_bytes()).finalize();
         let mut hash = [0u8; 4];
         hash.iter_mut().zip(digest.iter()).for_each(|(to, from)| *to = *from);
         LoggedName { known, hash }
+    }
+}
+
+/// The users file is reloaded when it changes (and on `SIGHUP`): a file with
+/// any problem is refused whole, and the accounts in force stay.
+impl Reloadable for CredentialsProvider {
+    fn what(&self) -> &'static str {
+        "users file"
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reload(&self, bytes: &[u8]) -> Result<Option<String>, String> {
+        let accounts = Accounts::parse(bytes, &self.path, self.production).map_err(|problems| problems.join("; "))?;
+        let summary = format!("{} user(s)", accounts.by_name.len());
+        self.accounts.store(Arc::new(accounts));
+        Ok(Some(summary))
     }
 }
 
@@ -427,9 +472,10 @@ mod tests {
             "[[users]]\nusername = \"weak\"\npassword_hash = \"{weak}\"\n[[users]]\nusername = \"strong\"\npassword_hash = \"{strong}\"\n"
         ));
         let provider = CredentialsProvider::load(file.path(), false, ONE).unwrap();
-        let params = provider.dummy.argon2.params();
+        let accounts = provider.accounts.load();
+        let params = accounts.dummy.argon2.params();
         assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (2048, 3, 1));
-        assert_eq!(provider.blocks, 2048);
+        assert_eq!(accounts.blocks, 2048);
     }
 
     fn median(mut samples: Vec<Duration>) -> Duration {
@@ -450,6 +496,7 @@ mod tests {
             "[[users]]\nusername = \"weak\"\npassword_hash = \"{weak}\"\n[[users]]\nusername = \"strong\"\npassword_hash = \"{strong}\"\n"
         ));
         let provider = CredentialsProvider::load(file.path(), false, ONE).unwrap();
+        let provider = provider.accounts.load();
         let mut memory = Memory::new(provider.blocks);
         let mut time = |username: &str| {
             let started = Instant::now();

@@ -345,3 +345,39 @@ async fn an_absurd_number_of_concurrent_verifications_is_a_config_error() {
     let error = crate::helpers::try_spawn_in(dir, settings, clock).await.err().expect("refused");
     assert!(error.contains("credentials.max_concurrent_verifications must be at most 1024"), "{error}");
 }
+
+/// True when the sign-in set a session cookie (and so succeeded).
+async fn signs_in(app: &crate::helpers::TestApp, username: &str, password: &str) -> bool {
+    let response = app.sign_in(username, password).await;
+    response.status() == 303 && set_cookies(response.headers()).iter().any(|c| c.name == "sealgate" && !c.is_removal())
+}
+
+#[tokio::test]
+async fn the_users_file_is_reloaded_while_running_and_a_broken_one_is_refused() {
+    let app = spawn_app_with(|s| s.keys.reload_interval = std::time::Duration::from_millis(50)).await;
+    let path = app._dir.path().join("users.toml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    assert!(!signs_in(&app, "carol", "carol's passphrase").await);
+
+    // A user added to the file can sign in without a restart.
+    let params = Params::new(64, 1, 1, None).unwrap();
+    let hash = hash_password_with(&SecretString::from("carol's passphrase".to_owned()), params).unwrap();
+    let with_carol = format!("{before}\n[[users]]\nusername = \"carol\"\npassword_hash = \"{hash}\"\n");
+    std::fs::write(&path, &with_carol).unwrap();
+    crate::keys::eventually("carol can sign in", || signs_in(&app, "carol", "carol's passphrase")).await;
+    assert!(signs_in(&app, ALICE, ALICE_PASSWORD).await, "the others still can");
+
+    // A broken file is refused whole, with an error in the log: the accounts in force stay.
+    std::fs::write(&path, format!("{with_carol}\n[[users]]\nusername = \"dave\"\npassword_hash = \"plain\"\n"))
+        .unwrap();
+    let shown = path.display().to_string();
+    crate::keys::eventually("the broken users file is refused", || async {
+        captured_logs().lines().any(|line| line.contains("reload refused") && line.contains(&shown))
+    })
+    .await;
+    assert!(signs_in(&app, "carol", "carol's passphrase").await);
+
+    // A user removed from the file can no longer sign in.
+    std::fs::write(&path, &before).unwrap();
+    crate::keys::eventually("carol is gone", || async { !signs_in(&app, "carol", "carol's passphrase").await }).await;
+}
