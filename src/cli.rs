@@ -16,6 +16,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `println!` that returns `Err` instead of panicking when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sealgate",
@@ -63,7 +70,7 @@ enum Command {
         #[command(subcommand)]
         action: SessionCommand,
     },
-    /// Mint API tokens (`Authorization: Bearer`).
+    /// Mint, inspect or revoke API tokens (`Authorization: Bearer`).
     Token {
         #[command(subcommand)]
         action: TokenCommand,
@@ -72,6 +79,10 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
+    /// Open an API token and print its claims (times also as RFC 3339).
+    Inspect { token: String },
+    /// Revoke an API token by its id: append the id to `api_tokens.deny_list`.
+    Revoke { id: String },
     /// Print a new API token on stdout (its id and expiry on stderr).
     Mint {
         #[arg(long)]
@@ -138,7 +149,9 @@ enum SessionCommand {
         #[arg(long, default_value_t = 3600)]
         token_ttl: i64,
     },
-    /// Open a cookie value (or a whole `Cookie` header) and print its claims, tokens redacted.
+    /// Open a cookie value (or a whole `Cookie` header) and print its claims,
+    /// secrets redacted and times also as RFC 3339. Says what it is: a
+    /// session, an API token or a sign-in flow cookie.
     Inspect { value: String },
 }
 
@@ -161,6 +174,8 @@ impl Cli {
             Command::CheckConfig => check_config(self.config.as_ref()),
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
+            Command::Token { action: TokenCommand::Inspect { token } } => inspect(self.config.as_ref(), &token),
+            Command::Token { action: TokenCommand::Revoke { id } } => revoke_api_token(self.config.as_ref(), &id),
             Command::Token { action: TokenCommand::Mint { user, name, email, groups, scopes, ttl } } => {
                 let user = User { id: user, username: None, email, name: None, avatar_url: None, groups };
                 mint_api_token(self.config.as_ref(), user, &name, scopes, ttl)
@@ -175,6 +190,8 @@ impl Cli {
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`sealgate keys list | head -1`): stop quietly.
+            Err(message) if message == CLOSED => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("error: {message}");
                 ExitCode::FAILURE
@@ -215,12 +232,12 @@ fn key_file(config: Option<&PathBuf>) -> Result<PathBuf, String> {
 /// `keygen --next`: the first step of a rotation in a fleet.
 fn keygen_next(path: &std::path::Path, alg: KeyAlg) -> Result<(), String> {
     let kid = keys::keygen_next(path, alg).map_err(|e| e.to_string())?;
-    println!(
+    out!(
         "added key {kid} ({}) to {} as the next key: it opens, it does not seal. \
          Once every replica has reloaded the file, run `sealgate keys activate {kid}`.",
         alg.as_str(),
         path.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -230,31 +247,31 @@ fn keys_command(config: Option<&PathBuf>, action: KeysCommand) -> Result<(), Str
         KeysCommand::List => {
             let set = keys::read_key_set(&path).map_err(|e| e.to_string())?;
             let now = chrono::Utc::now().timestamp();
-            println!("{:<34} {:<7} {:<9} AGE", "KID", "ALG", "STATE");
+            out!("{:<34} {:<7} {:<9} AGE", "KID", "ALG", "STATE")?;
             for key in set.iter() {
                 let age = key.created().map_or_else(|| "unknown".to_owned(), |created| age(now - created));
-                println!("{:<34} {:<7} {:<9} {age}", key.kid(), key.alg().as_str(), key.state().as_str());
+                out!("{:<34} {:<7} {:<9} {age}", key.kid(), key.alg().as_str(), key.state().as_str())?;
             }
         }
         KeysCommand::Activate { kid } => {
             let was = keys::activate(&path, &kid).map_err(|e| e.to_string())?;
             if was == kid {
-                println!("key {kid} is already the current key");
+                out!("key {kid} is already the current key")?;
             } else {
-                println!(
+                out!(
                     "key {kid} is now the current key; {was} still opens what it sealed. \
                      Each replica seals with {kid} once it has reloaded {}.",
                     path.display()
-                );
+                )?;
             }
         }
         KeysCommand::Retire { kid } => {
             let state = keys::retire(&path, &kid).map_err(|e| e.to_string())?;
-            println!(
+            out!(
                 "retired the {} key {kid}: what it sealed stops opening on each replica once it has reloaded {}",
                 state.as_str(),
                 path.display()
-            );
+            )?;
         }
     }
     Ok(())
@@ -286,7 +303,7 @@ fn keygen(config: Option<&PathBuf>, alg: AlgArg, next: bool) -> Result<(), Strin
         return keygen_next(&settings.keys.path, alg);
     }
     let kid = keys::keygen(&settings.keys.path, alg).map_err(|e| e.to_string())?;
-    println!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), settings.keys.path.display());
+    out!("added key {kid} ({}) to {}; it is now the current key", alg.as_str(), settings.keys.path.display())?;
     Ok(())
 }
 
@@ -325,12 +342,12 @@ fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
     for warning in endpoint_warnings(&gateway) {
         eprintln!("warning: {warning}");
     }
-    println!(
+    out!(
         "configuration OK: mode {:?}, {} key(s), listening on {}",
         gateway.settings.mode,
         gateway.keys.len(),
         gateway.settings.server.listen
-    );
+    )?;
     Ok(())
 }
 
@@ -354,7 +371,7 @@ fn hash_from_stdin() -> Result<(), String> {
     if password.expose_secret().is_empty() {
         return Err("the password is empty".into());
     }
-    println!("{}", hash_password(&password)?);
+    out!("{}", hash_password(&password)?)?;
     Ok(())
 }
 
@@ -383,7 +400,7 @@ fn mint(
     let value = codec.seal(&session).map_err(|e| e.to_string())?;
     let parts = gateway.sessions.cookies.split(&value).map_err(|e| e.to_string())?;
     let header: Vec<String> = parts.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
-    println!("{}", header.join("; "));
+    out!("{}", header.join("; "))?;
     Ok(())
 }
 
@@ -408,7 +425,7 @@ fn mint_api_token(
         ));
     }
     let (token, claims) = api_tokens.mint(user, name, scopes, ttl).map_err(|e| e.to_string())?;
-    println!("{token}");
+    out!("{token}")?;
     let expires = chrono::DateTime::from_timestamp(claims.exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     eprintln!("token id {} (for the deny list), expires {expires}", claims.jti);
     Ok(())
@@ -432,18 +449,107 @@ fn token_from(input: &str, cookie_name: &str) -> String {
             None => break,
         }
     }
-    joined
+    match pairs.as_slice() {
+        // One cookie of another name: a flow cookie, say.
+        [(_, value)] if joined.is_empty() => (*value).to_owned(),
+        _ => joined,
+    }
 }
 
 fn inspect(config: Option<&PathBuf>, input: &str) -> Result<(), String> {
     let gateway = assemble(config, KeyInit::ReadOnly)?;
     let token = token_from(input, &gateway.sessions.cookies.name);
-    let session =
-        gateway.sessions.codec.open(&token).map_err(|e| format!("the session does not open: {} ({e})", e.code()))?;
-    let mut claims = serde_json::to_value(&*session).map_err(|e| e.to_string())?;
-    if let Some(tokens) = claims.get_mut("tok") {
-        *tokens = serde_json::Value::String("[redacted]".into());
+    let json = |value: &dyn erased::Claims| value.to_json().map_err(|e| e.to_string());
+    let (kind, mut claims) = match gateway.sessions.codec.open(&token) {
+        Ok(session) => ("session", json(&*session)?),
+        Err(session_error) => {
+            if let Ok(api_token) = gateway.sessions.api_tokens.open_uncached(&token) {
+                ("api_token", json(&api_token)?)
+            } else if let Ok(flow) = gateway.state.flows.open(&token) {
+                ("flow", json(&flow)?)
+            } else {
+                return Err(format!("the session does not open: {} ({session_error})", session_error.code()));
+            }
+        }
+    };
+    redact_and_date(&mut claims);
+    if let Some(object) = claims.as_object_mut() {
+        object.insert("kind".into(), kind.into());
     }
-    println!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?);
-    Ok(())
+    out!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?)
+}
+
+/// `kind` says what the value is (`session`, `api_token`, `flow`).
+/// Secrets (provider tokens, a flow's state, nonce and PKCE verifier) are
+/// shown as `[redacted]`; each epoch time gets its RFC 3339 form beside it.
+fn redact_and_date(claims: &mut serde_json::Value) {
+    let Some(object) = claims.as_object_mut() else { return };
+    for secret in ["tok", "state", "nonce", "pkce_verifier"] {
+        if let Some(value) = object.get_mut(secret) {
+            *value = serde_json::Value::String("[redacted]".into());
+        }
+    }
+    for time in ["iat", "exp"] {
+        let rfc3339 = object.get(time).and_then(serde_json::Value::as_i64).and_then(|t| {
+            chrono::DateTime::from_timestamp(t, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        });
+        if let Some(rfc3339) = rfc3339 {
+            object.insert(format!("{time}_rfc3339"), serde_json::Value::String(rfc3339));
+        }
+    }
+}
+
+/// Serialize any of the three sealed payloads for `inspect`.
+mod erased {
+    pub trait Claims {
+        fn to_json(&self) -> serde_json::Result<serde_json::Value>;
+    }
+    impl<T: serde::Serialize> Claims for T {
+        fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+            serde_json::to_value(self)
+        }
+    }
+}
+
+/// A token id as `token mint` prints it: base64url, short.
+fn is_token_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn revoke_api_token(config: Option<&PathBuf>, id: &str) -> Result<(), String> {
+    use std::io::Write;
+    let settings = load_settings(config)?;
+    let Some(path) = settings.api_tokens.deny_list else {
+        return Err("api_tokens.deny_list is not set: there is no deny list to add the token to".into());
+    };
+    if !is_token_id(id) {
+        return Err("that is not a token id (the id `token mint` prints, letters, digits, - and _)".into());
+    }
+    let listed = std::fs::read_to_string(&path).unwrap_or_default();
+    if listed.lines().any(|line| line.split('#').next().unwrap_or_default().trim() == id) {
+        return out!("token {id} is already revoked in {}", path.display());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let newline = if listed.is_empty() || listed.ends_with('\n') { "" } else { "\n" };
+    writeln!(file, "{newline}{id}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    out!("revoked token {id}: added to {} (running gateways read it within a second)", path.display())
+}
+
+/// What a command's output function returns when stdout was closed.
+const CLOSED: &str = "stdout closed";
+
+/// Print a line on stdout; a closed pipe ends the command quietly instead
+/// of the panic `println!` would give.
+fn write_out(line: std::fmt::Arguments<'_>) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CLOSED.into()),
+        Err(e) => Err(format!("cannot write to stdout: {e}")),
+    }
 }

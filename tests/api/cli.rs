@@ -267,6 +267,9 @@ async fn a_minted_cookie_is_accepted_by_a_server_with_the_same_keys_and_inspects
     let claims: serde_json::Value = serde_json::from_str(&stdout(&inspected)).unwrap();
     assert_eq!(claims["usr"]["id"], "ops-1");
     assert_eq!(claims["v"], 1);
+    assert_eq!(claims["kind"], "session");
+    let exp = chrono::DateTime::parse_from_rfc3339(claims["exp_rfc3339"].as_str().unwrap()).unwrap();
+    assert_eq!(exp.timestamp(), claims["exp"].as_i64().unwrap(), "the RFC 3339 time is the epoch time");
 
     let tampered = format!("{}x", &cookie[..cookie.len() - 1]);
     let refused = sealgate(dir.path(), &["session", "inspect", &tampered], None);
@@ -389,4 +392,100 @@ fn keys_stage_a_rotation_and_refuse_what_would_break_it() {
     assert_eq!(state_of(&first), None);
     assert_eq!(read().len(), 1);
     assert!(!run(&["keys", "retire", &next]).status.success(), "the last, current key stays");
+}
+
+#[test]
+fn inspect_tells_an_api_token_and_a_flow_cookie_from_a_session_and_shows_no_secret() {
+    let dir = new_dir();
+    let minted = sealgate(dir.path(), &["token", "mint", "--user", "ci", "--name", "deploy", "--ttl", "600"], None);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let token = stdout(&minted).trim().to_owned();
+    for command in ["session", "token"] {
+        let inspected = sealgate(dir.path(), &[command, "inspect", &token], None);
+        assert!(inspected.status.success(), "{}", stderr(&inspected));
+        let claims: serde_json::Value = serde_json::from_str(&stdout(&inspected)).unwrap();
+        assert_eq!((claims["kind"].as_str(), claims["usr"]["id"].as_str()), (Some("api_token"), Some("ci")));
+        assert!(claims["iat_rfc3339"].as_str().unwrap().ends_with('Z'));
+    }
+
+    let keys = sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
+    let clock = Arc::new(ManualClock::at(chrono::Utc::now().timestamp()));
+    let flows = sealgate::session::flow::FlowCodec::new(&keys, clock, 600).unwrap();
+    let flow = flows.start(
+        "corp",
+        "state-secret".into(),
+        Some("nonce-secret".into()),
+        Some("pkce-secret".into()),
+        "/app".into(),
+    );
+    let sealed = flows.seal(&flow).unwrap();
+    let inspected = sealgate(dir.path(), &["session", "inspect", &format!("sealgate-flow-2={sealed}")], None);
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+    let text = stdout(&inspected);
+    let claims: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((claims["kind"].as_str(), claims["provider"].as_str()), (Some("flow"), Some("corp")));
+    assert!(!text.contains("-secret"), "{text}");
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let dir = new_dir();
+    let minted = sealgate(dir.path(), &["session", "mint", "--user", "ops"], None);
+    let cookie = stdout(&minted).trim().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["session", "inspect", &cookie])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+        .env_remove("SEALGATE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command writes (as `| head -0` would).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert!(output.status.success(), "{:?} {}", output.status, stderr(&output));
+}
+
+#[tokio::test]
+async fn token_revoke_adds_the_id_to_the_deny_list_and_a_running_gateway_refuses_the_token() {
+    let dir = Arc::new(new_dir());
+    let deny = dir.path().join("revoked.txt");
+    std::fs::write(&deny, "# revoked API tokens\n").unwrap();
+    let mut settings = test_settings(&dir);
+    settings.api_tokens.deny_list = Some(deny.clone());
+    let app = spawn_in(dir.clone(), settings, ManualClock::at(chrono::Utc::now().timestamp())).await;
+    let (token, claims) =
+        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+    let verify = || async {
+        let response = reqwest::Client::new().get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!(verify().await, 200);
+
+    let revoke = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sealgate"))
+            .args(["token", "revoke", id])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("SEALGATE__KEYS__PATH", dir.path().join("keys.json"))
+            .env("SEALGATE__API_TOKENS__DENY_LIST", &deny)
+            .output()
+            .unwrap()
+    };
+    let revoked = revoke(&claims.jti);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    // The gateway looks at the file at most once a second, by its (test) clock.
+    crate::keys::eventually("the revoked token is refused", || async {
+        app.clock.advance(2);
+        verify().await == 401
+    })
+    .await;
+    let again = revoke(&claims.jti);
+    assert!(again.status.success() && stdout(&again).contains("already revoked"), "{}", stdout(&again));
+    assert_eq!(std::fs::read_to_string(&deny).unwrap().matches(claims.jti.as_str()).count(), 1);
+    for bad in ["", "a b", "x\nother-id", &"a".repeat(65)] {
+        assert!(!revoke(bad).status.success(), "{bad:?}");
+    }
+    assert!(!std::fs::read_to_string(&deny).unwrap().contains("other-id"));
 }
