@@ -17,8 +17,30 @@ pub struct MintRequest {
     name: String,
     #[serde(default)]
     scopes: Vec<String>,
-    /// Lifetime in seconds; default and maximum: `api_tokens.max_lifetime`.
+    /// Lifetime: seconds (`3600`) or a duration (`"1h"`, `"30m"`); default
+    /// and maximum: `api_tokens.max_lifetime`.
+    #[serde(default, deserialize_with = "seconds_or_duration")]
     ttl: Option<i64>,
+}
+
+/// `3600` or `"1h"`: whole seconds either way; a string that is no duration
+/// is a bad request.
+fn seconds_or_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ttl {
+        Seconds(i64),
+        Duration(String),
+    }
+    match Option::<Ttl>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Ttl::Seconds(seconds)) => Ok(Some(seconds)),
+        Some(Ttl::Duration(text)) => humantime_serde::re::humantime::parse_duration(&text)
+            .ok()
+            .and_then(|duration| i64::try_from(duration.as_secs()).ok())
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("ttl is neither seconds nor a duration like \"1h\"")),
+    }
 }
 
 fn is_word(text: &str) -> bool {

@@ -147,6 +147,16 @@ async fn a_browser_session_mints_its_own_token_same_origin_only() {
     assert_eq!(cross.status(), 403);
     let too_long = post(PUBLIC_URL, serde_json::json!({"name": "x", "ttl": 86_401})).await.unwrap();
     assert_eq!(too_long.status(), 400);
+    for bad in [serde_json::json!("25h"), serde_json::json!("soon"), serde_json::json!(-5)] {
+        let refused = post(PUBLIC_URL, serde_json::json!({"name": "x", "ttl": bad})).await.unwrap();
+        assert_eq!(refused.status(), 400, "ttl {bad}");
+    }
+    // A ttl may be a duration as well as seconds.
+    let now = chrono::Utc::now().timestamp();
+    let hour = post(PUBLIC_URL, serde_json::json!({"name": "x", "ttl": "1h"})).await.unwrap();
+    assert_eq!(hour.status(), 201);
+    let expires_at = hour.json::<serde_json::Value>().await.unwrap()["expires_at"].as_i64().unwrap();
+    assert!((expires_at - now - 3600).abs() <= 5, "{expires_at} is an hour from {now}");
     let minted = post(PUBLIC_URL, serde_json::json!({"name": "laptop-cli", "scopes": ["reports:read"], "ttl": 600}))
         .await
         .unwrap();
