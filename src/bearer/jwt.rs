@@ -58,7 +58,12 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, BearerError> {
     if payload.contains('.') || signature.len() > MAX_SIGNATURE {
         return Err(BearerError::Malformed);
     }
-    let header: Header = serde_json::from_slice(&decode(header, MAX_HEADER)?).map_err(|_| BearerError::Malformed)?;
+    let header = decode(header, MAX_HEADER)?;
+    // A JSON object (RFC 7515): serde would also read the struct from an array.
+    if header.trim_ascii_start().first() != Some(&b'{') {
+        return Err(BearerError::Malformed);
+    }
+    let header: Header = serde_json::from_slice(&header).map_err(|_| BearerError::Malformed)?;
     let alg = ASYMMETRIC_ALGORITHMS.iter().copied().find(|a| *a == header.alg).ok_or(BearerError::Algorithm)?;
     if header.crit.is_some() {
         return Err(BearerError::Malformed);

@@ -242,3 +242,6 @@ impl ProviderBearer {
         })))
     }
 }
+
+#[cfg(test)]
+mod proptests;
