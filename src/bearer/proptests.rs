@@ -72,7 +72,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(2, 8, 4, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -94,16 +95,17 @@ fn header() -> impl Strategy<Value = Value> {
     let kid = prop_oneof!["[a-z0-9-]{0,8}".prop_map(Value::from), json_value()];
     let crit = prop_oneof![Just(Value::Null), Just(json!(["exp"])), json_value()];
     let member = |value: BoxedStrategy<Value>| proptest::option::weighted(0.7, value);
-    let object = (member(alg.boxed()), member(kid.boxed()), member(typ.boxed()), proptest::option::weighted(0.15, crit))
-        .prop_map(|(alg, kid, typ, crit)| {
-            let mut header = Map::new();
-            for (name, value) in [("alg", alg), ("kid", kid), ("typ", typ), ("crit", crit)] {
-                if let Some(value) = value {
-                    header.insert(name.into(), value);
+    let object =
+        (member(alg.boxed()), member(kid.boxed()), member(typ.boxed()), proptest::option::weighted(0.15, crit))
+            .prop_map(|(alg, kid, typ, crit)| {
+                let mut header = Map::new();
+                for (name, value) in [("alg", alg), ("kid", kid), ("typ", typ), ("crit", crit)] {
+                    if let Some(value) = value {
+                        header.insert(name.into(), value);
+                    }
                 }
-            }
-            Value::Object(header)
-        });
+                Value::Object(header)
+            });
     // The same members as an array in field order, the form serde also
     // reads a struct from.
     let array = object.clone().prop_map(|header| {
@@ -211,7 +213,6 @@ proptest! {
         }
     }
 }
-
 
 /// Found by `parse_accepts_nothing_the_reference_refuses`: serde reads a
 /// struct from a JSON array too, so `["RS256", "k", null, null]` passed as

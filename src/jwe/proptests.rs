@@ -86,8 +86,9 @@ proptest! {
 fn sealers() -> &'static [Sealer; 2] {
     static SEALERS: std::sync::OnceLock<[Sealer; 2]> = std::sync::OnceLock::new();
     SEALERS.get_or_init(|| {
-        [KeyAlg::Dir, KeyAlg::A256Kw]
-            .map(|alg| Sealer::new(&JwkSet::generate(alg), Purpose::Session, 8192).expect("a sealer for a fresh key set"))
+        [KeyAlg::Dir, KeyAlg::A256Kw].map(|alg| {
+            Sealer::new(&JwkSet::generate(alg), Purpose::Session, 8192).expect("a sealer for a fresh key set")
+        })
     })
 }
 
@@ -172,9 +173,7 @@ proptest! {
 fn stray_trailing_bits_are_refused_in_every_segment() {
     const IV: &str = "AAAAAAAAAAAAAAAA";
     const TAG: &str = "AAAAAAAAAAAAAAAAAAAAAA";
-    for token in
-        [format!("AB..{IV}.AAAA.{TAG}"), format!("AAAA..{IV}.AB.{TAG}"), format!("AAAA.AAB.{IV}.AAAA.{TAG}")]
-    {
+    for token in [format!("AB..{IV}.AAAA.{TAG}"), format!("AAAA..{IV}.AB.{TAG}"), format!("AAAA.AAB.{IV}.AAAA.{TAG}")] {
         assert_eq!(split_strict(&token, MAX_LEN).unwrap_err(), OpenError::Base64, "{token}");
     }
     assert!(split_strict(&format!("AA..{IV}.AAA.{TAG}"), MAX_LEN).is_ok());
