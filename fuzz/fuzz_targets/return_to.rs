@@ -1,8 +1,10 @@
 //! `ReturnTo::try_parse` (where a person is sent after signing in or out)
 //! on any UTF-8, under an https and an http public URL with an allow-list.
 //! Checks: no panic; what is accepted is a local path that no decoding
-//! turns into `//`, `/\` or anything with controls, or an absolute http(s)
-//! URL without user info whose host the policy allows.
+//! turns into `//`, `/\` or anything with controls, and that a browser
+//! resolves (dot segments included) to a path on this site that is not
+//! protocol-relative; or an absolute http(s) URL without user info whose
+//! host the policy allows.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +21,11 @@ fn policies() -> &'static [(RedirectPolicy, bool); 2] {
     })
 }
 
+fn base() -> &'static Url {
+    static BASE: OnceLock<Url> = OnceLock::new();
+    BASE.get_or_init(|| Url::parse("https://base.invalid/").unwrap())
+}
+
 fn host_allowed(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     matches!(host, "gate.example.com" | "127.0.0.1" | "app.example.com" | "corp.example")
@@ -31,8 +38,12 @@ fuzz_target!(|data: &[u8]| {
         let Some(target) = ReturnTo::try_parse(raw, policy) else { continue };
         let target = target.as_str();
         if target.starts_with('/') {
-            assert_eq!(target, raw);
-            let mut text = raw.to_owned();
+            // Resolved as a browser resolves it (dot segments, `%2e` too), it
+            // stays on this site, on a path that is not protocol-relative.
+            let resolved = base().join(target).unwrap();
+            assert_eq!(resolved.host_str(), Some("base.invalid"), "{raw:?} -> {target}");
+            assert!(!resolved.path().starts_with("//"), "{raw:?} -> {target} resolves to {resolved}");
+            let mut text = target.to_owned();
             for _ in 0..4 {
                 assert!(!text.starts_with("//") && !text.contains(|c: char| c.is_control() || c == '\\'), "{raw:?}");
                 text = percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned();

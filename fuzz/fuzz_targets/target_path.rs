@@ -2,7 +2,8 @@
 //! `policy::normalize_host`, `Target::new`) on any UTF-8. The input is
 //! split at the first `\n` into a host and a URI. Checks: no panic; the
 //! path agrees with a plain segment-by-segment reference and is in normal
-//! form; the host has no ASCII upper case and no trailing dot.
+//! form; the host has no ASCII upper case and no trailing dot; `Target`
+//! holds the same path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -48,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let normal_host = normalize_host(host);
     assert!(!normal_host.ends_with('.'), "{host:?} -> {normal_host:?}");
     assert!(!normal_host.bytes().any(|b| b.is_ascii_uppercase()), "{host:?} -> {normal_host:?}");
+    // The path only: the host's type is changing (a strict parse) in another part of issue 19.
     let target = Target::new(Some(host), Some(uri));
-    assert_eq!(target.host.as_deref(), Some(normal_host.as_ref()));
     assert_eq!(target.path.as_deref(), Some(path.as_ref()));
 });
