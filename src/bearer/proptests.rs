@@ -224,3 +224,13 @@ fn a_header_that_is_not_an_object_is_refused() {
         assert!(matches!(jwt::parse(&token), Err(super::BearerError::Malformed)), "{header} parsed");
     }
 }
+
+/// Found by the `jws_parse` fuzz target: a header whose unknown member
+/// held a string with a byte that is not UTF-8 parsed, because serde skips
+/// the members it ignores without checking them. RFC 7515's header is UTF-8 JSON.
+#[test]
+fn a_header_that_is_not_utf8_is_refused() {
+    let header = b"{\"alg\":\"ES256\",\"crht\":[\"\x98\"]}";
+    let token = format!("{}.{}.{}", b64(header), b64(b"{\"exp\":1}"), b64(b"sig"));
+    assert!(matches!(jwt::parse(&token), Err(super::BearerError::Malformed)), "{token}");
+}
