@@ -59,7 +59,14 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, BearerError> {
     if payload.contains('.') || signature.len() > MAX_SIGNATURE {
         return Err(BearerError::Malformed);
     }
-    let header: Header = serde_json::from_slice(&decode(header, MAX_HEADER)?).map_err(|_| BearerError::Malformed)?;
+    let header = decode(header, MAX_HEADER)?;
+    // A JSON object (RFC 7515): serde would also read the struct from an array.
+    if header.trim_ascii_start().first() != Some(&b'{') {
+        return Err(BearerError::Malformed);
+    }
+    // UTF-8 throughout: serde skips members it ignores without checking their strings.
+    let header = std::str::from_utf8(&header).map_err(|_| BearerError::Malformed)?;
+    let header: Header = serde_json::from_str(header).map_err(|_| BearerError::Malformed)?;
     let alg = ASYMMETRIC_ALGORITHMS.iter().copied().find(|a| *a == header.alg).ok_or(BearerError::Algorithm)?;
     if header.crit.is_some() {
         return Err(BearerError::Malformed);

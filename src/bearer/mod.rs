@@ -269,3 +269,6 @@ impl ProviderBearer {
         })))
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -65,8 +65,31 @@ pub struct Compact<'a> {
 pub const IV_BYTES: usize = 12;
 pub const TAG_BYTES: usize = 16;
 
+/// Canonical unpadded base64url: only its alphabet, a length some byte
+/// count encodes to, and no stray bits in the last symbol (`AB` and `AA`
+/// would both decode to one zero byte; only `AA` is canonical).
 fn is_b64url(segment: &str) -> bool {
-    segment.len() % 4 != 1 && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    let symbols_ok = segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    // The bits of the last symbol past the end of the data: 4 after one
+    // byte of a group (2 symbols), 2 after two (3 symbols).
+    let stray_bits = match segment.len() % 4 {
+        0 => 0,
+        1 => return false,
+        2 => 0b1111,
+        _ => 0b0011,
+    };
+    symbols_ok && segment.bytes().last().map_or(0, b64url_value) & stray_bits == 0
+}
+
+/// The 6-bit value of a base64url symbol (already checked to be one).
+fn b64url_value(symbol: u8) -> u8 {
+    match symbol {
+        b'A'..=b'Z' => symbol - b'A',
+        b'a'..=b'z' => symbol - b'a' + 26,
+        b'0'..=b'9' => symbol - b'0' + 52,
+        b'-' => 62,
+        _ => 63,
+    }
 }
 
 /// Decode a segment that must hold exactly `N` bytes, rejecting
@@ -136,6 +159,9 @@ pub fn decrypt_with_key(token: &str, alg: &str, key: &[u8], max_len: usize) -> R
 pub(crate) fn decoded_len(segment: &str) -> usize {
     segment.len() * 3 / 4
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

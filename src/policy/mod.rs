@@ -535,4 +535,6 @@ pub fn problems(settings: &PolicySettings) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod target_proptests;
+#[cfg(test)]
 mod tests;

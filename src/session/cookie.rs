@@ -218,6 +218,9 @@ fn cookie_in<'h>(header: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;

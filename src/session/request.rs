@@ -545,3 +545,6 @@ mod bearer_tests {
         assert_eq!(bearer_token(long.as_bytes()), None);
     }
 }
+
+#[cfg(test)]
+mod proptests;
