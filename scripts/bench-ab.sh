@@ -14,7 +14,8 @@
 #
 # Usage: bash scripts/bench-ab.sh BINARY...
 # Environment (defaults): PAIRS (30), PAIR_DURATION (2s), CONNECTIONS (64),
-#   PIN (0; 1 puts every server on CPU 1 with one worker, and wrk on CPU 0 with one thread).
+#   PIN (0; 1 puts every server on CPU 1 with one worker, and wrk on CPU 0 with one thread),
+#   CONFIG (config/sealgate.toml; give an older build's file when it cannot read the new keys).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ PAIRS="${PAIRS:-30}"
 PAIR_DURATION="${PAIR_DURATION:-2s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PIN="${PIN:-0}"
-CONFIG=config/sealgate.toml
+CONFIG="${CONFIG:-config/sealgate.toml}"
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
