@@ -342,13 +342,13 @@ fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
     for warning in endpoint_warnings(&gateway) {
         eprintln!("warning: {warning}");
     }
-    out!(
-        "configuration OK: mode {:?}, {} key(s), listening on {}",
-        gateway.settings.mode,
-        gateway.keys.len(),
-        gateway.settings.server.listen
-    )?;
-    Ok(())
+    let settings = &gateway.settings;
+    let keys = if settings.keys.jwks.is_none() && !settings.keys.path.exists() {
+        format!("no key file yet (`sealgate serve` creates {} at first start)", settings.keys.path.display())
+    } else {
+        format!("{} key(s)", gateway.keys.len())
+    };
+    out!("configuration OK: mode {:?}, {keys}, listening on {}", settings.mode, settings.server.listen)
 }
 
 /// On a terminal, ask twice without echo; from a pipe, read one line.

@@ -2,6 +2,7 @@
 //! reported, so an operator fixes a config in one pass.
 
 use super::{Mode, ProviderKind, ProviderSettings, SameSite, Settings};
+use secrecy::ExposeSecret;
 use std::fmt;
 use std::net::SocketAddr;
 use url::Url;
@@ -115,11 +116,13 @@ fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
     }
     match &provider.client_secret {
         None if provider.kind != ProviderKind::X => problems.push(format!("{at}.client_secret is required")),
-        Some(source) => {
-            if let Err(e) = source.resolve() {
-                problems.push(format!("{at}.client_secret: {e}"));
+        Some(source) => match source.resolve() {
+            Err(e) => problems.push(format!("{at}.client_secret: {e}")),
+            Ok(secret) if secret.expose_secret().trim().is_empty() => {
+                problems.push(format!("{at}.client_secret is empty"));
             }
-        }
+            Ok(_) => {}
+        },
         None => {}
     }
     if provider.kind == ProviderKind::Oidc && provider.issuer.is_none() {
@@ -340,11 +343,26 @@ impl Settings {
                 introspecting.join(", ")
             ));
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            problems.push(format!("log.level `{}` is not a tracing filter", self.log.level));
+        if !is_log_filter(&self.log.level) {
+            problems.push(format!(
+                "log.level `{}` is not a level (error, warn, info, debug, trace, off) nor a filter like `info,sealgate=debug`",
+                self.log.level
+            ));
         }
         problems
     }
+}
+
+/// A tracing filter whose every directive names a level: `info`, or
+/// `warn,sealgate=debug`. A bare word that is no level (`verbose`) would be
+/// read as a target and silence everything else, so it is refused.
+fn is_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let names_levels = filter.split(',').map(str::trim).filter(|d| !d.is_empty()).all(|directive| {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+        LEVELS.iter().any(|known| known.eq_ignore_ascii_case(level.trim()))
+    });
+    !filter.trim().is_empty() && names_levels && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
 }
 
 #[cfg(test)]
@@ -357,6 +375,26 @@ mod tests {
         assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
         assert_eq!(settings.server.listen, "127.0.0.1:4180");
         assert_eq!(settings.cookie_name(), "sealgate");
+    }
+
+    #[test]
+    fn a_log_level_must_name_levels() {
+        for good in ["info", "WARN", "warn,sealgate=debug", "sealgate::session=trace", "off"] {
+            assert!(is_log_filter(good), "{good}");
+        }
+        for bad in ["", "verbose", "info,loud", "sealgate=chatty", "bogus[[", "info,sealgate=[x]"] {
+            assert!(!is_log_filter(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_client_secret_is_refused() {
+        let settings = Settings::from_toml(
+            "[providers.corp]\nkind = \"oidc\"\nissuer = \"https://login.example.com\"\nclient_id = \"gate\"\nclient_secret = \" \"\n",
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("providers.corp.client_secret is empty"), "{error}");
     }
 
     #[test]

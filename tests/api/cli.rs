@@ -58,7 +58,20 @@ fn check_config_accepts_the_default_and_env_overrides_any_key() {
     let dir = new_dir();
     let ok = sealgate(dir.path(), &["check-config"], None);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stdout(&ok).contains("configuration OK"));
+    assert!(stdout(&ok).contains("configuration OK") && stdout(&ok).contains("1 key(s)"), "{}", stdout(&ok));
+
+    // Before the first start there is no key file: it says so, and writes none.
+    let fresh = tempfile::tempdir().unwrap();
+    let not_yet = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["check-config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SEALGATE__KEYS__PATH", fresh.path().join("keys.json"))
+        .env_remove("SEALGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(not_yet.status.success(), "{}", stderr(&not_yet));
+    assert!(stdout(&not_yet).contains("no key file yet"), "{}", stdout(&not_yet));
+    assert!(!fresh.path().join("keys.json").exists());
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_sealgate"));
     let overridden = command
