@@ -12,11 +12,9 @@
 use actix_web::http::header::HeaderValue;
 use actix_web::test::TestRequest;
 use libfuzzer_sys::fuzz_target;
-use sealgate::domain::RedirectPolicy;
 use sealgate::security::{OriginCheck, TrustedProxies};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
-use url::Url;
 
 const HEADERS: [&str; 8] = [
     "x-forwarded-for",
@@ -33,11 +31,7 @@ fn checks() -> &'static (TrustedProxies, OriginCheck) {
     static CHECKS: OnceLock<(TrustedProxies, OriginCheck)> = OnceLock::new();
     CHECKS.get_or_init(|| {
         let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
-        let public = Url::parse("https://gate.example.com").unwrap();
-        let origins = OriginCheck::new(
-            "https://gate.example.com".into(),
-            RedirectPolicy::new(&public, &["app.example.com".into()]),
-        );
+        let origins = OriginCheck::new("https://gate.example.com".into(), &["https://app.example.com".into()]);
         (proxies, origins)
     })
 }
