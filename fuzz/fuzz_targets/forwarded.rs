@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
     for (name, value) in HEADERS.iter().zip(rest.split(|&b| b == b'\n')) {
         let Ok(value) = HeaderValue::from_bytes(value) else { continue };
         if *name == "x-forwarded-for" {
-            named.extend(value.to_str().unwrap_or("").split(',').filter_map(|ip| ip.trim().parse::<IpAddr>().ok()));
+            // An entry may carry a port (`192.0.2.7:443`, `[2001:db8::1]:443`).
+            named.extend(value.to_str().unwrap_or("").split(',').filter_map(|entry| {
+                let entry = entry.trim();
+                entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+            }));
         }
         req = req.append_header((*name, value));
     }

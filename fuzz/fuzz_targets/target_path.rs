@@ -2,12 +2,12 @@
 //! `policy::normalize_host`, `Target::new`) on any UTF-8. The input is
 //! split at the first `\n` into a host and a URI. Checks: no panic; the
 //! path agrees with a plain segment-by-segment reference and is in normal
-//! form; the host has no ASCII upper case and no trailing dot; `Target`
-//! holds the same path.
+//! form; a host that parses has no ASCII upper case and no trailing dot,
+//! a malformed one keeps only its bare name; `Target` holds the same path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealgate::policy::{normalize_host, normalize_path, Target};
+use sealgate::policy::{normalize_host, normalize_path, Host, Target};
 
 fn reference(uri: &str) -> String {
     let path = uri.split(['?', '#']).next().unwrap_or_default();
@@ -46,10 +46,19 @@ fuzz_target!(|data: &[u8]| {
     if !path.contains(['%', '?', '#']) {
         assert_eq!(normalize_path(&path), path, "not idempotent for {uri:?}");
     }
-    let normal_host = normalize_host(host);
-    assert!(!normal_host.ends_with('.'), "{host:?} -> {normal_host:?}");
-    assert!(!normal_host.bytes().any(|b| b.is_ascii_uppercase()), "{host:?} -> {normal_host:?}");
-    // The path only: the host's type is changing (a strict parse) in another part of issue 19.
+    // A host that parses is lower case without a trailing dot; a malformed
+    // one keeps only its bare name (the text before a `:`), for deny rules.
+    match Host::parse(host) {
+        Host::Name(name) => {
+            assert!(!name.ends_with('.'), "{host:?} -> {name:?}");
+            assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{host:?} -> {name:?}");
+            assert_eq!(normalize_host(host), name);
+        }
+        Host::Malformed(name) => {
+            let bare = host.strip_prefix('[').unwrap_or(host).to_lowercase();
+            assert!(bare.contains(name.as_ref()), "{host:?} -> {name:?}");
+        }
+    }
     let target = Target::new(Some(host), Some(uri));
     assert_eq!(target.path.as_deref(), Some(path.as_ref()));
 });
