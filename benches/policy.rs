@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sealgate::config::{Access, PolicySettings, RuleSettings};
-use sealgate::domain::User;
+use sealgate::identity::User;
 use sealgate::policy::{normalize_path, AllowLists, Decision, Policy, Principal, Target};
 use std::hint::black_box;
 

@@ -7,9 +7,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::Rng;
 use sealgate::clock::{SharedClock, SystemClock};
-use sealgate::domain::User;
-use sealgate::jwe::OpenError;
-use sealgate::keys::{JwkSet, KeyAlg};
+use sealgate::crypto::jwe::OpenError;
+use sealgate::crypto::keys::{JwkSet, KeyAlg};
+use sealgate::identity::User;
 use sealgate::session::{Lifetimes, Session, SessionCodec, SessionError};
 use std::hint::black_box;
 use std::sync::Arc;

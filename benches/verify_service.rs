@@ -15,9 +15,9 @@ use actix_web::{rt::System, test};
 use criterion::{criterion_group, criterion_main, Criterion};
 use sealgate::clock::SystemClock;
 use sealgate::config::{Settings, DEFAULT_CONFIG};
-use sealgate::domain::User;
-use sealgate::keys::{self, KeyAlg};
-use sealgate::session::ProviderTokens;
+use sealgate::crypto::keys::{self, KeyAlg};
+use sealgate::crypto::ProviderTokens;
+use sealgate::identity::User;
 use sealgate::startup::{app, Gateway, KeyInit};
 use secrecy::SecretString;
 use std::hint::black_box;
@@ -35,7 +35,7 @@ fn verify_service(c: &mut Criterion) {
     let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).unwrap();
 
     // As `scripts/bench-verify.sh` mints it: about 1.5 KB, mostly sealed provider tokens.
-    let codec = &gateway.sessions.codec;
+    let codec = &gateway.credentials.codec;
     let now = codec.now();
     let mut user = User::new("bench-user");
     user.email = Some("bench@example.com".into());
@@ -52,20 +52,20 @@ fn verify_service(c: &mut Criterion) {
     };
     let session = codec.start_with_ttl(user.clone(), "credentials", 7 * 24 * 3600, Some(&tokens)).unwrap();
     let token = codec.seal(&session).unwrap();
-    let cookie = format!("{}={token}", gateway.sessions.cookies.name);
+    let cookie = format!("{}={token}", gateway.credentials.cookies.name);
     let (rest, tag) = token.rsplit_once('.').unwrap();
     let forged = format!(
         "{}={rest}.{}{}",
-        gateway.sessions.cookies.name,
+        gateway.credentials.cookies.name,
         if tag.starts_with('A') { 'B' } else { 'A' },
         &tag[1..]
     );
-    let (api_token, _) = gateway.sessions.api_tokens.mint(user, "bench", vec![], 86400).unwrap();
+    let (api_token, _) = gateway.credentials.api_tokens.mint(user, "bench", vec![], 86400).unwrap();
     let bearer = format!("Bearer {api_token}");
     println!("cookie: {} bytes", cookie.len());
 
     let system = System::new();
-    let service = system.block_on(test::init_service(app(gateway.sessions.clone(), gateway.state.clone())));
+    let service = system.block_on(test::init_service(app(gateway.credentials.clone(), gateway.state.clone())));
     let cases: [(&str, &str, Option<(_, &str)>, StatusCode); 6] = [
         ("healthz", "/healthz", None, StatusCode::OK),
         ("healthz_same_cookie", "/healthz", Some((COOKIE, cookie.as_str())), StatusCode::OK),

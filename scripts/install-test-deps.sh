@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what sealgate's integration tests need beyond the Rust toolchain:
-#   - Debian packages: nginx, caddy, chromium (+ a font for it); wrk with
+#   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server; wrk with
 #     --with-bench. nginx and caddy are installed without being left running
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
@@ -40,7 +40,7 @@ candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; 
 # ---------------------------------------------------------------------------
 # Debian packages
 
-wanted=(nginx caddy chromium fonts-liberation)
+wanted=(nginx caddy chromium fonts-liberation redis-server)
 if $with_bench; then wanted+=(wrk); fi
 
 missing=()
@@ -94,7 +94,7 @@ fi
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
-for svc in nginx caddy; do
+for svc in nginx caddy redis-server; do
   installed "$svc" || continue
   if systemd_running; then
     if systemctl is-active --quiet "$svc" 2>/dev/null; then

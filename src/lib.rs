@@ -5,30 +5,43 @@
 //! ask `/auth/verify` who is behind each request. There is no database: any
 //! replica holding the keys opens any session.
 //!
-//! Layout: `config/` (settings and validation), `keys/` (JWK Set, purpose
-//! keys), `jwe/` (strict compact JWE), `session/` (payload, cookies, the
-//! per-request session), `domain/` (parsed-at-the-edge types), `providers/`
-//! (ways to sign in), `security/` (proxies, origins, rate limits), `routes/`
-//! (endpoints), `errors` (the one error-to-HTTP mapping), `startup`, `cli`.
+//! Layout (leaves first; dependencies point down only):
+//!
+//! ```text
+//! config/  identity/  crypto/  clock            leaves
+//! session/  providers/  policy/  store/         the cookie, sign-in, access, state
+//! credentials/                                  who is asking: one identify()
+//! web/                                          middleware, extractors, headers
+//! routes/  errors                               endpoints, the one error mapping
+//! state  assemble  startup  cli                 wiring and serving
+//! ```
+//!
+//! `credentials/` opens every kind of credential (session cookie, sealgate
+//! API token, provider JWT, introspected token) through one open-cache;
+//! `web/identity_headers.rs` is the one place that names and builds the
+//! `X-Auth-*` headers; `store/` is the state store and its in-memory
+//! revocation view (not wired into requests yet).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
-pub mod api_tokens;
-pub mod bearer;
+pub mod assemble;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod domain;
+pub mod credentials;
+pub mod crypto;
 pub mod errors;
-pub mod jwe;
-pub mod keys;
+pub mod identity;
 pub mod metrics;
 pub mod policy;
 pub mod providers;
 pub mod refresh;
 pub mod reload;
+pub mod return_to;
 pub mod routes;
-pub mod security;
 pub mod session;
 pub mod startup;
+pub mod state;
+pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -23,12 +23,13 @@
 //!   and both sides of each refresh) goes into [`KnownRefreshTokens`], which
 //!   the Bearer check refuses.
 
-use crate::bearer::refresh_tokens::KnownRefreshTokens;
 use crate::clock::SharedClock;
 use crate::config::{TokenSettings, WithoutRefreshToken};
-use crate::metrics;
+use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
+use crate::crypto::ProviderTokens;
+use crate::metrics::{self, RefreshOutcome};
 use crate::providers::{Provider, ProviderError};
-use crate::session::{ProviderTokens, Session, SessionCodec};
+use crate::session::{Session, SessionCodec};
 use moka::future::Cache;
 use moka::ops::compute::Op;
 use secrecy::ExposeSecret;
@@ -140,7 +141,7 @@ impl Refresher {
             return match self.settings.without_refresh_token {
                 WithoutRefreshToken::KeepSession => TokenStatus::Expired,
                 WithoutRefreshToken::EndSession => {
-                    metrics::SESSIONS_ENDED_BY_REFRESH.inc();
+                    metrics::session_ended_by_refresh();
                     TokenStatus::Ended
                 }
             };
@@ -173,7 +174,7 @@ impl Refresher {
                 Err(_) => TokenStatus::Unavailable,
             },
             Outcome::Revoked => {
-                metrics::SESSIONS_ENDED_BY_REFRESH.inc();
+                metrics::session_ended_by_refresh();
                 TokenStatus::Ended
             }
             Outcome::Failed => TokenStatus::Unavailable,
@@ -188,23 +189,23 @@ impl Refresher {
     async fn ask(&self, provider: &Provider, session: &Session, tokens: &ProviderTokens) -> Outcome {
         match provider.refresh(tokens).await {
             Ok(fresh) => {
-                metrics::REFRESH_OK.inc();
+                metrics::refreshed(RefreshOutcome::ok);
                 self.remember(&fresh);
                 tracing::info!(provider = %provider.id, session = %session.id, "provider tokens refreshed");
                 Outcome::Refreshed(Arc::new(fresh))
             }
             Err(ProviderError::CodeRejected) => {
-                metrics::REFRESH_INVALID_GRANT.inc();
+                metrics::refreshed(RefreshOutcome::invalid_grant);
                 tracing::warn!(provider = %provider.id, session = %session.id, "refresh token refused (invalid_grant)");
                 Outcome::Revoked
             }
             Err(ProviderError::Refused(error)) => {
-                metrics::REFRESH_REFUSED.inc();
+                metrics::refreshed(RefreshOutcome::refused);
                 tracing::warn!(provider = %provider.id, session = %session.id, %error, "refresh token refused");
                 Outcome::Revoked
             }
             Err(error) => {
-                metrics::REFRESH_FAILED.inc();
+                metrics::refreshed(RefreshOutcome::failed);
                 tracing::warn!(provider = %provider.id, session = %session.id, error = %error, "token refresh failed");
                 Outcome::Failed
             }

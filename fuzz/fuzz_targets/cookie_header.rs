@@ -2,7 +2,7 @@
 //! split at `\n` into up to four `Cookie` headers (each kept only when it is
 //! a valid header value). Checks: no panic; `find_cookie_bytes` finds what
 //! the plain RFC 6265 reading finds; `read` joins chunks as that reading
-//! says; `likely_sole` only ever starts with what `read` finds.
+//! says.
 #![no_main]
 
 use actix_web::http::header::{HeaderValue, COOKIE};
@@ -59,9 +59,4 @@ fuzz_target!(|data: &[u8]| {
     };
     let read = spec.read(&req);
     assert_eq!(read.as_ref().map(|v| v.as_ref().map(|v| v.to_vec())).map_err(|_| ()), expected);
-    if let Some(likely) = spec.likely_sole(&req) {
-        let value = read.unwrap().unwrap();
-        assert!(likely.starts_with(&value));
-        assert!(matches!(likely.get(value.len()), None | Some(b';' | b' ' | b'\t')));
-    }
 });

@@ -12,7 +12,7 @@
 use actix_web::http::header::HeaderValue;
 use actix_web::test::TestRequest;
 use libfuzzer_sys::fuzz_target;
-use sealgate::security::{OriginCheck, TrustedProxies};
+use sealgate::web::{OriginCheck, TrustedProxies};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 

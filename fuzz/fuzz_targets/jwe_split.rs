@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealgate::jwe::{split_strict, Sealer, IV_BYTES, TAG_BYTES};
-use sealgate::keys::{JwkSet, KeyAlg, Purpose};
+use sealgate::crypto::jwe::{split_strict, Sealer, IV_BYTES, TAG_BYTES};
+use sealgate::crypto::keys::{JwkSet, KeyAlg, Purpose};
 use std::sync::OnceLock;
 
 const MAX_LEN: usize = 16 * 1024;

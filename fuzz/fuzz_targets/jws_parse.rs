@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use sealgate::bearer::jwt;
+use sealgate::credentials::provider_token::jwt;
 use sealgate::config::ASYMMETRIC_ALGORITHMS;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealgate::domain::{RedirectPolicy, ReturnTo};
+use sealgate::return_to::{RedirectPolicy, ReturnTo};
 use std::sync::OnceLock;
 use url::Url;
 

@@ -16,8 +16,8 @@ use actix_web::{rt::System, test};
 use libfuzzer_sys::fuzz_target;
 use sealgate::clock::SystemClock;
 use sealgate::config::{Settings, DEFAULT_CONFIG};
-use sealgate::domain::User;
-use sealgate::keys::{self, KeyAlg};
+use sealgate::identity::User;
+use sealgate::crypto::keys::{self, KeyAlg};
 use sealgate::startup::{app, Gateway, KeyInit};
 use std::sync::Arc;
 
@@ -45,11 +45,11 @@ fn fixture() -> Fixture {
     let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).unwrap();
     let mut user = User::new("fuzz-user");
     user.groups = vec!["staff".into()];
-    let codec = &gateway.sessions.codec;
+    let codec = &gateway.credentials.codec;
     let session = codec.seal(&codec.start(user.clone(), "credentials", false, None).unwrap()).unwrap();
-    let (api_token, _) = gateway.sessions.api_tokens.mint(user, "fuzz", vec!["read".into()], 3600).unwrap();
+    let (api_token, _) = gateway.credentials.api_tokens.mint(user, "fuzz", vec!["read".into()], 3600).unwrap();
     let system = System::new();
-    let service = system.block_on(test::init_service(app(gateway.sessions.clone(), gateway.state.clone())));
+    let service = system.block_on(test::init_service(app(gateway.credentials.clone(), gateway.state.clone())));
     let call = Box::new(move |req: test::TestRequest| {
         system.block_on(async {
             match test::try_call_service(&service, req.to_request()).await {

@@ -7,6 +7,7 @@
 
 mod list;
 mod secret;
+pub mod store;
 mod validate;
 
 pub use secret::SecretSource;
@@ -64,6 +65,8 @@ pub struct Settings {
     pub policy: PolicySettings,
     #[serde(default)]
     pub api_tokens: ApiTokenSettings,
+    #[serde(default)]
+    pub store: store::StoreSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,

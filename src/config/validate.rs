@@ -329,6 +329,7 @@ impl Settings {
             problems.push("tokens.grace_window must be between 1s and 10m".into());
         }
         problems.extend(crate::policy::problems(&self.policy));
+        problems.extend(self.store.problems());
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }
@@ -427,6 +428,14 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(error.problems().len() >= 4);
+    }
+
+    #[test]
+    fn store_problems_are_reported_with_the_rest() {
+        let problems = Settings::from_toml("mode = \"development\"\n[store]\nkind = \"redis\"\n").unwrap().problems();
+        assert!(problems.iter().any(|p| p.contains("store.url is required")), "{problems:?}");
+        let fine = Settings::from_toml("mode = \"development\"\n").unwrap().problems();
+        assert!(!fine.iter().any(|p| p.contains("store.")), "{fine:?}");
     }
 
     #[test]

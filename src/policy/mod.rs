@@ -13,7 +13,7 @@ mod target;
 pub use target::{normalize_host, normalize_path, Host, Target};
 
 use crate::config::{Access, PolicySettings, RuleSettings};
-use crate::domain::User;
+use crate::identity::{HostPattern, User};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -299,19 +299,6 @@ impl PathPattern {
     }
 }
 
-/// A host pattern: exact, or `.example.com` for the domain and its subdomains.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HostPattern(String);
-
-impl HostPattern {
-    fn matches(&self, host: &str) -> bool {
-        match self.0.strip_prefix('.') {
-            Some(domain) => host == domain || host.strip_suffix(self.0.as_str()).is_some_and(|sub| !sub.is_empty()),
-            None => host == self.0,
-        }
-    }
-}
-
 /// A rule, compiled.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -327,7 +314,7 @@ impl Rule {
     fn compile(index: usize, settings: &RuleSettings) -> Rule {
         Rule {
             name: settings.name.clone().unwrap_or_else(|| format!("rule {}", index + 1)),
-            hosts: settings.hosts.iter().map(|h| HostPattern(normalize_host_pattern(h))).collect(),
+            hosts: settings.hosts.iter().map(|h| HostPattern::new(normalize_host_pattern(h))).collect(),
             paths: settings.paths.iter().map(|p| PathPattern::parse(p)).collect(),
             access: settings.allow,
             allow: AllowLists {

@@ -2,7 +2,7 @@
 
 use super::ProviderError;
 use crate::config::ClaimSettings;
-use crate::domain::User;
+use crate::identity::User;
 use serde_json::Value;
 
 /// Dotted paths to the fields that make up a user.

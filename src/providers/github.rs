@@ -3,11 +3,52 @@
 //! Enterprise, set `base_url` (the API is then `{base_url}/api/v3/`).
 
 use super::http::get_json;
+use super::preset::{join, parse_url, Endpoints, Preset, Profile, ProfileApi, Protocol};
 use super::ProviderError;
-use crate::domain::User;
+use crate::config::{ClientAuth, ProviderKind};
+use crate::identity::User;
+use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
+
+pub const PRESET: Preset = Preset {
+    kind: ProviderKind::Github,
+    id: "github",
+    name: Some("GitHub"),
+    scopes: &["read:user", "user:email"],
+    client_auth: ClientAuth::ClientSecretPost,
+    protocol: Protocol::OAuth2 { endpoints, profile: Profile::Api(ProfileApi { default_api, fetch }) },
+};
+
+/// The web side (`base_url`, else github.com) has the OAuth endpoints.
+fn endpoints(base_url: Option<&Url>, _api: Option<&Url>) -> Result<Endpoints, String> {
+    let web = match base_url {
+        Some(base) => base.clone(),
+        None => parse_url("https://github.com/", "base_url")?,
+    };
+    Ok(Endpoints {
+        authorize: Some(join(&web, "login/oauth/authorize")?),
+        token: Some(join(&web, "login/oauth/access_token")?),
+        revocation: None,
+    })
+}
+
+/// GitHub Enterprise serves its API at `{base_url}/api/v3/`.
+fn default_api(base_url: Option<&Url>) -> Result<Url, String> {
+    match base_url {
+        Some(base) => join(base, "api/v3/"),
+        None => parse_url("https://api.github.com/", "api_url"),
+    }
+}
+
+fn fetch<'a>(
+    http: &'a reqwest::Client,
+    api: &'a Url,
+    token: &'a SecretString,
+) -> BoxFuture<'a, Result<User, ProviderError>> {
+    Box::pin(profile(http, api, token))
+}
 
 const ACCEPT: &str = "application/vnd.github+json";
 

@@ -1,10 +1,12 @@
 //! Plain OAuth 2.0 (GitHub, Discord, X, any OAuth 2.0 server): the
-//! authorization-code flow with PKCE, then a profile from the provider's API.
+//! authorization-code flow with PKCE, then a profile from userinfo or the
+//! provider's API; and the token-endpoint plumbing OpenID Connect shares.
 
 use super::http::{describe, get_json};
-use super::{discord, github, x, Authorization, ProfileSource, Provider, ProviderError, SignedInUser};
+use super::preset::FetchProfile;
+use super::{Authorization, Provider, ProviderError, SignedInUser};
 use crate::config::ClientAuth;
-use crate::session::ProviderTokens;
+use crate::crypto::ProviderTokens;
 use oauth2::basic::BasicClient;
 use oauth2::RefreshToken;
 use oauth2::{
@@ -14,6 +16,15 @@ use oauth2::{
 };
 use secrecy::SecretString;
 use url::Url;
+
+/// Where profile data comes from for a plain OAuth 2.0 provider.
+#[derive(Debug, Clone)]
+pub enum ProfileSource {
+    /// GET the userinfo URL and map its JSON with the provider's claim map.
+    Userinfo(Url),
+    /// The provider's own API at `api`, read by its preset's fetcher.
+    Api { api: Url, fetch: FetchProfile },
+}
 
 pub struct OAuth2 {
     pub authorize: Url,
@@ -164,9 +175,7 @@ impl OAuth2 {
                 let json = get_json(http, url, Some(&tokens.access_token), "application/json").await?;
                 provider.claims.user(&json)?
             }
-            ProfileSource::GitHub { api } => github::profile(http, api, &tokens.access_token).await?,
-            ProfileSource::Discord { api } => discord::profile(http, api, &tokens.access_token).await?,
-            ProfileSource::X { api } => x::profile(http, api, &tokens.access_token).await?,
+            ProfileSource::Api { api, fetch } => fetch(http, api, &tokens.access_token).await?,
         };
         Ok(SignedInUser { user, tokens })
     }

@@ -12,7 +12,7 @@ use super::http::get_json;
 use super::jwks::{Jwks, KeySet};
 use super::{Authorization, Provider, ProviderError, SignedInUser};
 use crate::config::ClientAuth;
-use crate::session::ProviderTokens;
+use crate::crypto::ProviderTokens;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{TimeZone, Utc};

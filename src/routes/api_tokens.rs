@@ -4,11 +4,11 @@
 //! `api_tokens.outlive_session`) than the session's absolute expiry. A Bearer
 //! token cannot mint another one.
 
+use crate::credentials::Credentials;
 use crate::errors::AppError;
-use crate::session::request::{MaybeSession, SessionService};
-use crate::session::Source;
-use crate::startup::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::identity::Source;
+use crate::web::{MaybeIdentity, SameOrigin};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -48,22 +48,16 @@ fn is_word(text: &str) -> bool {
 }
 
 pub async fn mint(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
-    session: MaybeSession,
+    _: SameOrigin,
+    sessions: web::Data<Credentials>,
+    who: MaybeIdentity,
     body: web::Json<MintRequest>,
 ) -> Result<HttpResponse, AppError> {
-    if !state.origins.allows(&req) {
-        return Err(AppError::Forbidden("cross_site_request"));
-    }
-    if session.state().bad_bearer() {
-        return Err(AppError::InvalidToken);
-    }
-    let session = session.get().ok_or(AppError::Unauthenticated)?;
-    if session.source != Source::Cookie {
-        return Err(AppError::Forbidden("session_required"));
-    }
+    let identified = who.unless_bad_bearer()?.ok_or(AppError::Unauthenticated)?;
+    let session = match &identified.session {
+        Some(session) if identified.identity.source == Source::Cookie => session,
+        _ => return Err(AppError::Forbidden("session_required")),
+    };
     let max = sessions.api_tokens.max_lifetime;
     let ttl = body.ttl.unwrap_or(max);
     let well_formed = is_word(&body.name) && body.scopes.iter().all(|s| is_word(s)) && body.scopes.len() <= 32;

@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::store::Health;
 use actix_web::{web, HttpResponse};
 
 /// The process is up. Also the baseline that `/auth/verify` is benchmarked against.
@@ -9,9 +10,11 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Ready to serve sign-ins and provider tokens: 503 while an OIDC provider
-/// is not discovered or its signing keys cannot be had. Each not-ready
-/// provider is tried again in the background (rate-limited), so a gateway
-/// whose provider was down at start becomes ready without traffic.
+/// is not discovered or its signing keys cannot be had, or while the
+/// revocations have not been read from the store yet or the store went
+/// away (`"store": "loading"` or `"stale"`). Each not-ready provider is
+/// tried again in the background (rate-limited), so a gateway whose
+/// provider was down at start becomes ready without traffic.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pending: Vec<&str> = state
         .providers
@@ -22,15 +25,24 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             p.id.as_str()
         })
         .collect();
-    if pending.is_empty() {
-        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not_ready", "providers_not_ready": pending }))
+    let store = match state.revocations.as_ref().map(|view| view.health()) {
+        None | Some(Health::Current) => None,
+        Some(Health::Loading) => Some("loading"),
+        Some(Health::Stale { .. }) => Some("stale"),
+    };
+    match (pending.is_empty(), store) {
+        (true, None) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        (_, store) => {
+            let mut body = serde_json::json!({ "status": "not_ready", "providers_not_ready": pending });
+            if let (Some(store), Some(body)) = (store, body.as_object_mut()) {
+                body.insert("store".into(), store.into());
+            }
+            HttpResponse::ServiceUnavailable().json(body)
+        }
     }
 }
 
 /// Counters in the Prometheus text format.
 pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+    HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(crate::metrics::render())
 }

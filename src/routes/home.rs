@@ -1,9 +1,9 @@
 //! `GET /`: where a person lands by default after signing in or out.
 
 use super::pages;
-use crate::session::request::MaybeSession;
+use crate::web::MaybeIdentity;
 use actix_web::HttpResponse;
 
-pub async fn home(session: MaybeSession) -> HttpResponse {
-    pages::html(pages::home(session.get()))
+pub async fn home(who: MaybeIdentity) -> HttpResponse {
+    pages::html(pages::home(who.get().map(|identified| &identified.identity)))
 }

@@ -3,7 +3,7 @@
 mod api_tokens;
 mod health;
 mod home;
-mod kept_text;
+mod managed;
 mod oauth;
 mod pages;
 mod session_info;
@@ -14,13 +14,13 @@ mod verify;
 
 pub use signin::SigninError;
 
-use crate::session::request::SessionService;
-use crate::startup::AppState;
+use crate::credentials::Credentials;
+use crate::state::AppState;
 use actix_web::web;
 
 /// Every route. `/auth/verify` holds the session service and the app state
 /// itself, so its hot path looks neither up in the app data.
-pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<SessionService>, state: web::Data<AppState>) {
+pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>, state: web::Data<AppState>) {
     // `/auth/verify` first: routes are matched in order, and it is the hot path.
     cfg.route("/auth/verify", web::get().service(verify::service(sessions, state)))
         .route("/healthz", web::get().to(health::healthz))
@@ -35,5 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<SessionServic
         .route("/auth/signin/{provider}", web::get().to(oauth::start))
         .route("/auth/callback/{provider}", web::get().to(oauth::callback))
         .route("/auth/signout", web::get().to(signout::signout_page))
-        .route("/auth/signout", web::post().to(signout::signout));
+        .route("/auth/signout", web::post().to(signout::signout))
+        .route("/auth/sessions", web::get().to(managed::list))
+        .route("/auth/sessions/revoke-others", web::post().to(managed::revoke_others))
+        .route("/auth/sessions/{id}/revoke", web::post().to(managed::revoke_one));
 }

@@ -2,13 +2,16 @@
 //! `GET /auth/callback/{id}` finishes it. Every failure is a 302 to the
 //! sign-in page with a documented `?error=` code, never a 500.
 
+use super::pages;
 use super::signin::{signin_url, SigninError};
-use crate::domain::ReturnTo;
-use crate::session::flow::{self, Found};
-use crate::session::request::{set_session, SessionService};
-use crate::startup::AppState;
+use crate::credentials::Credentials;
+use crate::providers::Provider;
+use crate::return_to::ReturnTo;
+use crate::session::flow::{self, FlowSecret, Found};
+use crate::state::AppState;
+use crate::web::set_session;
 use actix_web::cookie::Cookie;
-use actix_web::http::header::{ACCEPT, LOCATION};
+use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -63,14 +66,13 @@ fn authorization_error(error: &str) -> SigninError {
 }
 
 fn wants_json(req: &HttpRequest, format: Option<&str>) -> bool {
-    format == Some("json")
-        || req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+    format == Some("json") || pages::accepts_json(req)
 }
 
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
+    sessions: web::Data<Credentials>,
     id: web::Path<String>,
     query: web::Query<StartQuery>,
 ) -> HttpResponse {
@@ -111,10 +113,35 @@ pub async fn start(
     response.cookie(cookie).finish()
 }
 
+/// The callback's answer belongs to this provider's sign-in, and is not an
+/// error: the flow names the provider, the `iss` is the provider's (RFC
+/// 9207, checked on error answers too, or a mix-up attacker could put
+/// another provider's error on this sign-in), and the provider sent no
+/// `error`.
+fn check_answer(provider: &Provider, flow_provider: &str, query: &CallbackQuery) -> Result<(), SigninError> {
+    if !same(flow_provider, &provider.id) {
+        return Err(SigninError::ProviderMismatch);
+    }
+    if let Some((issuer, promised)) = provider.expected_issuer() {
+        match query.iss.as_deref() {
+            Some(iss) if same(iss, &issuer) => {}
+            Some(_) => return Err(SigninError::IssuerMismatch),
+            None if promised => return Err(SigninError::IssuerMismatch),
+            None => {}
+        }
+    }
+    if let Some(error) = query.error.as_deref() {
+        let code = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_graphic()) { error } else { "(malformed)" };
+        tracing::info!(provider = %provider.id, provider_error = code, "the provider answered the authorization request with an error");
+        return Err(authorization_error(error));
+    }
+    Ok(())
+}
+
 pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
+    sessions: web::Data<Credentials>,
     id: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
@@ -147,33 +174,24 @@ pub async fn callback(
         tracing::info!(provider = %provider.id, error = error.code(), "sign-in failed at callback");
         to_signin(error, &redirect_to, Some(sessions.cookies.removal(name.clone())))
     };
-    if !same(&flow.provider, &provider.id) {
-        return fail(SigninError::ProviderMismatch);
-    }
-    // RFC 9207: `iss` is checked on error responses too, or a mix-up attacker
-    // could put another provider's error on this sign-in.
-    if let Some((issuer, promised)) = provider.expected_issuer() {
-        match query.iss.as_deref() {
-            Some(iss) if same(iss, &issuer) => {}
-            Some(_) => return fail(SigninError::IssuerMismatch),
-            None if promised => return fail(SigninError::IssuerMismatch),
-            None => {}
-        }
-    }
-    if let Some(error) = query.error.as_deref() {
-        let mapped = authorization_error(error);
-        let code = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_graphic()) { error } else { "(malformed)" };
-        tracing::info!(provider = %provider.id, provider_error = code, "the provider answered the authorization request with an error");
-        return fail(mapped);
+    if let Err(error) = check_answer(provider, &flow.provider, &query) {
+        return fail(error);
     }
     let Some(code) = query.code.clone().filter(|c| !c.is_empty() && c.len() <= MAX_PARAM) else {
         return fail(SigninError::InvalidRequest);
     };
-    let signed_in = match provider.complete(code, flow.nonce.as_deref(), flow.pkce_verifier.as_deref()).await {
+    let signed_in = match provider
+        .complete(
+            code,
+            flow.nonce.as_ref().map(FlowSecret::expose_secret),
+            flow.pkce_verifier.as_ref().map(FlowSecret::expose_secret),
+        )
+        .await
+    {
         Ok(signed_in) => signed_in,
         Err(e) => {
             tracing::warn!(provider = %provider.id, error = %e, "sign-in failed at the provider");
-            return fail(SigninError::parse(e.code()));
+            return fail(SigninError::from(e));
         }
     };
     state.refresher.remember(&signed_in.tokens);
@@ -184,6 +202,7 @@ pub async fn callback(
     if set_session(&req, &session).is_err() {
         return HttpResponse::InternalServerError().finish();
     }
+    super::managed::record_sign_in(&state, &sessions, &req, &session).await;
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
     HttpResponse::Found()
         .insert_header((LOCATION, redirect_to.as_str()))

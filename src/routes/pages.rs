@@ -2,8 +2,9 @@
 //! Plain HTML, every interpolated value escaped, no scripts.
 
 use super::SigninError;
-use crate::domain::ReturnTo;
-use crate::session::Session;
+use crate::identity::Identity;
+use crate::return_to::ReturnTo;
+use crate::store::SessionRecord;
 use actix_web::HttpResponse;
 
 /// Escape text for HTML element content and quoted attribute values.
@@ -38,6 +39,13 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 /// An HTML response with headers that keep it out of frames and caches.
+/// Whether the client asks for JSON (`Accept: application/json`) rather
+/// than a page: API clients get JSON, browsers HTML.
+pub fn accepts_json(req: &actix_web::HttpRequest) -> bool {
+    let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    accept.is_some_and(|accept| accept.contains("application/json"))
+}
+
 pub fn html(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -103,13 +111,39 @@ pub fn signout(redirect_to: &ReturnTo) -> String {
     )
 }
 
-pub fn home(session: Option<&Session>) -> String {
-    let body = match session {
-        Some(session) => format!(
+/// "Your sessions": one row per session, the current one marked, each with
+/// a button that ends it, and one that ends all the others.
+pub fn sessions(records: &[SessionRecord], current: &str) -> String {
+    let rows: String = records
+        .iter()
+        .map(|r| {
+            let marker = if r.id == current { " <strong>(this browser)</strong>" } else { "" };
+            format!(
+                "<li>{} via {}, from {}{marker}<form method=\"post\" action=\"/auth/sessions/{}/revoke\">\
+<button type=\"submit\">Sign out</button></form></li>",
+                escape(r.user_agent.as_deref().unwrap_or("an unknown browser")),
+                escape(&r.provider),
+                escape(r.client_address.as_deref().unwrap_or("an unknown address")),
+                escape(&r.id),
+            )
+        })
+        .collect();
+    layout(
+        "Your sessions",
+        &format!(
+            "<h1>Your sessions</h1><ul>{rows}</ul><form method=\"post\" action=\"/auth/sessions/revoke-others\">\
+<button type=\"submit\">Sign out everywhere else</button></form>"
+        ),
+    )
+}
+
+pub fn home(identity: Option<&Identity>) -> String {
+    let body = match identity {
+        Some(identity) => format!(
             "<h1>sealgate</h1><p>Signed in as <strong>{}</strong> via {}.</p>\
 <form method=\"post\" action=\"/auth/signout\"><button type=\"submit\">Sign out</button></form>",
-            escape(session.user.name.as_deref().or(session.user.username.as_deref()).unwrap_or(&session.user.id)),
-            escape(&session.provider)
+            escape(identity.user.name.as_deref().or(identity.user.username.as_deref()).unwrap_or(&identity.user.id)),
+            escape(&identity.provider)
         ),
         None => "<h1>sealgate</h1><p>You are not signed in. <a href=\"/auth/signin\">Sign in</a></p>".to_owned(),
     };

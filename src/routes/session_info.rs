@@ -1,7 +1,7 @@
 //! `GET /auth/session`: the session as JSON, for single-page apps. Never tokens.
 
 use crate::errors::AppError;
-use crate::session::request::MaybeSession;
+use crate::web::MaybeIdentity;
 use actix_web::HttpResponse;
 use chrono::{TimeZone, Utc};
 
@@ -9,19 +9,16 @@ fn rfc3339(seconds: i64) -> Option<String> {
     Utc.timestamp_opt(seconds, 0).single().map(|t| t.to_rfc3339())
 }
 
-pub async fn session_info(session: MaybeSession) -> Result<HttpResponse, AppError> {
-    if session.state().bad_bearer() {
-        return Err(AppError::InvalidToken);
-    }
-    let body = match session.get() {
+pub async fn session_info(who: MaybeIdentity) -> Result<HttpResponse, AppError> {
+    let body = match who.unless_bad_bearer()?.map(|identified| &identified.identity) {
         None => serde_json::json!({ "authenticated": false }),
-        Some(session) => serde_json::json!({
+        Some(identity) => serde_json::json!({
             "authenticated": true,
-            "user": session.user,
-            "provider": session.provider,
-            "source": session.source.as_str(),
-            "created_at": rfc3339(session.created_at),
-            "expires_at": rfc3339(session.expires_at),
+            "user": identity.user,
+            "provider": identity.provider,
+            "source": identity.source.as_str(),
+            "created_at": rfc3339(identity.issued_at),
+            "expires_at": rfc3339(identity.expires_at),
         }),
     };
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))

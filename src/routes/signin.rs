@@ -2,12 +2,13 @@
 //! (`POST /auth/signin/credentials`).
 
 use super::pages;
-use crate::domain::ReturnTo;
+use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::providers::credentials::{Busy, MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
-use crate::session::request::SessionService;
-use crate::session::request::{clear_refused, set_session, MaybeSession};
-use crate::startup::AppState;
+use crate::providers::ProviderError;
+use crate::return_to::ReturnTo;
+use crate::state::AppState;
+use crate::web::{clear_refused, set_session, MaybeIdentity, SameOrigin};
 use actix_web::http::header::LOCATION;
 use actix_web::{web, Either, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
@@ -137,6 +138,20 @@ impl SigninError {
     }
 }
 
+/// A failure at the provider, as the sign-in page's code: one mapping,
+/// by variant (the provider's detail stays in the log, never in the URL).
+impl From<ProviderError> for SigninError {
+    fn from(error: ProviderError) -> Self {
+        match error {
+            ProviderError::Unavailable(_) => SigninError::ProviderUnavailable,
+            ProviderError::CodeRejected => SigninError::CodeRejected,
+            ProviderError::Refused(_) | ProviderError::Protocol(_) => SigninError::ProviderError,
+            ProviderError::InvalidIdToken(_) => SigninError::InvalidIdToken,
+            ProviderError::Profile(_) => SigninError::ProfileError,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SigninQuery {
     redirect_to: Option<String>,
@@ -162,10 +177,10 @@ pub async fn signin_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<SigninQuery>,
-    session: MaybeSession,
+    who: MaybeIdentity,
 ) -> HttpResponse {
     let redirect_to = ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects);
-    if session.get().is_some() {
+    if who.get().is_some() {
         return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
     }
     clear_refused(&req);
@@ -198,18 +213,16 @@ pub struct CredentialsForm {
 }
 
 pub async fn signin_credentials(
+    _: SameOrigin,
     req: HttpRequest,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
+    sessions: web::Data<Credentials>,
     form: Either<web::Form<CredentialsForm>, web::Json<CredentialsForm>>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let Some(credentials) = state.credentials.clone() else {
         return Err(AppError::Forbidden("credentials_disabled"));
     };
-    if !state.origins.allows(&req) {
-        return Err(AppError::Forbidden("cross_site_request"));
-    }
     let redirect_to = ReturnTo::parse(form.redirect_to.as_deref(), &state.redirects);
     let username = form.username;
     let client = state.proxies.client_ip(&req);
@@ -240,6 +253,28 @@ pub async fn signin_credentials(
     attempt.succeeded();
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
     set_session(&req, &session)?;
+    super::managed::record_sign_in(&state, &sessions, &req, &session).await;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
     Ok(see_other(redirect_to.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_failure_maps_to_its_documented_code() {
+        let detail = || "detail that must not reach the URL".to_owned();
+        let cases = [
+            (ProviderError::Unavailable(detail()), "provider_unavailable"),
+            (ProviderError::CodeRejected, "code_rejected"),
+            (ProviderError::Refused(detail()), "provider_error"),
+            (ProviderError::Protocol(detail()), "provider_error"),
+            (ProviderError::InvalidIdToken(detail()), "invalid_id_token"),
+            (ProviderError::Profile(detail()), "profile_error"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(SigninError::from(error).code(), code);
+        }
+    }
 }

@@ -1,11 +1,12 @@
 //! Sign-out. `GET` only asks; `POST` (same-origin only) signs out.
 
-use super::pages;
 use super::signin::see_other;
-use crate::domain::ReturnTo;
+use super::{managed, pages};
+use crate::credentials::Credentials;
 use crate::errors::AppError;
-use crate::session::request::{clear_session, MaybeSession, SessionService};
-use crate::startup::AppState;
+use crate::return_to::ReturnTo;
+use crate::state::AppState;
+use crate::web::{clear_session, MaybeIdentity, SameOrigin};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -19,30 +20,29 @@ pub async fn signout_page(state: web::Data<AppState>, query: web::Query<SignoutP
 }
 
 pub async fn signout(
+    _: SameOrigin,
     req: HttpRequest,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
-    session: MaybeSession,
+    credentials: web::Data<Credentials>,
+    who: MaybeIdentity,
     query: web::Query<SignoutParams>,
     form: Option<web::Form<SignoutParams>>,
 ) -> Result<HttpResponse, AppError> {
-    if !state.origins.allows(&req) {
-        return Err(AppError::Forbidden("cross_site_request"));
-    }
     let raw = form.as_ref().and_then(|f| f.redirect_to.as_deref()).or(query.redirect_to.as_deref());
     let redirect_to = ReturnTo::parse(raw, &state.redirects);
     let mut location = redirect_to.to_string();
-    if let Some(session) = session.get() {
+    if let Some(session) = who.0.session() {
         tracing::info!(user = %session.user.id, provider = %session.provider, "signed out");
         let provider = state.providers.get(&session.provider);
         // Provider tokens: revoke them (RFC 7009) and, when configured, end the
         // provider's session too (RP-initiated logout). Both best effort.
-        if let (Some(provider), Ok(Some(tokens))) = (provider, sessions.codec.tokens(session)) {
+        if let (Some(provider), Ok(Some(tokens))) = (provider, credentials.codec.tokens(session)) {
             provider.revoke(&tokens).await;
             if let Some(end_session) = provider.end_session_url(tokens.id_token.as_ref()) {
                 location = end_session.to_string();
             }
         }
+        managed::revoke(&state, &credentials, session).await;
     }
     clear_session(&req);
     Ok(see_other(&location))

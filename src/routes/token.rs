@@ -2,28 +2,30 @@
 //! for single-page apps that call the provider's API themselves. Off unless
 //! `tokens.endpoint = true`, because it hands the token to the browser.
 
+use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::refresh::TokenStatus;
-use crate::session::request::{clear_session, set_session, MaybeSession, SessionService};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::{clear_session, set_session, MaybeIdentity};
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionService>,
-    session: MaybeSession,
+    credentials: web::Data<Credentials>,
+    who: MaybeIdentity,
 ) -> Result<HttpResponse, AppError> {
     if !state.refresher.settings().endpoint {
         return Err(AppError::NotFound("not_found"));
     }
-    if session.state().bad_bearer() {
-        return Err(AppError::InvalidToken);
-    }
-    let session = session.get().ok_or(AppError::Unauthenticated)?;
+    let identified = who.unless_bad_bearer()?.ok_or(AppError::Unauthenticated)?;
+    // Only a session holds provider tokens; a Bearer token's identity has none.
+    let Some(session) = identified.session.as_ref() else {
+        return Err(AppError::NotFound("no_provider_token"));
+    };
     let provider = state.providers.get(&session.provider).map(|p| p.as_ref());
-    match state.refresher.fresh(&sessions.codec, provider, session).await {
+    match state.refresher.fresh(&credentials.codec, provider, session).await {
         TokenStatus::Fresh { tokens, refreshed } => {
             if let Some(refreshed) = refreshed {
                 set_session(&req, &refreshed)?;

@@ -1,9 +1,13 @@
 //! The session cookie on the wire: attributes, and chunking of values too
 //! large for one cookie into `NAME_1`, `NAME_2`, ...
 //!
-//! The `Cookie` header is read by hand rather than through actix's parser,
-//! which refuses the whole header when any one cookie in it is malformed:
-//! an unrelated bad cookie must not sign a person out.
+//! The session cookie has one reader, [`CookieSpec::read_headers`], used on
+//! every request (through [`CookieSpec::read`]) and by `sealgate session
+//! inspect`. It scans each `Cookie` header once, by hand: it is the hot
+//! path, and actix's parser refuses the whole header when any one cookie in
+//! it is malformed (an unrelated bad cookie must not sign a person out).
+//! Every other read (flow cookies, the chunks a request carried) uses the
+//! `cookie` crate's parser, pair by pair, skipping malformed pairs.
 
 use crate::config::{SameSite, Settings};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite as CookieSameSite};
@@ -50,23 +54,35 @@ impl CookieSpec {
         chunk_name(&self.name, index)
     }
 
-    /// The value of the session cookie, joined from chunks when split.
-    /// `Ok(None)` when there is none.
-    /// A single cookie is borrowed from the request, not copied, and left as
-    /// bytes (the session cache recognises its tokens without a UTF-8
-    /// check): this runs on every `/auth/verify`.
+    /// The value of the session cookie in the request, joined from chunks
+    /// when split; `Ok(None)` when there is none. A single cookie is
+    /// borrowed from the request, not copied, and left as bytes (the
+    /// open-cache recognises its tokens without a UTF-8 check): this runs
+    /// on every `/auth/verify`.
     pub fn read<'r>(&self, req: &'r HttpRequest) -> Result<Option<Cow<'r, [u8]>>, ChunkError> {
-        if let Some(value) = find_cookie_bytes(req, &self.name) {
+        self.read_headers(|| req.headers().get_all(COOKIE).map(|header| header.as_bytes()))
+    }
+
+    /// The value of the session cookie in the `Cookie` header values that
+    /// `headers` lists (called once per name looked for), joined from chunks
+    /// when split. The first `NAME=` pair wins; chunks `NAME_1`.. are read
+    /// only when there is no `NAME`, up to `max_chunks`.
+    pub fn read_headers<'h, I>(&self, headers: impl Fn() -> I) -> Result<Option<Cow<'h, [u8]>>, ChunkError>
+    where
+        I: Iterator<Item = &'h [u8]>,
+    {
+        let find = |name: &str| headers().find_map(|header| cookie_in(header, name.as_bytes()));
+        if let Some(value) = find(&self.name) {
             return Ok(Some(Cow::Borrowed(value)));
         }
         let mut names = self.chunk_names.iter();
-        let Some(first) = names.next().and_then(|name| find_cookie_bytes(req, name)) else {
+        let Some(first) = names.next().and_then(|name| find(name)) else {
             return Ok(None);
         };
         let mut joined = Vec::with_capacity(first.len() * 2);
         joined.extend_from_slice(first);
         for (index, name) in (2..).zip(names) {
-            match find_cookie_bytes(req, name) {
+            match find(name) {
                 Some(_) if index > self.max_chunks => return Err(ChunkError),
                 Some(part) => joined.extend_from_slice(part),
                 None => break,
@@ -75,22 +91,12 @@ impl CookieSpec {
         Ok(Some(Cow::Owned(joined)))
     }
 
-    /// The likeliest value of the session cookie, found without scanning
-    /// the header: the rest of the first `Cookie` header when it starts with
-    /// `NAME=`. When that header is this cookie alone (what a proxy sends for
-    /// a browser with one cookie for the host), it is the value [`read`]
-    /// finds; otherwise it runs on into the next cookies, and only a caller
-    /// that compares it with whole, known values may use it, falling back to
-    /// [`read`](Self::read) when it matches none.
-    pub fn likely_sole<'r>(&self, req: &'r HttpRequest) -> Option<&'r [u8]> {
-        req.headers().get(COOKIE)?.as_bytes().strip_prefix(self.name.as_bytes())?.strip_prefix(b"=")
-    }
-
     /// Names of this cookie and its chunks that the request carries.
     fn present(&self, req: &HttpRequest) -> Vec<String> {
         let prefix = format!("{}_", self.name);
-        cookie_pairs(req)
-            .filter_map(|(name, _)| {
+        parsed_cookies(req)
+            .filter_map(|cookie| {
+                let name = cookie.name();
                 let is_ours = name == self.name
                     || name.strip_prefix(prefix.as_str()).is_some_and(|n| n.parse::<usize>().is_ok_and(|i| i >= 1));
                 is_ours.then(|| name.to_owned())
@@ -177,25 +183,26 @@ fn chunk_name(name: &str, index: usize) -> String {
     format!("{name}_{index}")
 }
 
-/// Every `name=value` pair in the request's `Cookie` headers.
-fn cookie_pairs(req: &HttpRequest) -> impl Iterator<Item = (&str, &str)> {
+/// Every cookie in the request's `Cookie` headers, read by the `cookie`
+/// crate's parser; a malformed pair is skipped, not its header.
+fn parsed_cookies(req: &HttpRequest) -> impl Iterator<Item = ::cookie::Cookie<'_>> {
     req.headers()
         .get_all(COOKIE)
-        // Cookie values are ASCII; UTF-8 validation is much faster than to_str()'s byte loop.
-        .filter_map(|header| std::str::from_utf8(header.as_bytes()).ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim_ascii().split_once('='))
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
 }
 
-/// The first cookie called `name`, if its value is UTF-8.
+/// The value of the first cookie called `name` (not the session cookie:
+/// that is [`CookieSpec::read`]'s).
 pub fn find_cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    std::str::from_utf8(find_cookie_bytes(req, name)?).ok()
+    parsed_cookies(req).find(|cookie| cookie.name_raw() == Some(name)).and_then(|cookie| cookie.value_raw())
 }
 
-/// The value of the first cookie called `name`. This runs on every
-/// `/auth/verify`, with a session cookie of a kilobyte or more, so each
-/// `Cookie` header is scanned once (for `;`, with SIMD). For UTF-8 headers
-/// it finds exactly what [`cookie_pairs`] would.
+/// The value of the first cookie called `name`, by the session cookie's
+/// scan. This runs on every `/auth/verify`, with a session cookie of a
+/// kilobyte or more, so each `Cookie` header is scanned once (for `;`, with
+/// SIMD): split on `;`, trim, split at the first `=`.
 pub fn find_cookie_bytes<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r [u8]> {
     req.headers().get_all(COOKIE).find_map(|header| cookie_in(header.as_bytes(), name.as_bytes()))
 }
@@ -276,6 +283,20 @@ mod tests {
         let spec = spec();
         let req = TestRequest::default().insert_header((COOKIE, "bad; =x; sealgate=value")).to_http_request();
         assert_eq!(spec.read(&req).unwrap().as_deref(), Some(&b"value"[..]));
+        let req = TestRequest::default()
+            .insert_header((COOKIE, "bad; =x; sealgate-flow-1=flow; sealgate_2=b"))
+            .to_http_request();
+        assert_eq!(find_cookie(&req, "sealgate-flow-1"), Some("flow"));
+        assert_eq!(spec.present(&req), ["sealgate_2"]);
+    }
+
+    /// Every `name=value` pair in the request's `Cookie` headers, plainly.
+    fn cookie_pairs(req: &actix_web::HttpRequest) -> impl Iterator<Item = (&str, &str)> {
+        req.headers()
+            .get_all(COOKIE)
+            .filter_map(|header| std::str::from_utf8(header.as_bytes()).ok())
+            .flat_map(|header| header.split(';'))
+            .filter_map(|pair| pair.trim_ascii().split_once('='))
     }
 
     /// The one-pass scanner against the plain definition (split on `;`,
@@ -309,7 +330,8 @@ mod tests {
             let req = req.to_http_request();
             for name in ["sealgate", "sealgate_1"] {
                 let expected = cookie_pairs(&req).find(|(n, _)| *n == name).map(|(_, v)| v);
-                assert_eq!(find_cookie(&req, name), expected, "{name} in {header:?}");
+                let scanned = find_cookie_bytes(&req, name).and_then(|v| std::str::from_utf8(v).ok());
+                assert_eq!(scanned, expected, "{name} in {header:?}");
                 found += usize::from(expected.is_some());
             }
         }

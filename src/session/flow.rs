@@ -10,12 +10,13 @@
 //! finds its flow among the slots by `state`, compared in constant time.
 
 use crate::clock::SharedClock;
-use crate::jwe::{OpenError, SealError, Sealer};
-use crate::keys::{JwkSet, Purpose};
+use crate::crypto::jwe::{OpenError, SealError, Sealer};
+use crate::crypto::keys::{JwkSet, Purpose};
 use crate::session::cookie::find_cookie;
 use crate::session::cookie::CookieSpec;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie};
 use actix_web::HttpRequest;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use subtle::ConstantTimeEq;
@@ -34,9 +35,9 @@ pub struct Flow {
     pub provider: String,
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
+    pub nonce: Option<FlowSecret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkce_verifier: Option<String>,
+    pub pkce_verifier: Option<FlowSecret>,
     pub redirect_to: String,
     pub iat: i64,
     /// Orders flows started within the same second (by this process), so
@@ -44,6 +45,35 @@ pub struct Flow {
     #[serde(default)]
     pub seq: u64,
     pub exp: i64,
+}
+
+/// A one-use secret the flow carries to its callback (the OIDC nonce, the
+/// PKCE verifier): redacted in `Debug`, exposed only where it is sent.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct FlowSecret(SecretString);
+
+impl FlowSecret {
+    pub fn new(value: String) -> FlowSecret {
+        FlowSecret(SecretString::from(value))
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// Sealed into the flow cookie, so written out whole (JWE-encrypted).
+impl Serialize for FlowSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+impl std::fmt::Debug for FlowSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl std::fmt::Debug for Flow {
@@ -127,8 +157,8 @@ impl FlowCodec {
             typ: Purpose::Flow.label().into(),
             provider: provider.into(),
             state,
-            nonce,
-            pkce_verifier,
+            nonce: nonce.map(FlowSecret::new),
+            pkce_verifier: pkce_verifier.map(FlowSecret::new),
             redirect_to,
             iat: now,
             seq: self.started.fetch_add(1, Ordering::Relaxed),
@@ -206,7 +236,7 @@ pub fn find(carried: Vec<Carried>, state: &str) -> Found {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::keys::KeyAlg;
+    use crate::crypto::keys::KeyAlg;
     use std::sync::Arc;
 
     #[test]
@@ -216,7 +246,10 @@ mod tests {
         let codec = FlowCodec::new(&keys, Arc::new(clock.clone()), 600).unwrap();
         let flow = codec.start("corp", "state-1".into(), Some("n".into()), Some("v".into()), "/".into());
         let token = codec.seal(&flow).unwrap();
-        assert_eq!(codec.open(&token).unwrap().state, "state-1");
+        let opened = codec.open(&token).unwrap();
+        assert_eq!(opened.state, "state-1");
+        assert_eq!(opened.pkce_verifier.as_ref().map(FlowSecret::expose_secret), Some("v"));
+        assert_eq!(format!("{:?} {:?}", opened.nonce, opened.pkce_verifier), "Some([redacted]) Some([redacted])");
         let session_sealer = Sealer::new(&keys, Purpose::Session, 8192).unwrap();
         assert!(session_sealer.open(&token).is_err());
         clock.advance(600);

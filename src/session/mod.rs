@@ -4,23 +4,21 @@
 //!   user, and the provider's tokens as an inner sealed blob).
 //! - [`SessionCodec`] seals and opens sessions, enforcing version, purpose
 //!   and lifetimes, and decides sliding renewal.
-//! - [`cookie`] splits and joins cookie chunks.
-//! - [`request`] opens the session at most once per request and writes
-//!   cookie changes on the way out.
+//! - [`cookie`] splits and joins cookie chunks, and reads the one
+//!   `Cookie`-header value everything else (the CLI too) reads.
+//! - [`flow`] is the short-lived cookie of a sign-in in progress.
+//!
+//! Opening a session once per token, and once per request, is the business
+//! of `credentials` and `web`.
 
-pub(crate) mod cache;
 pub mod cookie;
 pub mod flow;
-pub mod request;
-mod tokens;
-
-pub use tokens::{ProviderTokens, TokenCipher, TokensError};
 
 use crate::clock::SharedClock;
-use crate::domain::User;
-use crate::jwe::{OpenError, SealError, Sealer};
-use crate::keys::{JwkSet, Purpose};
-use actix_web::http::header::HeaderValue;
+use crate::crypto::jwe::{OpenError, SealError, Sealer};
+use crate::crypto::keys::{JwkSet, Purpose};
+use crate::crypto::{ProviderTokens, TokenCipher, TokensError};
+use crate::identity::{Identity, ProviderId, Source, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -55,68 +53,9 @@ pub struct Session {
     /// The provider's tokens, sealed by [`TokenCipher`] and bound to `id`.
     #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
     tokens: Option<String>,
-    /// Identity headers derived from this session: built on first use and
-    /// kept with the opened token, so the hot path does not rebuild them.
-    #[serde(skip)]
-    identity: OnceLock<Box<[(IdentityField, HeaderValue)]>>,
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
-    /// Where this identity came from; a cookie unless built from a Bearer token.
-    #[serde(skip)]
-    pub source: Source,
-    /// API-token scopes; `None` for sessions, which are not scope-limited.
-    #[serde(skip)]
-    pub scopes: Option<Vec<String>>,
-}
-
-/// Which part of an identity a header value carries. The header names are
-/// the routes' business (`X-Auth-User`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityField {
-    User,
-    Provider,
-    Username,
-    Email,
-    Name,
-    Groups,
-    Source,
-}
-
-/// Where an identity came from, as `X-Auth-Source` and `/auth/session` say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Source {
-    #[default]
-    Cookie,
-    ApiToken,
-    /// A JWT signed by a provider's issuer.
-    ProviderJwt,
-    /// An opaque provider token that the provider vouched for (RFC 7662).
-    Introspection,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Cookie => "cookie",
-            Source::ApiToken => "api_token",
-            Source::ProviderJwt => "provider_jwt",
-            Source::Introspection => "introspection",
-        }
-    }
-}
-
-/// What a verified provider token says about its bearer.
-#[derive(Debug)]
-pub struct ProviderTokenIdentity {
-    /// The token's `jti`, or a digest of the token.
-    pub id: String,
-    pub provider: String,
-    pub user: User,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub scopes: Vec<String>,
-    pub source: Source,
 }
 
 impl std::fmt::Debug for Session {
@@ -134,64 +73,22 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// The identity an API token carries, shaped as a session (never sealed
-    /// into a cookie: it is rebuilt from the token on every request).
-    pub fn from_api_token(token: crate::api_tokens::ApiToken) -> Session {
-        Session {
-            v: SESSION_VERSION,
-            typ: Purpose::ApiToken.label().into(),
-            id: token.jti,
-            created_at: token.iat,
-            expires_at: token.exp,
-            provider: "api-token".into(),
-            user: token.usr,
-            remember: false,
-            tokens: None,
-            identity: OnceLock::new(),
-            opened_tokens: OnceLock::new(),
-            source: Source::ApiToken,
-            scopes: Some(token.scopes),
-        }
-    }
-
-    /// The identity a provider's own token carries (a verified JWT or an
-    /// introspection answer), shaped as a session; never sealed into a cookie.
-    pub fn from_provider_token(token: ProviderTokenIdentity) -> Session {
-        Session {
-            v: SESSION_VERSION,
-            typ: "provider-token".into(),
-            id: token.id,
-            created_at: token.issued_at,
-            expires_at: token.expires_at,
-            provider: token.provider,
-            user: token.user,
-            remember: false,
-            tokens: None,
-            identity: OnceLock::new(),
-            opened_tokens: OnceLock::new(),
-            source: token.source,
-            scopes: Some(token.scopes),
-        }
-    }
-
     pub fn has_tokens(&self) -> bool {
         self.tokens.is_some()
     }
 
-    /// The identity headers for this session, built by `build` the first time.
-    pub fn identity_headers(
-        &self,
-        build: impl FnOnce(&Session) -> Vec<(IdentityField, HeaderValue)>,
-    ) -> &[(IdentityField, HeaderValue)] {
-        self.identity.get_or_init(|| build(self).into())
-    }
-}
-
-/// A worker's own copy of an opened session: its own reference count, and
-/// identity headers built afresh on that worker (see [`cache`]).
-impl cache::ThreadCopy for Arc<Session> {
-    fn thread_copy(&self) -> Arc<Session> {
-        Arc::new(Session { identity: OnceLock::new(), ..Session::clone(self) })
+    /// Who this session says is signed in. `None` when the provider id it
+    /// names is not well formed (no session sealgate made).
+    pub fn identity(&self) -> Option<Identity> {
+        Some(Identity {
+            id: self.id.clone(),
+            user: self.user.clone(),
+            provider: ProviderId::parse(self.provider.clone()).ok()?,
+            source: Source::Cookie,
+            scopes: None,
+            issued_at: self.created_at,
+            expires_at: self.expires_at,
+        })
     }
 }
 
@@ -210,8 +107,10 @@ pub enum SessionError {
     NotYetValid,
     #[error("cookie chunks are malformed")]
     Chunks,
-    #[error("the Bearer token is invalid")]
-    Bearer,
+    #[error("the session was signed out or revoked")]
+    Revoked,
+    #[error("revocations cannot be checked now (store unavailable)")]
+    Unverifiable,
 }
 
 impl SessionError {
@@ -223,7 +122,8 @@ impl SessionError {
             SessionError::Expired => "expired",
             SessionError::NotYetValid => "not_yet_valid",
             SessionError::Chunks => "chunks",
-            SessionError::Bearer => "bearer",
+            SessionError::Revoked => "revoked",
+            SessionError::Unverifiable => "store_unavailable",
         }
     }
 }
@@ -245,11 +145,7 @@ pub struct SessionCodec {
     tokens: TokenCipher,
     clock: SharedClock,
     lifetimes: Lifetimes,
-    opened: cache::OpenCache<Arc<Session>, SessionError>,
 }
-
-/// How many bytes of opened tokens the cache keeps, at most.
-const OPEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for SessionCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -275,7 +171,6 @@ impl SessionCodec {
             tokens: TokenCipher::new(keys),
             clock,
             lifetimes,
-            opened: cache::OpenCache::new(OPEN_CACHE_BYTES, std::time::Duration::from_secs(600)),
         })
     }
 
@@ -330,10 +225,7 @@ impl SessionCodec {
             user,
             remember,
             tokens,
-            identity: OnceLock::new(),
             opened_tokens: OnceLock::new(),
-            source: Source::Cookie,
-            scopes: None,
         })
     }
 
@@ -346,63 +238,13 @@ impl SessionCodec {
         self.sealer.seal(&payload)
     }
 
-    /// Open a session cookie value. Each distinct token is decrypted and
-    /// validated once; later requests with it only re-check its times.
-    pub fn open(&self, token: &str) -> Result<Arc<Session>, SessionError> {
-        self.open_at(token.as_bytes(), self.now())
-    }
-
-    /// [`open`](Self::open) of a cookie's bytes, at a time already read:
-    /// the hot path reads the clock once, and a cached token is recognised
-    /// by its bytes before any UTF-8 check.
-    pub fn open_at(&self, token: &[u8], now: i64) -> Result<Arc<Session>, SessionError> {
-        // Read before opening: a key reload meanwhile leaves the entry stale.
-        let generation = crate::keys::generation();
-        let session = match self.opened.get_in(token, generation) {
-            Some(cached) => return self.checked(cached, now),
-            // Base64url and dots are ASCII: anything else is not one of our tokens.
-            None => match std::str::from_utf8(token)
-                .map_err(|_| OpenError::Base64.into())
-                .and_then(|t| self.open_uncached(t))
-            {
-                Ok(session) => {
-                    let session = Arc::new(session);
-                    self.opened.insert_in(token, cache::Cached::Opened(session.clone()), generation);
-                    session
-                }
-                Err(error) => {
-                    // Refusals after decryption never change for this token; shape
-                    // errors are cheap to find again and not worth memory.
-                    if !matches!(error, SessionError::Sealed(e) if e != OpenError::Decrypt) {
-                        self.opened.insert_in(token, cache::Cached::Refused(error), generation);
-                    }
-                    return Err(error);
-                }
-            },
-        };
-        self.check_times(&session, now)?;
+    /// Open a session cookie value and check its times now, without any
+    /// cache: for tools and tests (requests go through `credentials`, which
+    /// opens each token once).
+    pub fn open(&self, token: &str) -> Result<Session, SessionError> {
+        let session = self.open_uncached(token)?;
+        self.check_times(&session, self.now())?;
         Ok(session)
-    }
-
-    /// [`open_at`](Self::open_at), answered only from the tokens this
-    /// thread opened or used lately: `None` when `token` is not one of
-    /// them, which says nothing about whether it is valid. `token` may be
-    /// anything (it is only ever compared with whole tokens already seen), so
-    /// the hot path can try the likeliest reading of a header before parsing it.
-    pub fn open_recent_at(&self, token: &[u8], now: i64) -> Option<Result<Arc<Session>, SessionError>> {
-        Some(self.checked(self.opened.get_recent(token)?, now))
-    }
-
-    /// A cached outcome, its times checked against `now`.
-    fn checked(
-        &self,
-        cached: cache::Cached<Arc<Session>, SessionError>,
-        now: i64,
-    ) -> Result<Arc<Session>, SessionError> {
-        match cached {
-            cache::Cached::Opened(session) => self.check_times(&session, now).map(|()| session),
-            cache::Cached::Refused(error) => Err(error),
-        }
     }
 
     /// Open without the cache: strict parse, decryption, payload checks (but
@@ -420,7 +262,8 @@ impl SessionCodec {
         Ok(session)
     }
 
-    fn check_times(&self, session: &Session, now: i64) -> Result<(), SessionError> {
+    /// Whether `session` is within its lifetimes at `now`.
+    pub fn check_times(&self, session: &Session, now: i64) -> Result<(), SessionError> {
         if session.created_at > now + FUTURE_SKEW {
             return Err(SessionError::NotYetValid);
         }
@@ -470,7 +313,7 @@ impl SessionCodec {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::keys::KeyAlg;
+    use crate::crypto::keys::KeyAlg;
     use secrecy::{ExposeSecret, SecretString};
     use std::sync::Arc;
 
@@ -537,66 +380,6 @@ mod tests {
         let sealed = codec.seal(&a).unwrap();
         assert!(!format!("{a:?}").contains("SECRET"));
         assert!(!sealed.contains("SECRET"));
-    }
-
-    #[test]
-    fn the_open_cache_only_answers_for_the_exact_token() {
-        let keys = JwkSet::generate(KeyAlg::Dir);
-        let clock = ManualClock::at(T0);
-        let codec = codec(&keys, &clock);
-        let session = codec.start(User::new("alice"), "credentials", true, None).unwrap();
-        let token = codec.seal(&session).unwrap();
-        assert_eq!(codec.open(&token).unwrap().user.id, "alice");
-        // Same tag, different ciphertext: not the cached token, so it is opened (and refused).
-        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let ciphertext = parts[3].clone();
-        let flipped = if ciphertext.starts_with('A') { "B" } else { "A" };
-        parts[3] = format!("{flipped}{}", &ciphertext[1..]);
-        let forged = parts.join(".");
-        assert_eq!(codec.open(&forged).unwrap_err(), SessionError::Sealed(OpenError::Decrypt));
-        assert_eq!(codec.open(&forged).unwrap_err(), SessionError::Sealed(OpenError::Decrypt), "refusals are cached");
-        assert_eq!(codec.open(&token).unwrap().user.id, "alice", "the real token still opens");
-        // A cached session still expires to the second.
-        clock.set(session.expires_at);
-        assert_eq!(codec.open(&token).unwrap_err(), SessionError::Expired);
-    }
-
-    #[test]
-    fn a_session_the_cache_opened_stops_opening_once_its_key_is_retired() {
-        use crate::keys::{KeyRing, KeyState};
-        let mut set = JwkSet::generate(KeyAlg::Dir);
-        let old = set.current().kid().to_owned();
-        let ring = KeyRing::new(set.clone());
-        let clock = ManualClock::at(T0);
-        let codec = codec(&ring.set(), &clock);
-        let tokens = ProviderTokens {
-            access_token: SecretString::from("at".to_owned()),
-            token_type: "Bearer".into(),
-            refresh_token: None,
-            id_token: None,
-            expires_at: None,
-            obtained_at: T0,
-            scope: None,
-        };
-        let session = codec.start(User::new("alice"), "corp", true, Some(&tokens)).unwrap();
-        let token = codec.seal(&session).unwrap();
-        assert_eq!(codec.open(&token).unwrap().user.id, "alice");
-        assert!(codec.open_recent_at(token.as_bytes(), T0).unwrap().is_ok(), "cached, on this thread too");
-
-        set.add_generated(KeyAlg::Dir, KeyState::Current);
-        ring.replace(set.clone()).unwrap();
-        let opened = codec.open(&token).unwrap();
-        assert_eq!(
-            codec.tokens(&opened).unwrap().unwrap().access_token.expose_secret(),
-            "at",
-            "rotation signs nobody out"
-        );
-
-        set.retire(&old).unwrap();
-        ring.replace(set).unwrap();
-        assert!(codec.open_recent_at(token.as_bytes(), T0).is_none(), "no answer from before the reload");
-        assert_eq!(codec.open(&token).unwrap_err(), SessionError::Sealed(OpenError::UnknownHeader));
-        assert_eq!(codec.tokens(&session).unwrap_err(), TokensError::UnknownKey);
     }
 
     #[test]

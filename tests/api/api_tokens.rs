@@ -5,7 +5,7 @@
 
 use crate::helpers::{new_dir, spawn_app_with, test_settings, try_spawn_in, TestApp, PUBLIC_URL};
 use sealgate::clock::{Clock, ManualClock};
-use sealgate::domain::User;
+use sealgate::identity::User;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,8 +119,8 @@ fn the_cli_keeps_to_the_maximum_token_lifetime() {
     assert!(default.status.success(), "{}", String::from_utf8_lossy(&default.stderr));
     let token = String::from_utf8(default.stdout).unwrap().trim().to_owned();
     let settings = test_settings(&dir);
-    let keys = sealgate::keys::read_key_set(&settings.keys.path).unwrap();
-    let tokens = sealgate::api_tokens::ApiTokens::new(&keys, Arc::new(ManualClock::at(0)), None, 1).unwrap();
+    let keys = sealgate::crypto::keys::read_key_set(&settings.keys.path).unwrap();
+    let tokens = sealgate::credentials::ApiTokens::new(&keys, Arc::new(ManualClock::at(0)), None, 1).unwrap();
     let claims = tokens.open_uncached(&token).unwrap();
     assert_eq!(claims.exp - claims.iat, HOUR as i64);
 }

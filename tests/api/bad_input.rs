@@ -4,8 +4,8 @@
 use crate::helpers::{location, spawn_app, TestApp, ALICE, ALICE_PASSWORD};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sealgate::jwe::Sealer;
-use sealgate::keys::{self, Purpose};
+use sealgate::crypto::jwe::Sealer;
+use sealgate::crypto::keys::{self, Purpose};
 
 fn b64(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
@@ -53,9 +53,9 @@ async fn truncated_tags_are_refused_at_every_length() {
     }
     // josekit alone would accept a one-byte tag; the strict parser is what refuses it.
     assert_eq!(
-        sealgate::jwe::split_strict(&format!("{}.{}.{}.{}.AA", parts[0], parts[1], parts[2], parts[3]), 16384)
+        sealgate::crypto::jwe::split_strict(&format!("{}.{}.{}.{}.AA", parts[0], parts[1], parts[2], parts[3]), 16384)
             .unwrap_err(),
-        sealgate::jwe::OpenError::TagLength
+        sealgate::crypto::jwe::OpenError::TagLength
     );
 }
 

@@ -3,7 +3,7 @@
 //! every malformed header a clear 401.
 
 use crate::helpers::{header, spawn_app_with, TestApp, ALICE, ALICE_PASSWORD, PUBLIC_URL};
-use sealgate::domain::User;
+use sealgate::identity::User;
 use std::time::Duration;
 
 const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";

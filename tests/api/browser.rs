@@ -2,27 +2,17 @@
 //! `tests/browser/signin.mjs` with playwright-core) signing in through nginx,
 //! sealgate and the test IdP the way a person would, then signing out.
 
-use crate::helpers::{spawn_app_with, TestApp};
-use crate::idp::{IdpOptions, TestIdp};
-use crate::proxies::{free_port, spawn_echo_upstream, Nginx};
+use crate::helpers::Spawn;
+use crate::support::idp::{IdpOptions, TestIdp};
+use crate::support::network::free_port;
+use crate::support::proxy::{spawn_echo_upstream, Proxy};
+use crate::support::require::{require, Tool};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn wait_ready(app: &TestApp) {
-    for _ in 0..200 {
-        if app.get("/readyz").await.status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the provider never became ready");
 }
 
 /// Where the test leaves its screenshot (git-ignored).
@@ -36,10 +26,8 @@ fn screenshot_path() -> PathBuf {
 
 #[tokio::test]
 async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_signs_out() {
-    assert!(
-        Path::new(CHROMIUM).exists() && repo().join("tests/idp/node_modules/playwright-core").exists(),
-        "chromium or playwright-core is not installed; run `bash scripts/install-test-deps.sh` (scripts/test.sh does)"
-    );
+    let chromium = require(Tool::Chromium);
+    require(Tool::Playwright);
     // nginx's port first: it is the public URL and the IdP's redirect URI.
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
@@ -48,22 +36,29 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
         ..IdpOptions::default()
     })
     .await;
-    let app = spawn_app_with(|s| {
-        s.server.public_url = public.clone();
-        s.providers.insert("corp".into(), idp.provider());
-    })
-    .await;
-    wait_ready(&app).await;
+    let app = Spawn::new()
+        .configure(|s| {
+            s.server.public_url = public.clone();
+            s.providers.insert("corp".into(), idp.provider());
+        })
+        .ready()
+        .run()
+        .await;
     let upstream = spawn_echo_upstream().await;
-    let nginx = Nginx::start(port, app.address.trim_start_matches("http://"), &upstream);
+    // nginx only: this story is about the browser; every proxy story runs
+    // through each proxy in `proxies.rs`, and a second chromium run would
+    // double the slowest test for no new path through sealgate.
+    let nginx = Proxy::Nginx.start(port, app.address.trim_start_matches("http://"), &upstream);
 
     let protected = nginx.url("/app/page?x=1&y=2");
     let screenshot = screenshot_path();
-    let run = tokio::process::Command::new("node")
+    let run = tokio::process::Command::new(require(Tool::Node))
         .arg(repo().join("tests/browser/signin.mjs"))
         .args(["--protected-url", &protected, "--login", "alice", "--password", "alice-password"])
         .arg("--screenshot")
         .arg(&screenshot)
+        .arg("--chromium")
+        .arg(&chromium)
         .current_dir(repo())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -73,7 +68,7 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
     let output = tokio::time::timeout(Duration::from_secs(90), run)
         .await
         .expect("the browser script did not finish in 90 s")
-        .expect("node must be installed");
+        .unwrap_or_else(|e| panic!("node did not run: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

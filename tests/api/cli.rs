@@ -232,12 +232,12 @@ fn keygen_adds_a_current_key() {
     for expected in [1, 2] {
         let output = sealgate(dir.path(), &["keygen"], None);
         assert!(output.status.success(), "{}", stderr(&output));
-        assert_eq!(sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap().len(), expected);
+        assert_eq!(sealgate::crypto::keys::read_key_set(&dir.path().join("keys.json")).unwrap().len(), expected);
     }
     let output = sealgate(dir.path(), &["keygen", "--alg", "A256KW"], None);
     assert!(output.status.success(), "{}", stderr(&output));
-    let set = sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
-    assert_eq!(set.current().alg(), sealgate::keys::KeyAlg::A256Kw);
+    let set = sealgate::crypto::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
+    assert_eq!(set.current().alg(), sealgate::crypto::keys::KeyAlg::A256Kw);
     assert!(stdout(&output).contains(set.current().kid()));
 }
 
@@ -360,7 +360,7 @@ fn keys_stage_a_rotation_and_refuse_what_would_break_it() {
     std::fs::write(dir.path().join("users.toml"), "").unwrap();
     let path = dir.path().join("keys.json");
     let run = |args: &[&str]| sealgate(dir.path(), args, None);
-    let read = || sealgate::keys::read_key_set(&path).unwrap();
+    let read = || sealgate::crypto::keys::read_key_set(&path).unwrap();
     let state_of = |kid: &str| read().get(kid).map(|k| k.state().as_str());
 
     assert!(run(&["keygen"]).status.success());
@@ -421,7 +421,7 @@ fn inspect_tells_an_api_token_and_a_flow_cookie_from_a_session_and_shows_no_secr
         assert!(claims["iat_rfc3339"].as_str().unwrap().ends_with('Z'));
     }
 
-    let keys = sealgate::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
+    let keys = sealgate::crypto::keys::read_key_set(&dir.path().join("keys.json")).unwrap();
     let clock = Arc::new(ManualClock::at(chrono::Utc::now().timestamp()));
     let flows = sealgate::session::flow::FlowCodec::new(&keys, clock, 600).unwrap();
     let flow = flows.start(
@@ -470,7 +470,7 @@ async fn token_revoke_adds_the_id_to_the_deny_list_and_a_running_gateway_refuses
     settings.api_tokens.deny_list = Some(deny.clone());
     let app = spawn_in(dir.clone(), settings, ManualClock::at(chrono::Utc::now().timestamp())).await;
     let (token, claims) =
-        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+        app.sessions.api_tokens.mint(sealgate::identity::User::new("ci"), "deploy", vec![], 3600).unwrap();
     let verify = || async {
         let response = reqwest::Client::new().get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
         response.status().as_u16()

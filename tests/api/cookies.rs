@@ -1,16 +1,23 @@
 //! The cookie on the wire: secure attributes by default, chunking of large
-//! sessions, and replacement that leaves no stale chunk behind.
+//! sessions, and replacement that leaves no stale chunk behind; each story
+//! once per key algorithm.
 
-use crate::helpers::{
-    new_dir, set_cookies, spawn_app, spawn_in, test_settings, ALICE, ALICE_PASSWORD, CROWD, CROWD_PASSWORD,
-};
+use crate::helpers::{new_dir_for, sealed_alg, set_cookies, spawn_in, test_settings, Spawn};
+use crate::helpers::{ALICE, ALICE_PASSWORD, CROWD, CROWD_PASSWORD};
+use crate::support::per_key_alg;
 use sealgate::clock::ManualClock;
 use sealgate::config::Mode;
+use sealgate::crypto::keys::KeyAlg;
 use std::sync::Arc;
 
-#[tokio::test]
-async fn production_cookies_are_host_prefixed_secure_httponly_lax() {
-    let dir = Arc::new(new_dir());
+per_key_alg!(
+    production_cookies_are_host_prefixed_secure_httponly_lax,
+    a_large_session_is_chunked_joined_and_replaced_cleanly,
+    missing_or_surplus_chunks_are_refused_not_crashed_on,
+);
+
+async fn production_cookies_are_host_prefixed_secure_httponly_lax(alg: KeyAlg) {
+    let dir = Arc::new(new_dir_for(alg));
     let mut settings = test_settings(&dir);
     settings.mode = Mode::Production;
     settings.server.public_url = "https://gate.example.com".into();
@@ -24,13 +31,13 @@ async fn production_cookies_are_host_prefixed_secure_httponly_lax() {
         assert!(cookie.attributes.contains(attribute), "{attribute} missing: {}", cookie.raw);
     }
     assert!(!cookie.attributes.contains("domain"), "{}", cookie.raw);
+    assert_eq!(sealed_alg(&cookie.value), alg.as_str());
     let verified = app.get_with_cookie("/auth/verify", &format!("__Host-sealgate={}", cookie.value)).await;
     assert_eq!(verified.status(), 200);
 }
 
-#[tokio::test]
-async fn a_large_session_is_chunked_joined_and_replaced_cleanly() {
-    let app = spawn_app().await;
+async fn a_large_session_is_chunked_joined_and_replaced_cleanly(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     let response = app.sign_in(CROWD, CROWD_PASSWORD).await;
     let chunks: Vec<_> =
         set_cookies(response.headers()).into_iter().filter(|c| c.name.starts_with("sealgate_")).collect();
@@ -53,10 +60,9 @@ async fn a_large_session_is_chunked_joined_and_replaced_cleanly() {
     assert_eq!(verified.headers().get("x-auth-user").unwrap(), "alice");
 }
 
-#[tokio::test]
-async fn missing_or_surplus_chunks_are_refused_not_crashed_on() {
-    let app = spawn_app().await;
-    let mut user = sealgate::domain::User::new("big");
+async fn missing_or_surplus_chunks_are_refused_not_crashed_on(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
+    let mut user = sealgate::identity::User::new("big");
     user.groups = (0..150).map(|i| format!("group-number-{i:04}-padded-out")).collect();
     let session = app.sessions.codec.start(user, "credentials", true, None).unwrap();
     let header = app.cookie_for(&session);

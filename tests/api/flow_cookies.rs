@@ -1,9 +1,10 @@
 //! Flow cookies against a cookie bomb, and sign-in starts that leave the
 //! current session alone, with a real OpenID Provider and a real cookie jar.
 
+use crate::helpers::wait_ready;
 use crate::helpers::{location, set_cookies, spawn_app_with, TestApp};
-use crate::idp::{authorize_at_idp, IdpOptions, TestIdp};
-use crate::oidc_flow::{error_of, wait_ready, ALICE, CALLBACK};
+use crate::support::idp::{authorize_at_idp, IdpOptions, TestIdp};
+use crate::support::oidc::{error_of, ALICE, CALLBACK};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 use std::sync::Arc;

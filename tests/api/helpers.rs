@@ -5,10 +5,10 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use sealgate::clock::ManualClock;
 use sealgate::config::{Settings, DEFAULT_CONFIG};
-use sealgate::domain::User;
-use sealgate::keys::{self, KeyAlg};
+use sealgate::credentials::Credentials;
+use sealgate::crypto::keys::{self, KeyAlg};
+use sealgate::identity::User;
 use sealgate::providers::credentials::hash_password;
-use sealgate::session::request::SessionService;
 use sealgate::session::Session;
 use sealgate::startup::{Application, Gateway, KeyInit};
 use secrecy::SecretString;
@@ -64,7 +64,7 @@ pub struct TestApp {
     /// Keeps cookies and does not follow redirects.
     pub client: Client,
     pub clock: ManualClock,
-    pub sessions: actix_web::web::Data<SessionService>,
+    pub sessions: actix_web::web::Data<Credentials>,
     pub keys_path: PathBuf,
 
     /// Holds the key set and users file for the app's lifetime.
@@ -79,14 +79,22 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.server.workers = 1;
     settings.keys.path = dir.path().join("keys.json");
     settings.credentials.users_file = dir.path().join("users.toml");
+    settings.store.path = dir.path().join("sealgate.db");
     settings.log.level = "warn".into();
     settings
 }
 
+/// A directory with the test users and a `dir` key set.
 pub fn new_dir() -> TempDir {
+    new_dir_for(KeyAlg::Dir)
+}
+
+/// A directory with the test users and a key set of `alg`, as `sealgate
+/// keygen --alg` writes it.
+pub fn new_dir_for(alg: KeyAlg) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.toml"), users_toml()).unwrap();
-    keys::keygen(&dir.path().join("keys.json"), KeyAlg::Dir).unwrap();
+    keys::keygen(&dir.path().join("keys.json"), alg).unwrap();
     dir
 }
 
@@ -94,15 +102,80 @@ pub fn client() -> Client {
     Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
 }
 
+/// A test app with the default test settings: `Spawn::new().run()`.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+    Spawn::new().run().await
 }
 
+/// A test app with its settings changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = Arc::new(new_dir());
-    let mut settings = test_settings(&dir);
-    configure(&mut settings);
-    spawn_in(dir, settings, ManualClock::at(chrono::Utc::now().timestamp())).await
+    Spawn::new().configure(configure).run().await
+}
+
+/// How a test app starts, for the stories that need more than
+/// [`spawn_app_with`]: `Spawn::new().alg(alg).configure(|s| ...).ready().run()`.
+/// One change to the test settings.
+type Configure<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
+
+pub struct Spawn<'a> {
+    alg: KeyAlg,
+    ready: bool,
+    configure: Vec<Configure<'a>>,
+}
+
+impl Default for Spawn<'_> {
+    fn default() -> Self {
+        Spawn::new()
+    }
+}
+
+impl<'a> Spawn<'a> {
+    pub fn new() -> Spawn<'a> {
+        Spawn { alg: KeyAlg::Dir, ready: false, configure: Vec::new() }
+    }
+
+    /// Seal sessions with a key set of `alg` (the default is `dir`).
+    pub fn alg(mut self, alg: KeyAlg) -> Spawn<'a> {
+        self.alg = alg;
+        self
+    }
+
+    /// Change the test settings (in order, when called more than once).
+    pub fn configure(mut self, configure: impl FnOnce(&mut Settings) + 'a) -> Spawn<'a> {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    /// Return only once `/readyz` answers 200 (providers discovered).
+    pub fn ready(mut self) -> Spawn<'a> {
+        self.ready = true;
+        self
+    }
+
+    pub async fn run(self) -> TestApp {
+        let dir = Arc::new(new_dir_for(self.alg));
+        let mut settings = test_settings(&dir);
+        for configure in self.configure {
+            configure(&mut settings);
+        }
+        let app = spawn_in(dir, settings, ManualClock::at(chrono::Utc::now().timestamp())).await;
+        if self.ready {
+            wait_ready(&app).await;
+        }
+        app
+    }
+}
+
+/// Wait until the app is ready (`/readyz` is 200: every provider's
+/// discovery is done), for at most 10 s.
+pub async fn wait_ready(app: &TestApp) {
+    for _ in 0..200 {
+        if app.get("/readyz").await.status() == 200 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the app never became ready: /readyz is {}", app.get("/readyz").await.status());
 }
 
 /// Start an app on existing files and clock (e.g. after rotating keys).
@@ -145,7 +218,7 @@ pub async fn try_spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualCl
     capture_logs();
     let gateway = Gateway::assemble(settings.clone(), Arc::new(clock.clone()), KeyInit::CreateInDevelopment)
         .map_err(|e| e.to_string())?;
-    let sessions = gateway.sessions.clone();
+    let sessions = gateway.credentials.clone();
     let app = Application::build(gateway).map_err(|e| e.to_string())?;
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -250,6 +323,16 @@ impl SetCookie {
     pub fn is_removal(&self) -> bool {
         self.value.is_empty() && self.attributes.contains("max-age=0")
     }
+}
+
+/// The `alg` in the protected header of a sealed value (compact JWE), to
+/// check which key algorithm sealed it.
+pub fn sealed_alg(value: &str) -> String {
+    use base64::Engine as _;
+    let header = value.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["alg"].as_str().unwrap().to_owned()
 }
 
 pub fn location(response: &Response) -> String {

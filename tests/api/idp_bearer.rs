@@ -3,10 +3,10 @@
 //! checked against its JWKS, its opaque access tokens by RFC 7662
 //! introspection, and forgeries made from its real tokens.
 
+use crate::helpers::wait_ready;
 use crate::helpers::{header, spawn_app_with, TestApp};
-use crate::idp::{IdpOptions, TestIdp, API_AUDIENCE, API_RESOURCE, API_SCOPE, CLIENT_ID, CLIENT_SECRET};
-use crate::oidc_flow::wait_ready;
-use crate::provider_jwt::{assert_refused, b64, verify};
+use crate::support::bearer::{assert_refused, b64, verify};
+use crate::support::idp::{IdpOptions, TestIdp, API_AUDIENCE, API_RESOURCE, API_SCOPE, CLIENT_ID, CLIENT_SECRET};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jws::{JwsHeader, HS256};
@@ -48,13 +48,6 @@ fn id_token_bearer() -> BearerSettings {
     BearerSettings { accept_id_tokens: true, ..jwt_bearer(&[]) }
 }
 
-/// Make the test IdP behave like another provider (`POST /test/quirks`, see tests/idp/README.md).
-pub(crate) async fn set_quirks(idp: &TestIdp, quirks: Value) {
-    let response =
-        reqwest::Client::new().post(format!("{}/test/quirks", idp.issuer)).json(&quirks).send().await.unwrap();
-    assert_eq!(response.status(), 200, "quirks {quirks}: {}", response.text().await.unwrap());
-}
-
 async fn verify_at(app: &TestApp, uri: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/auth/verify"))
@@ -89,7 +82,7 @@ async fn the_idps_id_token_is_refused_unless_the_provider_accepts_id_tokens() {
 
 #[tokio::test]
 async fn the_id_token_hint_of_rp_initiated_logout_is_not_a_bearer_credential() {
-    use crate::oidc_flow::{deliver, start, ALICE, CALLBACK};
+    use crate::support::oidc::{deliver, start, ALICE, CALLBACK};
     let idp = TestIdp::start(IdpOptions {
         redirect_uris: vec![CALLBACK.into()],
         post_logout_redirect_uris: vec!["http://gate.test/".into()],
@@ -105,7 +98,7 @@ async fn the_id_token_hint_of_rp_initiated_logout_is_not_a_bearer_credential() {
     .await;
     wait_ready(&app).await;
     let (authorize, _) = start(&app, "/").await;
-    deliver(&app, &crate::idp::authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
+    deliver(&app, &crate::support::idp::authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
 
     // Signing out puts the ID token in the browser's URL (history, proxy logs, Referer).
     let signed_out = app.client.post(app.url("/auth/signout")).send().await.unwrap();
@@ -299,7 +292,7 @@ async fn an_introspection_answer_with_username_and_no_sub_is_that_user_not_the_c
     // Django OAuth Toolkit answers `username`, never `sub`, and no `token_type`.
     let bearer = BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
     let (idp, app) = setup(false, bearer).await;
-    set_quirks(&idp, json!({"introspection_sub": false, "introspection_token_type": false})).await;
+    idp.set_quirks(json!({"introspection_sub": false, "introspection_token_type": false})).await;
     for (login, password) in [("alice", "alice-password"), ("bob", "bob-password")] {
         let tokens = idp.sign_in_as_client(login, password, None).await;
         let verified = verify(&app, &tokens.access_token).await;
@@ -314,13 +307,13 @@ async fn an_introspection_answer_without_token_type_is_refused_unless_the_provid
     let (idp, app) = setup(false, introspection_bearer()).await;
     let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
     assert_eq!(verify(&app, &tokens.access_token).await.status(), 200, "token_type Bearer");
-    set_quirks(&idp, json!({"introspection_token_type": false})).await;
+    idp.set_quirks(json!({"introspection_token_type": false})).await;
     let other = idp.sign_in_as_client("alice", "alice-password", None).await;
     assert_refused(&app, &other.access_token, "the answer does not say it is an access token").await;
 
     let bearer = BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
     let (idp, app) = setup(false, bearer).await;
-    set_quirks(&idp, json!({"introspection_token_type": false})).await;
+    idp.set_quirks(json!({"introspection_token_type": false})).await;
     let tokens = idp.sign_in_as_client("alice", "alice-password", None).await;
     let verified = verify(&app, &tokens.access_token).await;
     assert_eq!(verified.status(), 200, "accepted where the provider is known never to say");
@@ -329,7 +322,7 @@ async fn an_introspection_answer_without_token_type_is_refused_unless_the_provid
 
 mod refresh_tokens {
     use super::*;
-    use crate::refresh::{new_cookie, signed_in_with, tokens_in, Signed, PAST_EXPIRY};
+    use crate::support::oidc::{new_cookie, signed_in_with, tokens_in, Signed, PAST_EXPIRY};
     use secrecy::ExposeSecret;
 
     #[tokio::test]
@@ -367,7 +360,7 @@ mod refresh_tokens {
                 BearerSettings { insecure_introspection_without_token_type: true, ..introspection_bearer() };
         })
         .await;
-        set_quirks(&idp, json!({"introspection_token_type": false})).await;
+        idp.set_quirks(json!({"introspection_token_type": false})).await;
         let at_sign_in = tokens_in(&app, &cookie).refresh_token.unwrap();
         assert_refused(&app, at_sign_in.expose_secret(), "held since sign-in").await;
 

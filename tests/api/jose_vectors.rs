@@ -2,8 +2,8 @@
 //! tests/vectors/jose-cookbook): our key loading and strict decryption path
 //! must agree with them.
 
-use sealgate::jwe::{decrypt_with_key, split_strict};
-use sealgate::keys::decode_oct;
+use sealgate::crypto::jwe::{decrypt_with_key, split_strict};
+use sealgate::crypto::keys::decode_oct;
 
 fn vector(name: &str) -> serde_json::Value {
     let path = format!("{}/tests/vectors/jose-cookbook/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -58,5 +58,5 @@ fn rfc7520_3_6_symmetric_key_loads() {
     assert_eq!(key.secret.len(), 32);
     // As a sealgate key set it is refused: its alg is a content encryption, not dir/A256KW.
     let set = format!("{{\"keys\":[{v}]}}");
-    assert!(sealgate::keys::JwkSet::from_json(&set).unwrap_err().contains("A256GCM"));
+    assert!(sealgate::crypto::keys::JwkSet::from_json(&set).unwrap_err().contains("A256GCM"));
 }

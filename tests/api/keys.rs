@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sealgate::clock::ManualClock;
 use sealgate::config::Mode;
-use sealgate::keys::{self, KeyAlg};
+use sealgate::crypto::keys::{self, KeyAlg};
 use sealgate::session::{Lifetimes, SessionCodec};
 use std::future::Future;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub fn cookie_sealed_with(path: &std::path::Path, kid: &str, cookie_name: &str) 
     set.activate(kid).unwrap();
     let clock = Arc::new(ManualClock::at(chrono::Utc::now().timestamp()));
     let codec = SessionCodec::new(&set, clock, Lifetimes { idle: 3600, absolute: 7200 }, 16384).unwrap();
-    let session = codec.start(sealgate::domain::User::new("probe"), "credentials", true, None).unwrap();
+    let session = codec.start(sealgate::identity::User::new("probe"), "credentials", true, None).unwrap();
     format!("{cookie_name}={}", codec.seal(&session).unwrap())
 }
 
@@ -137,7 +137,7 @@ async fn a_running_gateway_follows_a_staged_rotation_and_keeps_the_last_good_set
     let old_kid = header_of(&old_cookie)["kid"].as_str().unwrap().to_owned();
     assert_eq!(status(&app, &old_cookie).await, 200, "opened, and now in the open-cache");
     let (old_api_token, _) =
-        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+        app.sessions.api_tokens.mint(sealgate::identity::User::new("ci"), "deploy", vec![], 3600).unwrap();
     let bearer = |token: String| {
         let app = &app;
         async move {
@@ -183,7 +183,7 @@ async fn a_running_gateway_follows_a_staged_rotation_and_keeps_the_last_good_set
     assert_eq!(status(&app, &new_cookie).await, 200);
     assert_eq!(bearer(old_api_token).await, 401, "API tokens sealed with the retired key end too");
     let (new_api_token, _) =
-        app.sessions.api_tokens.mint(sealgate::domain::User::new("ci"), "deploy", vec![], 3600).unwrap();
+        app.sessions.api_tokens.mint(sealgate::identity::User::new("ci"), "deploy", vec![], 3600).unwrap();
     assert_eq!(header_of(&format!("t={new_api_token}"))["kid"], next_kid.as_str());
     assert_eq!(bearer(new_api_token).await, 200);
 

@@ -2,26 +2,14 @@
 //! (npm `oidc-provider`), with a client that keeps cookies and does not
 //! follow redirects.
 
-use crate::helpers::{header, location, set_cookies, spawn_app_with, SetCookie, TestApp};
-use crate::idp::{authorize_at_idp, Answer, IdpOptions, TestIdp};
-use crate::proxies::free_port;
+use crate::helpers::{header, location, set_cookies, spawn_app_with, wait_ready, TestApp};
+use crate::support::idp::{authorize_at_idp, Answer, IdpOptions, TestIdp};
+use crate::support::network::free_port;
+use crate::support::oidc::{deliver, error_of, start, ALICE, CALLBACK};
 use secrecy::ExposeSecret;
-use std::time::Duration;
 use url::Url;
 
 const PUBLIC: &str = "http://gate.test";
-pub(crate) const CALLBACK: &str = "http://gate.test/auth/callback/corp";
-pub(crate) const ALICE: Answer<'static> = Answer::SignIn { login: "alice", password: "alice-password" };
-
-pub(crate) async fn wait_ready(app: &TestApp) {
-    for _ in 0..200 {
-        if app.get("/readyz").await.status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the provider never became ready");
-}
 
 async fn setup_with(configure: impl FnOnce(&mut sealgate::config::ProviderSettings)) -> (TestIdp, TestApp) {
     let idp = TestIdp::start(IdpOptions {
@@ -44,19 +32,6 @@ async fn setup() -> (TestIdp, TestApp) {
     setup_with(|_| {}).await
 }
 
-/// Start a sign-in; returns the authorize URL and the flow cookie.
-pub(crate) async fn start(app: &TestApp, redirect_to: &str) -> (String, SetCookie) {
-    let response = app.get(&format!("/auth/signin/corp?redirect_to={redirect_to}")).await;
-    assert_eq!(response.status(), 302);
-    let flow = set_cookies(response.headers()).into_iter().find(|c| c.name.starts_with("sealgate-flow-")).unwrap();
-    (location(&response), flow)
-}
-
-/// What the browser would request at sealgate when the IdP redirects back.
-pub(crate) async fn deliver(app: &TestApp, callback: &Url) -> reqwest::Response {
-    app.get(&format!("{}?{}", callback.path(), callback.query().unwrap_or(""))).await
-}
-
 fn with_param(url: &Url, key: &str, value: Option<&str>) -> Url {
     let pairs: Vec<(String, String)> =
         url.query_pairs().filter(|(k, _)| k != key).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
@@ -72,13 +47,6 @@ fn with_param(url: &Url, key: &str, value: Option<&str>) -> Url {
         }
     }
     out
-}
-
-pub(crate) fn error_of(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), 302);
-    let url = Url::parse("http://x").unwrap().join(&location(response)).unwrap();
-    assert_eq!(url.path(), "/auth/signin", "{url}");
-    url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -221,7 +189,7 @@ async fn sign_out_revokes_the_tokens_at_the_provider() {
 
     let refreshed = reqwest::Client::new()
         .post(format!("{}/token", idp.issuer))
-        .basic_auth(crate::idp::CLIENT_ID, Some(crate::idp::CLIENT_SECRET))
+        .basic_auth(crate::support::idp::CLIENT_ID, Some(crate::support::idp::CLIENT_SECRET))
         .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.expose_secret())])
         .send()
         .await
@@ -253,7 +221,7 @@ async fn an_unreachable_issuer_is_not_ready_and_sign_in_says_so() {
     let closed = free_port();
     let app = spawn_app_with(|s| {
         s.oauth.discovery_attempts = 1;
-        let mut provider = crate::idp::oidc_provider(&format!("http://127.0.0.1:{closed}"));
+        let mut provider = crate::support::idp::oidc_provider(&format!("http://127.0.0.1:{closed}"));
         provider.name = Some("Down".into());
         s.providers.insert("down".into(), provider);
     })
@@ -318,7 +286,7 @@ async fn id_tokens_and_bearer_jwts_share_one_key_cache_per_issuer() {
     .await;
     let mut provider = idp.provider();
     provider.bearer.jwt = true;
-    provider.bearer.audiences = vec![crate::idp::API_AUDIENCE.into()];
+    provider.bearer.audiences = vec![crate::support::idp::API_AUDIENCE.into()];
     let app = spawn_app_with(|s| {
         s.providers.insert("corp".into(), provider);
     })
@@ -331,8 +299,8 @@ async fn id_tokens_and_bearer_jwts_share_one_key_cache_per_issuer() {
     assert_eq!(sign_in_error(&app).await, "");
     let fetched = idp.stats().await["jwks_requests"].as_u64().unwrap();
     // ...and a JWT access token signed with it is verified without another fetch.
-    let tokens = idp.sign_in_as_client("alice", "alice-password", Some(crate::idp::API_RESOURCE)).await;
-    let verified = crate::provider_jwt::verify(&app, &tokens.access_token).await;
+    let tokens = idp.sign_in_as_client("alice", "alice-password", Some(crate::support::idp::API_RESOURCE)).await;
+    let verified = crate::support::bearer::verify(&app, &tokens.access_token).await;
     assert_eq!(verified.status(), 200);
     assert_eq!(header(&verified, "x-auth-source"), Some("provider_jwt"));
     assert_eq!(idp.stats().await["jwks_requests"].as_u64().unwrap(), fetched, "one cache for both");

@@ -4,12 +4,12 @@
 //! says at start-up and in `check-config` when a feature that is on has no
 //! endpoint to work with.
 
-use crate::fakes::DjangoOauthToolkit;
+use crate::helpers::wait_ready;
 use crate::helpers::{captured_logs, spawn_app_with, TestApp};
-use crate::oidc_flow::wait_ready;
+use crate::support::fakes::DjangoOauthToolkit;
 use sealgate::clock::Clock;
-use sealgate::domain::User;
-use sealgate::session::ProviderTokens;
+use sealgate::crypto::ProviderTokens;
+use sealgate::identity::User;
 use secrecy::SecretString;
 use std::time::Duration;
 

@@ -3,9 +3,10 @@
 //! rotate), so key rotation, unknown kids and every claim can be forced.
 //! The same paths against the real test IdP are in `idp_bearer.rs`.
 
+use crate::helpers::wait_ready;
 use crate::helpers::{header, new_dir, spawn_in, test_settings, TestApp, ALICE, ALICE_PASSWORD};
-use crate::idp::oidc_provider;
-use crate::oidc_flow::wait_ready;
+use crate::support::bearer::{assert_refused, b64, verify, INVALID_TOKEN};
+use crate::support::idp::oidc_provider;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::Jwk;
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub(crate) const INVALID_TOKEN: &str = "Bearer realm=\"sealgate\", error=\"invalid_token\"";
 const AUDIENCE: &str = "orders-api";
 const NOW: i64 = 1_900_000_000;
 
@@ -171,26 +171,6 @@ async fn spawn_for(fake: &FakeIssuer, configure: impl FnOnce(&mut Settings)) -> 
     // Discovery runs in the background; a token seen before it is done is refused.
     wait_ready(&app).await;
     app
-}
-
-pub(crate) async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(app.url("/auth/verify"))
-        .header("Authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-pub(crate) async fn assert_refused(app: &TestApp, token: &str, why: &str) {
-    let response = verify(app, token).await;
-    assert_eq!(response.status(), 401, "{why}");
-    assert_eq!(header(&response, "www-authenticate"), Some(INVALID_TOKEN), "{why}");
-    assert_eq!(header(&response, "x-auth-user"), None, "{why}");
-}
-
-pub(crate) fn b64(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
 
 fn segments(token: &str) -> (String, String, String) {

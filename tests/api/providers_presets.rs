@@ -7,32 +7,21 @@
 //! back with a code) → `GET /auth/callback/{id}?code&state` → 302 to
 //! `redirect_to` with a session cookie → `/auth/verify` and `/auth/session`.
 
-use crate::fakes::{
+use crate::helpers::{header, location, set_cookies, spawn_app_with, wait_ready, SetCookie, TestApp, PUBLIC_URL};
+use crate::support::fakes::{
     basic_credentials, form, redirect_uri, s256, ClientAuth, FakeOptions, FakeProvider, IdTokenTweak, Preset,
     CLIENT_ID, CLIENT_SECRET,
 };
-use crate::helpers::{header, location, set_cookies, spawn_app_with, SetCookie, TestApp, PUBLIC_URL};
 use reqwest::Response;
 use sealgate::config::ProviderSettings;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Duration;
 use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-pub(crate) async fn wait_ready(app: &TestApp) {
-    for _ in 0..200 {
-        if app.get("/readyz").await.status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the providers never became ready");
-}
 
 /// An app with these providers (by id), ready to start sign-ins.
 pub(crate) async fn app_with_tables(tables: Vec<(&str, ProviderSettings)>) -> TestApp {
@@ -874,4 +863,58 @@ async fn signin_page_lists_every_provider() {
     let response = app.get("/auth/signin/discord?redirect_to=%2Flanding").await;
     assert_eq!(response.status(), 302);
     assert!(location(&response).starts_with(&discord.url(Preset::Discord.authorize_path())));
+}
+
+/// GitHub gives no refresh token: what its tokens become after the hour
+/// sealgate counts them valid for.
+mod without_refresh_token {
+    use super::*;
+    use sealgate::config::WithoutRefreshToken;
+
+    fn access_token(response: &reqwest::Response) -> Option<String> {
+        header(response, "x-auth-access-token").map(str::to_owned)
+    }
+
+    async fn github_signed_in(policy: WithoutRefreshToken) -> (FakeProvider, TestApp, String) {
+        let fake = FakeProvider::start(Preset::GitHub).await;
+        let mut table = fake.settings();
+        table.pass_access_token = true;
+        let app = spawn_app_with(|s| {
+            s.providers.insert("github".into(), table);
+            s.tokens.without_refresh_token = policy;
+            s.tokens.endpoint = true;
+        })
+        .await;
+        fake.use_clock(&app.clock);
+        let started = start(&app, "github", "/").await;
+        let (response, _) = finish(&app, &fake, &started).await;
+        let session = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
+        (fake, app, format!("sealgate={}", session.value))
+    }
+
+    #[tokio::test]
+    async fn github_tokens_count_as_expired_after_an_hour_and_the_session_stays() {
+        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::KeepSession).await;
+        app.clock.advance(59 * 60 + 59);
+        let fresh = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert!(access_token(&fresh).is_some(), "fresh at 59:59");
+        app.clock.advance(1);
+        let expired = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert_eq!(expired.status(), 200, "the session stays (keep_session, the default)");
+        assert!(access_token(&expired).is_none(), "stale at 60:00, and never passed");
+        assert!(set_cookies(expired.headers()).is_empty());
+        let token = app.get_with_cookie("/auth/token", &cookie).await;
+        assert_eq!(token.status(), 401);
+        assert!(header(&token, "www-authenticate").unwrap().contains("invalid_token"));
+        assert_eq!(token.json::<serde_json::Value>().await.unwrap()["error"], "token_expired");
+    }
+
+    #[tokio::test]
+    async fn with_end_session_an_expired_github_token_signs_the_person_out() {
+        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::EndSession).await;
+        app.clock.advance(60 * 60);
+        let ended = app.get_with_cookie("/auth/verify", &cookie).await;
+        assert_eq!(ended.status(), 401);
+        assert!(set_cookies(ended.headers()).iter().any(|c| c.name == "sealgate" && c.is_removal()));
+    }
 }

@@ -1,67 +1,62 @@
-//! Real reverse proxies for the tests: an upstream that echoes what it was
-//! told about the user, and nginx and caddy started from `examples/nginx/` and
-//! `examples/caddy/` on loopback. Also what every example must get right:
-//! each `X-Auth-*` header sealgate can send is set or cleared by each.
+//! The stories of a person behind a real reverse proxy, each run through
+//! every [`Proxy`] (nginx with `auth_request`, Caddy with `forward_auth`),
+//! configured by the examples in `examples/`, with the credentials provider
+//! and an upstream app that echoes who it was told the user is.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tempfile::TempDir;
+use crate::helpers::{set_cookies, spawn_app_with, SetCookie, TestApp, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD};
+use crate::helpers::{CROWD, CROWD_PASSWORD};
+use crate::support::network::{free_port, raw_http};
+use crate::support::per_proxy;
+use crate::support::proxy::{forged, identity_header_names, spawn_echo_upstream, Proxy, RunningProxy};
+use reqwest::redirect::Policy;
+use reqwest::Client;
+use sealgate::config::Settings;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+per_proxy!(
+    anonymous_visitors_are_sent_to_sign_in_with_their_url_intact,
+    after_sign_in_the_upstream_sees_who_it_is_and_after_sign_out_nobody,
+    identity_headers_sealgate_does_not_send_do_not_reach_the_upstream,
+    no_forged_identity_header_reaches_the_upstream,
+    a_renewed_session_cookie_reaches_the_browser,
+    a_session_in_several_cookie_chunks_signs_in_and_passes_through,
+    a_signed_in_user_outside_the_group_gets_403,
+    a_host_header_with_a_bad_port_never_widens_access,
+    an_absolute_form_target_is_judged_by_the_host_the_proxy_routes_it_by,
+    forged_forwarded_for_entries_do_not_dodge_the_sign_in_limit,
+);
+
+/// sealgate, the proxy in front of it and of the echo upstream, and a
+/// browser that keeps cookies and does not follow redirects.
+struct Stack {
+    app: TestApp,
+    proxy: RunningProxy,
+    browser: Client,
 }
 
-/// An upstream app that answers every request with the identity headers it
-/// received, as JSON, with the request's URI, its `Host`, and the
-/// upstream's own address (`upstream`, to tell several apart).
-pub async fn spawn_echo_upstream() -> String {
-    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-    async fn echo(req: HttpRequest, me: web::Data<String>) -> HttpResponse {
-        let mut seen = serde_json::Map::new();
-        for (name, value) in req.headers() {
-            if name.as_str().starts_with("x-auth-") {
-                seen.insert(name.as_str().to_owned(), value.to_str().unwrap_or("<binary>").into());
-            }
-        }
-        seen.insert("uri".into(), req.uri().to_string().into());
-        let host = req.headers().get("host").map(|h| h.to_str().unwrap_or("<binary>").to_owned());
-        seen.insert("host".into(), host.into());
-        seen.insert("upstream".into(), me.get_ref().clone().into());
-        HttpResponse::Ok().json(seen)
-    }
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let me = web::Data::new(address.clone());
-    let server = HttpServer::new(move || App::new().app_data(me.clone()).default_service(web::to(echo)))
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-    tokio::spawn(server);
-    address
+async fn stack(proxy: Proxy) -> Stack {
+    stack_with(proxy, |_| {}).await
 }
 
-/// Every `X-Auth-*` header sealgate can send, read from the source that
-/// defines them, so that a new one cannot be forgotten by the tests.
-pub fn identity_header_names() -> Vec<String> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/verify.rs")).unwrap();
-    let mut names: Vec<String> = source
-        .split('"')
-        .filter(|piece| piece.starts_with("x-auth-") && piece.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
-        .map(str::to_owned)
-        .collect();
-    names.sort();
-    names.dedup();
-    assert!(names.len() >= 9, "found only {names:?}");
-    names
+async fn stack_with(proxy: Proxy, configure: impl FnOnce(&mut Settings)) -> Stack {
+    let port = free_port();
+    let app = spawn_app_with(|s| {
+        s.server.public_url = format!("http://127.0.0.1:{port}");
+        configure(s);
+    })
+    .await;
+    let upstream = spawn_echo_upstream().await;
+    let proxy = proxy.start(port, app.address.trim_start_matches("http://"), &upstream);
+    Stack { app, proxy, browser: browser() }
 }
 
-/// `/public` for anyone, `admin.test` for admins only, `127.0.0.1` (the
-/// host the tests reach nginx by) for admins only too; permissions for
-/// admins, so that `X-Auth-Permissions` is sent.
-pub fn host_rules(s: &mut sealgate::config::Settings) {
+fn browser() -> Client {
+    Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// `/public` for anyone, `admin.test` for admins only, `/admin` on
+/// `127.0.0.1` (the host the tests reach the proxy by) for admins only too;
+/// permissions for admins, so that `X-Auth-Permissions` is sent.
+fn host_rules(s: &mut Settings) {
     use sealgate::config::{Access, RuleSettings};
     let rule = |hosts: &[&str], paths: &[&str], allow, groups: &[&str]| RuleSettings {
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
@@ -78,288 +73,351 @@ pub fn host_rules(s: &mut sealgate::config::Settings) {
     s.policy.permissions = [("admins".to_owned(), vec!["read:orders".to_owned()])].into();
 }
 
-/// Every identity header, forged.
-pub fn forged(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    identity_header_names().into_iter().fold(request, |request, name| request.header(name, "forged"))
+fn redirect_to_of(location: &str) -> String {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().find(|(k, _)| k == "redirect_to").map(|(_, v)| v.into_owned()).unwrap()
 }
 
-/// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close`),
-/// for requests a client library will not send (an absolute-form target
-/// with another `Host`, a malformed `Host`): the status and the body.
-pub async fn raw_http(port: u16, request_line: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut request = format!("{request_line}\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer}"));
-    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
+/// The cookies of a response as one `Cookie` header.
+fn cookie_header(response: &reqwest::Response) -> String {
+    let pairs: Vec<String> =
+        set_cookies(response.headers()).into_iter().map(|c| format!("{}={}", c.name, c.value)).collect();
+    pairs.join("; ")
 }
 
-/// Wait until something accepts connections on `port`.
-pub fn wait_for_port(port: u16, what: &str, log: Option<&Path>) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            let log = log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-            panic!("{what} did not start listening on {port}\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// The session cookie (joined from its chunks) among `cookies`.
+fn session_value(cookies: &[SetCookie]) -> String {
+    if let Some(single) = cookies.iter().find(|c| c.name == "sealgate") {
+        return single.value.clone();
     }
+    let mut chunks: Vec<(usize, &str)> = cookies
+        .iter()
+        .filter_map(|c| Some((c.name.strip_prefix("sealgate_")?.parse().ok()?, c.value.as_str())))
+        .collect();
+    chunks.sort();
+    chunks.into_iter().map(|(_, v)| v).collect()
 }
 
-fn require(binary: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let path = Path::new(dir).join(binary);
-        if path.exists() {
-            return path;
-        }
-    }
-    panic!("`{binary}` is not installed; run `bash scripts/install-test-deps.sh` (scripts/test.sh does)");
-}
-
-/// Debian's nginx, running `examples/nginx/sealgate.conf`.
-pub struct Nginx {
-    pub port: u16,
-    child: Child,
-    dir: TempDir,
-}
-
-impl Nginx {
-    pub fn start(port: u16, sealgate: &str, upstream: &str) -> Nginx {
-        let template =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx/sealgate.conf")).unwrap();
-        let site = template
-            .replace("{{LISTEN}}", &format!("127.0.0.1:{port}"))
-            .replace("{{SEALGATE}}", sealgate)
-            .replace("{{UPSTREAM}}", upstream);
-        Nginx::run(port, site)
+impl Stack {
+    fn url(&self, path: &str) -> String {
+        self.proxy.url(path)
     }
 
-    /// The example's `server` block once per `(server_name, upstream)`, on
-    /// one port (the first is the default server), everything before it
-    /// (the `upstream` and `map`) once: one nginx routing several hosts.
-    pub fn start_with_servers(port: u16, sealgate: &str, servers: &[(&str, &str)]) -> Nginx {
-        let template =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx/sealgate.conf")).unwrap();
-        let at = template.find("\nserver {").expect("the example has a server block") + 1;
-        let (preamble, server) = template.split_at(at);
-        let listen = "    listen {{LISTEN}};\n";
-        assert!(server.contains(listen));
-        let mut site = preamble.replace("{{SEALGATE}}", sealgate);
-        for (name, upstream) in servers {
-            site.push_str(
-                &server
-                    .replace(listen, &format!("{listen}    server_name {name};\n"))
-                    .replace("{{LISTEN}}", &format!("127.0.0.1:{port}"))
-                    .replace("{{UPSTREAM}}", upstream),
-            );
-        }
-        Nginx::run(port, site)
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.browser.get(self.url(path)).send().await.unwrap()
     }
 
-    fn run(port: u16, site: String) -> Nginx {
-        let nginx = require("nginx");
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display();
-        std::fs::write(dir.path().join("site.conf"), site).unwrap();
-        let main = format!(
-            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-             include {d}/site.conf;\n}}\n"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
-        let child = Command::new(nginx)
-            .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-e", &format!("{d}/error.log")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "nginx", Some(&dir.path().join("error.log")));
-        Nginx { port, child, dir }
+    async fn sign_in(&self, redirect_to: &str) -> reqwest::Response {
+        self.sign_in_as(ALICE, ALICE_PASSWORD, redirect_to).await
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    async fn sign_in_as(&self, username: &str, password: &str, redirect_to: &str) -> reqwest::Response {
+        self.browser
+            .post(self.url("/auth/signin/credentials"))
+            .header("Origin", self.url(""))
+            .form(&[("username", username), ("password", password), ("remember", "true"), ("redirect_to", redirect_to)])
+            .send()
+            .await
+            .unwrap()
     }
 
-    /// nginx's error log so far, for failure messages.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    /// What the upstream saw, as JSON, after asserting the request got there.
+    async fn seen(&self, response: reqwest::Response) -> serde_json::Value {
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 200, "{body}\n{}", self.proxy.log());
+        serde_json::from_str(&body).unwrap()
     }
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        stop(&mut self.child, "-QUIT");
-    }
-}
-
-/// Debian's caddy (2.6), running `examples/caddy/Caddyfile`. Its home, data
-/// and config directories are in a temporary directory, so it writes nothing
-/// anywhere else.
-pub struct Caddy {
-    pub port: u16,
-    child: Child,
-    dir: TempDir,
-}
-
-impl Caddy {
-    pub fn start(port: u16, sealgate: &str, upstream: &str) -> Caddy {
-        let caddy = require("caddy");
-        let dir = tempfile::tempdir().unwrap();
-        let template =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/caddy/Caddyfile")).unwrap();
-        let site = template
-            .replace("{{LISTEN}}", &format!("http://127.0.0.1:{port}"))
-            .replace("{{SEALGATE}}", sealgate)
-            .replace("{{UPSTREAM}}", upstream);
-        let config = dir.path().join("Caddyfile");
-        std::fs::write(&config, site).unwrap();
-        let log_path = dir.path().join("caddy.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(caddy)
-            .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(&config)
-            .current_dir(dir.path())
-            .env("HOME", dir.path())
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!("caddy did not start listening on {port} ({exited:?})\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Caddy { port, child, dir }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// What caddy has logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("caddy.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        stop(&mut self.child, "-TERM");
-    }
-}
-
-/// Ask a child to stop with `signal`, then kill it if it has not in 5 s.
-fn stop(child: &mut Child, signal: &str) {
-    let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A TCP forwarder in front of a provider that a test can take down: while
-/// down, every connection is closed at once, as if the provider were gone.
-/// (Freezing the provider instead would let it process a request after the
-/// client timed out, which with rotating refresh tokens is a different story.)
-pub struct Switch {
-    pub port: u16,
-    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Switch {
-    pub async fn to(target: String) -> Switch {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let down = std::sync::Arc::new(AtomicBool::new(false));
-        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (flag, open) = (down.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if flag.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                open.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Switch { port, down, connections }
-    }
-
-    /// Down: refuse new connections and cut the open ones (a client's pool
-    /// would otherwise keep reaching the provider).
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
-        if down {
-            for connection in self.connections.lock().unwrap().drain(..) {
-                connection.abort();
-            }
-        }
-    }
-}
-
-/// Every `X-Auth-*` header sealgate can send is set or cleared by every
-/// example, Traefik's (which the tests cannot run) included.
-#[test]
-fn every_example_sets_or_clears_every_identity_header() {
-    let lines = |example: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(example)).unwrap();
-        text.lines().map(|line| line.trim().to_lowercase()).collect()
-    };
-    let (nginx, caddy, traefik) = (
-        lines("examples/nginx/sealgate.conf"),
-        lines("examples/caddy/Caddyfile"),
-        lines("examples/traefik/dynamic.yml"),
+async fn anonymous_visitors_are_sent_to_sign_in_with_their_url_intact(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    let response = stack
+        .browser
+        .get(stack.url("/app/page?x=1&y=a%20b"))
+        .header("X-Auth-User", "admin")
+        .header("X-Forwarded-Uri", "/somewhere/else")
+        .header("X-Forwarded-Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302, "{}", stack.proxy.log());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&stack.url("/auth/signin?redirect_to=")), "{location}");
+    assert_eq!(
+        redirect_to_of(&location),
+        stack.url("/app/page?x=1&y=a%20b"),
+        "the proxy replaced the client's X-Forwarded-*"
     );
-    for name in identity_header_names() {
-        let variable = format!("$upstream_http_{};", name.replace('-', "_"));
-        let copied = nginx.iter().find(|l| l.starts_with("auth_request_set ") && l.ends_with(&variable));
-        let var =
-            copied.and_then(|l| l.split_whitespace().nth(1)).unwrap_or_else(|| panic!("nginx: {name} not copied"));
-        assert!(nginx.contains(&format!("proxy_set_header {name} {var};")), "nginx: {name} not set from {var}");
 
-        assert!(caddy.contains(&format!("request_header -{name}")), "caddy: the client's {name} not removed");
-        assert!(caddy.contains(&name), "caddy: {name} not in copy_headers");
-        assert!(
-            caddy.iter().any(|l| l.starts_with("request_header @unset_") && l.ends_with(&format!(" -{name}"))),
-            "caddy: {name} placeholder not removed"
-        );
+    let page = stack.browser.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
 
-        assert!(traefik.contains(&format!("- {name}")), "traefik: {name} not in authResponseHeaders");
+    // A POST to a protected path is sent to sign in too (the proxy asks with GET).
+    let post = stack.browser.post(stack.url("/app/form")).form(&[("a", "b")]).send().await.unwrap();
+    assert_eq!(post.status(), 302, "{}", stack.proxy.log());
+    assert_eq!(redirect_to_of(post.headers()["location"].to_str().unwrap()), stack.url("/app/form"));
+}
+
+async fn after_sign_in_the_upstream_sees_who_it_is_and_after_sign_out_nobody(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    let target = stack.url("/app/page?x=1&y=2");
+    let signed_in = stack.sign_in(&target).await;
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], target.as_str());
+    assert!(set_cookies(signed_in.headers()).iter().any(|c| c.name == "sealgate" && !c.value.is_empty()));
+
+    let page =
+        stack.browser.get(&target).header("X-Auth-User", "admin").header("X-Auth-Groups", "root").send().await.unwrap();
+    let seen = stack.seen(page).await;
+    assert_eq!(seen["x-auth-user"], "alice", "{seen}");
+    assert_eq!(seen["x-auth-username"], "alice");
+    assert_eq!(seen["x-auth-email"], "alice@example.com");
+    assert_eq!(seen["x-auth-name"], "Alice Liddell");
+    assert_eq!(seen["x-auth-groups"], "admins,staff");
+    assert_eq!(seen["x-auth-provider"], "credentials");
+    assert_eq!(seen["uri"], "/app/page?x=1&y=2");
+
+    let signed_out = stack
+        .browser
+        .post(stack.url("/auth/signout"))
+        .header("Origin", stack.url(""))
+        .form(&[("redirect_to", "/bye")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(signed_out.headers()["location"], "/bye");
+    let again = stack.get("/app/page").await;
+    assert_eq!(again.status(), 302, "anonymous again");
+    assert_eq!(redirect_to_of(again.headers()["location"].to_str().unwrap()), stack.url("/app/page"));
+}
+
+async fn identity_headers_sealgate_does_not_send_do_not_reach_the_upstream(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    // bob has no name and no groups: sealgate sends neither header.
+    assert_eq!(stack.sign_in_as(BOB, BOB_PASSWORD, "/").await.status(), 303);
+    let page = stack
+        .browser
+        .get(stack.url("/app"))
+        .header("X-Auth-Name", "Mallory")
+        .header("X-Auth-Groups", "admins")
+        .send()
+        .await
+        .unwrap();
+    let seen = stack.seen(page).await;
+    assert_eq!(seen["x-auth-user"], "bob", "{seen}");
+    assert_eq!(seen["x-auth-email"], "bob@example.com", "{seen}");
+    // Neither the client's value nor Caddy 2.6's literal "{http.reverse_proxy.header.X-Auth-Name}".
+    assert!(seen.get("x-auth-name").is_none(), "{seen}");
+    assert!(seen.get("x-auth-groups").is_none(), "{seen}");
+}
+
+async fn no_forged_identity_header_reaches_the_upstream(proxy: Proxy) {
+    let stack = stack_with(proxy, host_rules).await;
+    let names = identity_header_names();
+
+    // Anonymous, on a public path: the upstream gets no identity at all.
+    let page = forged(stack.browser.get(stack.url("/public/page"))).send().await.unwrap();
+    let seen = stack.seen(page).await;
+    for name in &names {
+        assert!(seen.get(name).is_none(), "{name} reached the upstream: {seen}");
     }
+
+    // Signed in: what sealgate says, and nothing it did not say.
+    stack.sign_in("/").await;
+    let page = forged(stack.browser.get(stack.url("/app"))).send().await.unwrap();
+    let seen = stack.seen(page).await;
+    let expected = serde_json::json!({
+        "x-auth-user": "alice",
+        "x-auth-username": "alice",
+        "x-auth-email": "alice@example.com",
+        "x-auth-name": "Alice Liddell",
+        "x-auth-provider": "credentials",
+        "x-auth-groups": "admins,staff",
+        "x-auth-source": "cookie",
+        "x-auth-permissions": "read:orders",
+    });
+    for name in &names {
+        assert_eq!(seen.get(name), expected.get(name), "{name}: {seen}");
+    }
+}
+
+async fn a_renewed_session_cookie_reaches_the_browser(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    stack.sign_in("/app").await;
+    let first = stack.get("/app").await;
+    assert_eq!(first.status(), 200);
+    assert!(set_cookies(first.headers()).is_empty());
+
+    stack.app.clock.advance(4 * 24 * 3600); // past half of the 7-day idle lifetime
+    let renewed = stack.get("/app").await;
+    assert_eq!(renewed.status(), 200);
+    let cookies = set_cookies(renewed.headers());
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.name == "sealgate"), "the proxy passes the renewed cookie on: {cookies:?}");
+    let session = stack.app.sessions.codec.open(&session_value(&cookies)).unwrap();
+    assert_eq!(session.expires_at, sealgate::clock::Clock::now(&stack.app.clock) + 7 * 24 * 3600);
+    assert_eq!(stack.seen(renewed).await["x-auth-user"], "alice");
+}
+
+async fn a_session_in_several_cookie_chunks_signs_in_and_passes_through(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    let signed_in = stack.sign_in_as(CROWD, CROWD_PASSWORD, "/app").await;
+    assert_eq!(signed_in.status(), 303, "{}", stack.proxy.log());
+    let chunks = set_cookies(signed_in.headers());
+    assert!(chunks.len() > 1, "crowd's session should need several chunks: {chunks:?}");
+
+    let page = stack.get("/app").await;
+    let seen = stack.seen(page).await;
+    assert_eq!(seen["x-auth-user"], CROWD, "{seen}");
+}
+
+/// Caddy only, for now: nginx 1.22 (Debian bookworm's) keeps only the first
+/// `Set-Cookie` of the auth response in `$upstream_http_set_cookie`, so
+/// through `examples/nginx` a renewed session in several chunks reaches the
+/// browser as its first chunk alone (this story, run through nginx, sees
+/// `["sealgate_1"]` of three). Add nginx here once its example passes it on.
+mod caddy_only {
+    #[tokio::test]
+    async fn a_renewed_session_in_several_cookie_chunks_reaches_the_browser_whole() {
+        super::a_renewed_session_in_several_cookie_chunks_reaches_the_browser_whole(super::Proxy::Caddy).await
+    }
+}
+
+async fn a_renewed_session_in_several_cookie_chunks_reaches_the_browser_whole(proxy: Proxy) {
+    let stack = stack(proxy).await;
+    let signed_in = stack.sign_in_as(CROWD, CROWD_PASSWORD, "/app").await;
+    assert_eq!(signed_in.status(), 303);
+    let chunks: Vec<String> = set_cookies(signed_in.headers()).into_iter().map(|c| c.name).collect();
+    assert!(chunks.len() > 1, "crowd's session should need several chunks: {chunks:?}");
+
+    stack.app.clock.advance(4 * 24 * 3600);
+    let renewed = stack.get("/app").await;
+    let cookies = set_cookies(renewed.headers());
+    let mut names: Vec<String> = cookies.iter().map(|c| c.name.clone()).collect();
+    names.sort();
+    let mut expected = chunks.clone();
+    expected.sort();
+    assert_eq!(names, expected, "every chunk is renewed, each in its own Set-Cookie");
+    let session = stack.app.sessions.codec.open(&session_value(&cookies)).unwrap();
+    assert_eq!(session.user.id, CROWD);
+    assert_eq!(session.expires_at, sealgate::clock::Clock::now(&stack.app.clock) + 7 * 24 * 3600);
+    assert_eq!(stack.seen(renewed).await["x-auth-user"], CROWD);
+}
+
+async fn a_signed_in_user_outside_the_group_gets_403(proxy: Proxy) {
+    let stack = stack_with(proxy, host_rules).await;
+    assert_eq!(stack.sign_in_as(BOB, BOB_PASSWORD, "/").await.status(), 303);
+    assert_eq!(stack.get("/admin/panel").await.status(), 403, "{}", stack.proxy.log());
+    assert_eq!(stack.get("/%61dmin/panel").await.status(), 403, "encoding does not slip past");
+    let home = stack.get("/home").await;
+    assert_eq!(stack.seen(home).await["x-auth-user"], "bob");
+}
+
+async fn a_host_header_with_a_bad_port_never_widens_access(proxy: Proxy) {
+    let stack = stack_with(proxy, host_rules).await;
+    let cookie = cookie_header(&stack.sign_in_as(BOB, BOB_PASSWORD, "/").await);
+    let port = stack.proxy.port;
+    let (status, _) =
+        raw_http(port, "GET /admin HTTP/1.1", &[("Host", &format!("127.0.0.1:{port}")), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 403, "bob is not an admin\n{}", stack.proxy.log());
+    let (status, _) = raw_http(port, "GET /home HTTP/1.1", &[("Host", "127.0.0.1"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200);
+    for host in ["127.0.0.1:abc", "127.0.0.1:443.", "127.0.0.1:80:80", "127.0.0.1:+443", "127.0.0.1:-1", "127.0.0.1:"] {
+        let (status, body) = raw_http(port, "GET /admin HTTP/1.1", &[("Host", host), ("Cookie", &cookie)]).await;
+        // nginx may refuse the Host itself (400); Caddy may refuse it, or
+        // route it to no site (an empty 200). The upstream must never see bob there.
+        assert!(!body.contains("\"upstream\""), "Host: {host} gave {status}: {body}\n{}", stack.proxy.log());
+        assert_ne!(status, 302, "Host: {host}");
+        if proxy == Proxy::Nginx {
+            assert!(status == 403 || status == 400, "Host: {host} gave {status}: {body}\n{}", stack.proxy.log());
+        }
+    }
+
+    // An absolute-form target: the proxy routes by the request line's host,
+    // not the Host header's. Caddy forwards it as it is (Go's Request.Host);
+    // nginx forwards its $host, which keeps a port only from the Host header.
+    let line = format!("GET http://127.0.0.1:{port}/home HTTP/1.1");
+    let (status, body) = raw_http(port, &line, &[("Host", "admin.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "{body}\n{}", stack.proxy.log());
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let forwarded_host = match proxy {
+        Proxy::Caddy => format!("127.0.0.1:{port}"),
+        Proxy::Nginx => "127.0.0.1".to_owned(),
+    };
+    assert_eq!(seen["host"], forwarded_host, "{seen}");
+    assert_eq!(seen["x-auth-user"], "bob");
+}
+
+async fn an_absolute_form_target_is_judged_by_the_host_the_proxy_routes_it_by(proxy: Proxy) {
+    let port = free_port();
+    let app = spawn_app_with(|s| {
+        s.server.public_url = format!("http://127.0.0.1:{port}");
+        host_rules(s);
+    })
+    .await;
+    let (app_upstream, admin_upstream) = (spawn_echo_upstream().await, spawn_echo_upstream().await);
+    let proxy = proxy.start_with_hosts(
+        port,
+        app.address.trim_start_matches("http://"),
+        // 127.0.0.1 (the URL the sign-in is posted to) first: nginx's default server.
+        &[("127.0.0.1", &app_upstream), ("app.test", &app_upstream), ("admin.test", &admin_upstream)],
+    );
+    let signed_in = Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .post(proxy.url("/auth/signin/credentials"))
+        .header("Origin", proxy.url(""))
+        .form(&[("username", BOB), ("password", BOB_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "{}", proxy.log());
+    let cookie = cookie_header(&signed_in);
+
+    // Each host as itself: bob may use app.test, not admin.test.
+    let (status, body) = raw_http(port, "GET /page HTTP/1.1", &[("Host", "app.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "{body}\n{}", proxy.log());
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["upstream"], app_upstream.as_str());
+    assert_eq!(seen["x-auth-user"], "bob");
+    let (status, _) = raw_http(port, "GET /page HTTP/1.1", &[("Host", "admin.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 403);
+
+    // The proxy routes an absolute-form request by the request line's host;
+    // sealgate must judge that host, not the Host header's.
+    let (status, body) =
+        raw_http(port, "GET http://admin.test/page HTTP/1.1", &[("Host", "app.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 403, "bob reached admin.test's upstream: {body}\n{}", proxy.log());
+    let (status, body) =
+        raw_http(port, "GET http://app.test/page HTTP/1.1", &[("Host", "admin.test"), ("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["upstream"], app_upstream.as_str(), "routed by the request line");
+    assert_eq!(seen["host"], "app.test", "and the upstream is told that host too");
+}
+
+async fn forged_forwarded_for_entries_do_not_dodge_the_sign_in_limit(proxy: Proxy) {
+    let stack = stack_with(proxy, |s| s.credentials.max_failures_per_client = 3).await;
+    let mut statuses = Vec::new();
+    for attempt in 0..5 {
+        // Another username each time (so the per-user limit stays out of
+        // it), another forged address each time, and junk after it that
+        // used to stop sealgate reading before the proxy's own entry.
+        let response = stack
+            .browser
+            .post(stack.url("/auth/signin/credentials"))
+            .header("Origin", stack.url(""))
+            .header("X-Forwarded-For", format!("198.51.100.{attempt}, x"))
+            .form(&[("username", format!("guess{attempt}").as_str()), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [303, 303, 303, 429, 429], "the client is the proxy's peer, whatever it wrote");
 }

@@ -1,64 +1,27 @@
 //! The provider token lifecycle against the real test IdP (short-lived access
-//! tokens, rotating refresh tokens, reuse detection that revokes the grant),
-//! and the no-refresh-token path against a GitHub-shaped fake.
+//! tokens, rotating refresh tokens, reuse detection that revokes the grant).
+//! The no-refresh-token path, against a GitHub-shaped fake, is in
+//! `providers_presets.rs`.
 
-use crate::helpers::{captured_logs, header, set_cookies, spawn_app_with, TestApp};
-use crate::idp::{authorize_at_idp, IdpOptions, TestIdp};
-use crate::idp_bearer::set_quirks;
-use crate::oidc_flow::{deliver, start, wait_ready, ALICE, CALLBACK};
-use crate::proxies::Switch;
-use sealgate::config::WithoutRefreshToken;
-use sealgate::domain::User;
-use sealgate::session::ProviderTokens;
+use crate::helpers::{captured_logs, header, set_cookies, TestApp};
+use crate::support::idp::TestIdp;
+use crate::support::oidc::{new_cookie, signed_in_sealed_with, signed_in_with, Signed, PAST_EXPIRY};
+use crate::support::per_key_alg;
+use sealgate::crypto::keys::KeyAlg;
+use sealgate::crypto::ProviderTokens;
+use sealgate::identity::User;
 use secrecy::SecretString;
 use std::time::Duration;
 
-/// Access tokens live 5 s at the IdP; sealgate's clock is moved past that.
-pub(crate) const PAST_EXPIRY: i64 = 60;
 /// `tokens.grace_window`, the default: how long a refresh's outcome stands.
 const GRACE_WINDOW: i64 = 30;
 
-pub(crate) struct Signed {
-    pub(crate) idp: TestIdp,
-    pub(crate) app: TestApp,
-    /// The session cookie as a `Cookie` header.
-    pub(crate) cookie: String,
-    pub(crate) token_switch: Switch,
-}
-
-/// The provider tokens sealed in a session cookie (`Cookie` header form).
-pub(crate) fn tokens_in(app: &TestApp, cookie: &str) -> ProviderTokens {
-    let session = app.sessions.codec.open(cookie.split_once('=').unwrap().1).unwrap();
-    app.sessions.codec.tokens(&session).unwrap().unwrap().as_ref().clone()
-}
-
-pub(crate) async fn signed_in_with(configure: impl FnOnce(&mut sealgate::config::Settings)) -> Signed {
-    let idp = TestIdp::start(IdpOptions {
-        redirect_uris: vec![CALLBACK.into()],
-        access_token_ttl: Some(5),
-        rotate_refresh_tokens: true,
-        ..IdpOptions::default()
-    })
-    .await;
-    // The token endpoint is reached through a switch, so a test can take it down.
-    let token_switch = Switch::to(idp.issuer.trim_start_matches("http://").to_owned()).await;
-    let mut provider = idp.provider();
-    provider.pass_access_token = true;
-    provider.token_url = Some(format!("http://127.0.0.1:{}/token", token_switch.port));
-    let app = spawn_app_with(|s| {
-        s.providers.insert("corp".into(), provider);
-        s.tokens.endpoint = true;
-        // The IdP's access tokens live 5 s: keep the skew below that.
-        s.tokens.refresh_skew = Duration::from_secs(1);
-        configure(s);
-    })
-    .await;
-    wait_ready(&app).await;
-    let (authorize, _) = start(&app, "/").await;
-    let response = deliver(&app, &authorize_at_idp(&authorize, ALICE, CALLBACK).await).await;
-    let session = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").expect("signed in");
-    Signed { idp, app, cookie: format!("sealgate={}", session.value), token_switch }
-}
+// The stories that reseal a refreshed session run once per key algorithm;
+// the others are about the provider's answers, whatever seals the cookie.
+per_key_alg!(
+    an_expired_token_is_refreshed_and_the_new_cookie_carries_it,
+    the_old_cookie_inside_the_grace_window_gets_the_new_tokens_without_a_second_grant,
+);
 
 async fn signed_in() -> Signed {
     signed_in_with(|_| {}).await
@@ -68,20 +31,12 @@ fn access_token(response: &reqwest::Response) -> Option<String> {
     header(response, "x-auth-access-token").map(str::to_owned)
 }
 
-pub(crate) fn new_cookie(response: &reqwest::Response) -> Option<String> {
-    set_cookies(response.headers())
-        .into_iter()
-        .find(|c| c.name == "sealgate" && !c.is_removal())
-        .map(|c| format!("sealgate={}", c.value))
-}
-
 async fn refresh_grants(idp: &TestIdp) -> u64 {
     idp.stats().await["token_requests"]["refresh_token"].as_u64().unwrap()
 }
 
-#[tokio::test]
-async fn an_expired_token_is_refreshed_and_the_new_cookie_carries_it() {
-    let Signed { idp, app, cookie, .. } = signed_in().await;
+async fn an_expired_token_is_refreshed_and_the_new_cookie_carries_it(alg: KeyAlg) {
+    let Signed { idp, app, cookie, .. } = signed_in_sealed_with(alg, |_| {}).await;
     let fresh = app.get_with_cookie("/auth/verify", &cookie).await;
     assert_eq!(fresh.status(), 200);
     let first = access_token(&fresh).expect("pass_access_token adds the token");
@@ -133,9 +88,8 @@ async fn fifty_parallel_requests_with_one_expired_cookie_refresh_once() {
     assert_eq!(idp.stats().await["refresh_failures"], 0);
 }
 
-#[tokio::test]
-async fn the_old_cookie_inside_the_grace_window_gets_the_new_tokens_without_a_second_grant() {
-    let Signed { idp, app, cookie, .. } = signed_in().await;
+async fn the_old_cookie_inside_the_grace_window_gets_the_new_tokens_without_a_second_grant(alg: KeyAlg) {
+    let Signed { idp, app, cookie, .. } = signed_in_sealed_with(alg, |_| {}).await;
     app.clock.advance(PAST_EXPIRY);
     let first = app.get_with_cookie("/auth/verify", &cookie).await;
     let token = access_token(&first).unwrap();
@@ -196,7 +150,7 @@ async fn a_provider_that_is_down_degrades_without_ending_the_session_and_recover
 async fn a_refresh_refused_with_any_oauth_error_ends_the_session_for_good() {
     let Signed { idp, app, cookie, .. } = signed_in().await;
     // LemonLDAP::NG's answer for an expired refresh session.
-    set_quirks(&idp, serde_json::json!({"refresh_error": "invalid_request"})).await;
+    idp.set_quirks(serde_json::json!({"refresh_error": "invalid_request"})).await;
     app.clock.advance(PAST_EXPIRY);
     let ended = app.get_with_cookie("/auth/verify", &cookie).await;
     assert_eq!(ended.status(), 401, "final, as for invalid_grant");
@@ -216,7 +170,7 @@ async fn a_refresh_refused_with_any_oauth_error_ends_the_session_for_good() {
 async fn a_5xx_is_transient_whatever_its_body_and_is_retried_once_per_grace_window() {
     let Signed { idp, app, cookie, .. } = signed_in().await;
     // An OAuth-looking error body, but a 503: the provider is down, it did not refuse us.
-    set_quirks(&idp, serde_json::json!({"refresh_error": "invalid_request", "refresh_status": 503})).await;
+    idp.set_quirks(serde_json::json!({"refresh_error": "invalid_request", "refresh_status": 503})).await;
     app.clock.advance(PAST_EXPIRY);
     for _ in 0..5 {
         let degraded = app.get_with_cookie("/auth/verify", &cookie).await;
@@ -231,7 +185,7 @@ async fn a_5xx_is_transient_whatever_its_body_and_is_retried_once_per_grace_wind
     assert_eq!(app.get_with_cookie("/auth/verify", &cookie).await.status(), 200);
     assert_eq!(refresh_grants(&idp).await, 2, "the window is over: one retry");
 
-    set_quirks(&idp, serde_json::json!({"reset": true})).await;
+    idp.set_quirks(serde_json::json!({"reset": true})).await;
     app.clock.advance(GRACE_WINDOW);
     let recovered = app.get_with_cookie("/auth/verify", &cookie).await;
     assert!(access_token(&recovered).is_some(), "the refresh token was never spent by the failures");
@@ -290,7 +244,7 @@ async fn no_token_value_ever_reaches_the_logs() {
         assert!(secret.len() > 10);
         assert!(!logs.contains(secret.as_str()), "a token value reached the logs");
     }
-    assert!(!logs.contains(crate::idp::CLIENT_SECRET), "the client secret reached the logs");
+    assert!(!logs.contains(crate::support::idp::CLIENT_SECRET), "the client secret reached the logs");
 }
 
 #[tokio::test]
@@ -321,55 +275,6 @@ async fn only_a_provider_that_passes_its_token_has_it_passed() {
     assert_eq!(header(&response, "x-auth-provider"), Some("quiet"));
     assert!(access_token(&response).is_none(), "quiet does not pass its token, though corp does");
     assert!(set_cookies(response.headers()).is_empty());
-}
-
-mod without_refresh_token {
-    use super::*;
-    use crate::fakes::{FakeProvider, Preset};
-    use crate::providers_presets::{finish, start};
-
-    async fn github_signed_in(policy: WithoutRefreshToken) -> (FakeProvider, TestApp, String) {
-        let fake = FakeProvider::start(Preset::GitHub).await;
-        let mut table = fake.settings();
-        table.pass_access_token = true;
-        let app = spawn_app_with(|s| {
-            s.providers.insert("github".into(), table);
-            s.tokens.without_refresh_token = policy;
-            s.tokens.endpoint = true;
-        })
-        .await;
-        fake.use_clock(&app.clock);
-        let started = start(&app, "github", "/").await;
-        let (response, _) = finish(&app, &fake, &started).await;
-        let session = set_cookies(response.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
-        (fake, app, format!("sealgate={}", session.value))
-    }
-
-    #[tokio::test]
-    async fn github_tokens_count_as_expired_after_an_hour_and_the_session_stays() {
-        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::KeepSession).await;
-        app.clock.advance(59 * 60 + 59);
-        let fresh = app.get_with_cookie("/auth/verify", &cookie).await;
-        assert!(access_token(&fresh).is_some(), "fresh at 59:59");
-        app.clock.advance(1);
-        let expired = app.get_with_cookie("/auth/verify", &cookie).await;
-        assert_eq!(expired.status(), 200, "the session stays (keep_session, the default)");
-        assert!(access_token(&expired).is_none(), "stale at 60:00, and never passed");
-        assert!(set_cookies(expired.headers()).is_empty());
-        let token = app.get_with_cookie("/auth/token", &cookie).await;
-        assert_eq!(token.status(), 401);
-        assert!(header(&token, "www-authenticate").unwrap().contains("invalid_token"));
-        assert_eq!(token.json::<serde_json::Value>().await.unwrap()["error"], "token_expired");
-    }
-
-    #[tokio::test]
-    async fn with_end_session_an_expired_github_token_signs_the_person_out() {
-        let (_fake, app, cookie) = github_signed_in(WithoutRefreshToken::EndSession).await;
-        app.clock.advance(60 * 60);
-        let ended = app.get_with_cookie("/auth/verify", &cookie).await;
-        assert_eq!(ended.status(), 401);
-        assert!(set_cookies(ended.headers()).iter().any(|c| c.name == "sealgate" && c.is_removal()));
-    }
 }
 
 #[tokio::test]

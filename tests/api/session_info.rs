@@ -1,8 +1,13 @@
-//! `/auth/session`: JSON for single-page apps, never tokens.
+//! `/auth/session`: JSON for single-page apps, never tokens; a session
+//! once per key algorithm.
 
-use crate::helpers::spawn_app;
-use sealgate::domain::User;
-use sealgate::session::ProviderTokens;
+use crate::helpers::{spawn_app, Spawn};
+use crate::support::per_key_alg;
+use sealgate::crypto::keys::KeyAlg;
+
+per_key_alg!(a_session_is_described_without_its_tokens);
+use sealgate::crypto::ProviderTokens;
+use sealgate::identity::User;
 use secrecy::SecretString;
 
 #[tokio::test]
@@ -12,9 +17,8 @@ async fn anonymous_is_not_authenticated() {
     assert_eq!(body, serde_json::json!({ "authenticated": false }));
 }
 
-#[tokio::test]
-async fn a_session_is_described_without_its_tokens() {
-    let app = spawn_app().await;
+async fn a_session_is_described_without_its_tokens(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     let tokens = ProviderTokens {
         access_token: SecretString::from("AT-must-not-leak".to_owned()),
         token_type: "Bearer".into(),

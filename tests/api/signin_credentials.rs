@@ -161,7 +161,7 @@ async fn forty_guesses_at_once_for_one_user_get_no_more_password_checks_than_the
 fn users_with_a_slow_hash() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let hash = |password: &str, params| hash_password_with(&SecretString::from(password.to_owned()), params).unwrap();
-    let slow = hash("slow password", Params::new(8 * 1024, 30, 1, None).unwrap());
+    let slow = hash("slow password", Params::new(8 * 1024, 100, 1, None).unwrap());
     let cheap = hash(ALICE_PASSWORD, Params::new(64, 1, 1, None).unwrap());
     let users = format!(
         "[[users]]\nusername = \"slow\"\npassword_hash = \"{slow}\"\n\n[[users]]\nusername = \"{ALICE}\"\npassword_hash = \"{cheap}\"\n"
@@ -199,13 +199,22 @@ async fn a_turned_away_sign_in_answers_503_with_retry_after_and_is_not_counted()
     let app = spawn_app_with(|s| {
         s.credentials.users_file = users.path().join("users.toml");
         s.credentials.max_failures_per_user = 1;
+        s.credentials.max_failures_per_client = 1000;
         s.credentials.max_concurrent_verifications = 1;
         s.credentials.verification_queue = 0;
     })
     .await;
     let slow = app.sign_in("slow", "wrong");
     let while_slow_is_checked = async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Other names probe until the one turn is taken, so the guess below
+        // cannot arrive before the slow check has started.
+        for probe in 0.. {
+            assert!(probe < 200, "the slow check never took the one turn");
+            if app.sign_in(&format!("probe{probe}"), "x").await.status() == 503 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         app.sign_in(ALICE, "wrong").await
     };
 

@@ -1,10 +1,19 @@
-//! Sign-out: GET only asks, POST (same-origin) clears every chunk.
+//! Sign-out: GET only asks, POST (same-origin) clears every chunk; each
+//! story once per key algorithm.
 
-use crate::helpers::{location, set_cookies, spawn_app, spawn_app_with, CROWD, CROWD_PASSWORD, PUBLIC_URL};
+use crate::helpers::{location, set_cookies, Spawn, CROWD, CROWD_PASSWORD, PUBLIC_URL};
+use crate::support::per_key_alg;
+use sealgate::crypto::keys::KeyAlg;
 
-#[tokio::test]
-async fn get_asks_for_confirmation_and_signs_nobody_out() {
-    let app = spawn_app().await;
+per_key_alg!(
+    get_asks_for_confirmation_and_signs_nobody_out,
+    post_clears_every_chunk_and_redirects_safely,
+    cross_site_sign_out_is_refused,
+    only_the_public_origin_and_listed_origins_may_post,
+);
+
+async fn get_asks_for_confirmation_and_signs_nobody_out(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     app.sign_in_as_alice().await;
     let page = app.get("/auth/signout?redirect_to=/bye").await;
     assert_eq!(page.status(), 200);
@@ -14,9 +23,8 @@ async fn get_asks_for_confirmation_and_signs_nobody_out() {
     assert_eq!(app.verify().await.status(), 200);
 }
 
-#[tokio::test]
-async fn post_clears_every_chunk_and_redirects_safely() {
-    let app = spawn_app().await;
+async fn post_clears_every_chunk_and_redirects_safely(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     let signed_in = app.sign_in(CROWD, CROWD_PASSWORD).await;
     assert_eq!(signed_in.status(), 303);
     assert!(set_cookies(signed_in.headers()).iter().any(|c| c.name == "sealgate_2"), "the crowd needs chunks");
@@ -36,9 +44,8 @@ async fn post_clears_every_chunk_and_redirects_safely() {
     assert_eq!(location(&evil), "/");
 }
 
-#[tokio::test]
-async fn cross_site_sign_out_is_refused() {
-    let app = spawn_app().await;
+async fn cross_site_sign_out_is_refused(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     app.sign_in_as_alice().await;
     for (origin, site) in [(Some("https://evil.example"), None), (None, Some("cross-site"))] {
         let mut request = app.client.post(app.url("/auth/signout"));
@@ -58,13 +65,15 @@ async fn cross_site_sign_out_is_refused() {
     assert_eq!(app.verify().await.status(), 401);
 }
 
-#[tokio::test]
-async fn only_the_public_origin_and_listed_origins_may_post() {
-    let app = spawn_app_with(|s| {
-        s.redirects.allowed_hosts = vec!["app.test".into()];
-        s.server.allowed_origins = vec!["http://admin.test:8080".into()];
-    })
-    .await;
+async fn only_the_public_origin_and_listed_origins_may_post(alg: KeyAlg) {
+    let app = Spawn::new()
+        .alg(alg)
+        .configure(|s| {
+            s.redirects.allowed_hosts = vec!["app.test".into()];
+            s.server.allowed_origins = vec!["http://admin.test:8080".into()];
+        })
+        .run()
+        .await;
     app.sign_in_as_alice().await;
     // Each kind of look-alike: the public host on another port or scheme, a
     // host redirects may name, a listed origin on another port.

@@ -1,7 +1,17 @@
 //! `/auth/verify`: identity headers for a valid session, 401 otherwise, and
-//! sliding renewal to the second.
+//! sliding renewal to the second; the stories with a session once per key
+//! algorithm.
 
-use crate::helpers::{header, set_cookies, spawn_app, spawn_app_with};
+use crate::helpers::{header, sealed_alg, set_cookies, spawn_app, spawn_app_with, Spawn};
+use crate::support::per_key_alg;
+use sealgate::crypto::keys::KeyAlg;
+
+per_key_alg!(
+    a_signed_in_person_gets_identity_headers,
+    identity_headers_sent_by_the_client_are_never_trusted,
+    a_session_expires_to_the_second_and_the_sign_in_page_clears_it,
+    sliding_renewal_happens_past_half_the_idle_lifetime_and_stops_at_the_absolute_cap,
+);
 
 #[tokio::test]
 async fn anonymous_requests_get_401_with_a_challenge() {
@@ -12,10 +22,11 @@ async fn anonymous_requests_get_401_with_a_challenge() {
     assert!(header(&response, "x-auth-user").is_none());
 }
 
-#[tokio::test]
-async fn a_signed_in_person_gets_identity_headers() {
-    let app = spawn_app().await;
-    app.sign_in_as_alice().await;
+async fn a_signed_in_person_gets_identity_headers(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
+    let signed_in = app.sign_in_as_alice().await;
+    let cookie = set_cookies(signed_in.headers()).into_iter().find(|c| c.name == "sealgate").unwrap();
+    assert_eq!(sealed_alg(&cookie.value), alg.as_str(), "sealed with the app's key algorithm");
     let response = app.verify().await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-auth-user"), Some("alice"));
@@ -31,9 +42,8 @@ async fn a_signed_in_person_gets_identity_headers() {
     assert!(set_cookies(response.headers()).is_empty(), "a fresh session is not resealed");
 }
 
-#[tokio::test]
-async fn identity_headers_sent_by_the_client_are_never_trusted() {
-    let app = spawn_app().await;
+async fn identity_headers_sent_by_the_client_are_never_trusted(alg: KeyAlg) {
+    let app = Spawn::new().alg(alg).run().await;
     let spoofed = app
         .client
         .get(app.url("/auth/verify"))
@@ -52,9 +62,9 @@ async fn identity_headers_sent_by_the_client_are_never_trusted() {
     assert!(header(&response, "x-auth-groups").is_none(), "bob has no groups");
 }
 
-#[tokio::test]
-async fn a_session_expires_to_the_second_and_the_sign_in_page_clears_it() {
-    let app = spawn_app_with(|s| s.session.idle_lifetime = std::time::Duration::from_secs(600)).await;
+async fn a_session_expires_to_the_second_and_the_sign_in_page_clears_it(alg: KeyAlg) {
+    let app =
+        Spawn::new().alg(alg).configure(|s| s.session.idle_lifetime = std::time::Duration::from_secs(600)).run().await;
     let session = app.session_for("carol");
     let cookie = app.cookie_for(&session);
 
@@ -72,13 +82,15 @@ async fn a_session_expires_to_the_second_and_the_sign_in_page_clears_it() {
     assert_eq!(cleared.len(), 1, "only the cookie that was sent is removed: {cleared:?}");
 }
 
-#[tokio::test]
-async fn sliding_renewal_happens_past_half_the_idle_lifetime_and_stops_at_the_absolute_cap() {
-    let app = spawn_app_with(|s| {
-        s.session.idle_lifetime = std::time::Duration::from_secs(1000);
-        s.session.absolute_lifetime = std::time::Duration::from_secs(1800);
-    })
-    .await;
+async fn sliding_renewal_happens_past_half_the_idle_lifetime_and_stops_at_the_absolute_cap(alg: KeyAlg) {
+    let app = Spawn::new()
+        .alg(alg)
+        .configure(|s| {
+            s.session.idle_lifetime = std::time::Duration::from_secs(1000);
+            s.session.absolute_lifetime = std::time::Duration::from_secs(1800);
+        })
+        .run()
+        .await;
     let session = app.session_for("dave");
     let cookie = app.cookie_for(&session);
     let t0 = session.created_at;

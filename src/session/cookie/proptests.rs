@@ -141,23 +141,6 @@ proptest! {
         prop_assert_eq!(read, reference_read(&headers, "sealgate", MAX_CHUNKS), "{:?}", headers);
     }
 
-    /// The shortcut never points anywhere but at the start of what `read`
-    /// finds: the value itself, or it followed by `;` or whitespace and more.
-    #[test]
-    fn likely_sole_is_read_or_runs_on_past_it(headers in cookie_headers()) {
-        let req = request(&headers);
-        let spec = spec();
-        if let Some(likely) = spec.likely_sole(&req) {
-            let read = spec.read(&req);
-            let Ok(Some(value)) = read else {
-                return Err(TestCaseError::fail(format!("likely {likely:?} but read {read:?} in {headers:?}")));
-            };
-            prop_assert!(likely.starts_with(&value), "{:?} vs {:?}", likely, value);
-            let next = likely.get(value.len()).copied();
-            prop_assert!(matches!(next, None | Some(b';' | b' ' | b'\t')), "{:?} vs {:?}", likely, value);
-        }
-    }
-
     /// What `write` stores, `read` gives back, whether in one cookie or in
     /// chunks (whatever the request carried before); a value too long for
     /// `max_chunks` chunks is refused.

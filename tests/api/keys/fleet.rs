@@ -111,7 +111,7 @@ fn kid_of(cookie: &str) -> String {
 async fn two_replicas_sharing_a_key_file_rotate_in_stages_without_a_restart() {
     let dir = new_dir();
     let path = dir.path().join("keys.json");
-    let old_kid = sealgate::keys::read_key_set(&path).unwrap().current().kid().to_owned();
+    let old_kid = sealgate::crypto::keys::read_key_set(&path).unwrap().current().kid().to_owned();
     let (a, b) = tokio::join!(start(dir.path(), "a", "100ms"), start(dir.path(), "b", "100ms"));
     let old_cookie = a.sign_in().await;
     assert_eq!(kid_of(&old_cookie), old_kid);
@@ -119,7 +119,7 @@ async fn two_replicas_sharing_a_key_file_rotate_in_stages_without_a_restart() {
 
     // Step 1: `keygen --next`. Wait until both replicas open with the new key.
     cli(dir.path(), &["keygen", "--next"]);
-    let set = sealgate::keys::read_key_set(&path).unwrap();
+    let set = sealgate::crypto::keys::read_key_set(&path).unwrap();
     let next_kid = set.iter().find(|k| k.kid() != old_kid).unwrap().kid().to_owned();
     let ahead = cookie_sealed_with(&path, &next_kid, "sealgate");
     eventually("both replicas open with the next key", || async {
@@ -175,8 +175,8 @@ async fn a_replica_that_does_not_poll_reloads_on_sighup() {
     let path = dir.path().join("keys.json");
     let replica = start(dir.path(), "c", "0s").await;
     cli(dir.path(), &["keygen", "--next"]);
-    let current = sealgate::keys::read_key_set(&path).unwrap().current().kid().to_owned();
-    let set = sealgate::keys::read_key_set(&path).unwrap();
+    let current = sealgate::crypto::keys::read_key_set(&path).unwrap().current().kid().to_owned();
+    let set = sealgate::crypto::keys::read_key_set(&path).unwrap();
     let next_kid = set.iter().find(|k| k.kid() != current).unwrap().kid().to_owned();
     let ahead = cookie_sealed_with(&path, &next_kid, "sealgate");
     tokio::time::sleep(Duration::from_millis(300)).await;

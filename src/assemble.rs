@@ -1,0 +1,146 @@
+//! Assembling the gateway from settings: [`Gateway::assemble`] turns
+//! validated settings into the shared services (keys, codecs, credentials,
+//! providers, state), collecting every problem (settings, keys, users) into
+//! one error.
+
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, Mode, Settings};
+use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
+use crate::credentials::{ApiTokens, Credentials, ProviderBearer};
+use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
+use crate::policy::Policy;
+use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
+use crate::providers::Providers;
+use crate::refresh::Refresher;
+use crate::return_to::RedirectPolicy;
+use crate::session::cookie::CookieSpec;
+use crate::session::flow::FlowCodec;
+use crate::session::{Lifetimes, SessionCodec};
+use crate::state::AppState;
+use crate::store::{RevocationView, Store};
+use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies, BODY_LIMIT};
+use actix_web::web;
+use std::sync::Arc;
+
+/// Whether a missing development key set may be written to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInit {
+    /// `serve`, `session mint`: create and save keys in development mode.
+    CreateInDevelopment,
+    /// `check-config`: never write; a missing dev key set is not a problem.
+    ReadOnly,
+}
+
+/// Everything the HTTP server shares, built from settings.
+pub struct Gateway {
+    pub settings: Settings,
+    /// The key set in force; the codecs follow it.
+    pub key_ring: KeyRing,
+    /// The key set at start.
+    pub keys: JwkSet,
+    /// Every way a request proves who it is.
+    pub credentials: web::Data<Credentials>,
+    pub state: web::Data<AppState>,
+}
+
+fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
+    let result = match init {
+        KeyInit::CreateInDevelopment => keys::load_or_init(settings),
+        KeyInit::ReadOnly if settings.keys.jwks.is_some() => keys::load_or_init(settings),
+        KeyInit::ReadOnly => match keys::read_key_set(&settings.keys.path) {
+            Err(KeyError::Missing(_)) if settings.mode == Mode::Development => Ok(JwkSet::generate(KeyAlg::Dir)),
+            other => other,
+        },
+    };
+    result.map_err(|e| format!("keys: {e}"))
+}
+
+impl Gateway {
+    pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
+        let mut problems = settings.problems();
+        let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
+        let password = if settings.credentials.enabled {
+            let limits = VerifyLimits {
+                concurrent: settings.credentials.max_concurrent_verifications,
+                queue: settings.credentials.verification_queue,
+            };
+            CredentialsProvider::load(&settings.credentials.users_file, settings.is_production(), limits)
+                .map_err(|e| problems.extend(e))
+                .ok()
+        } else {
+            None
+        };
+        let providers =
+            Providers::from_settings(&settings, clock.clone()).map_err(|e| problems.extend(e)).ok().unwrap_or_default();
+        let store = Store::open(&settings.store, clock.clone()).map_err(|e| problems.push(format!("store: {e}"))).ok();
+        let public_url = settings.public_url();
+        let (Some(keys), Some(public_url), Some(store), true) = (keys, public_url, store, problems.is_empty()) else {
+            return Err(ConfigError::new(problems));
+        };
+        // The codecs follow the ring, so a reloaded key file reaches them all.
+        let key_ring = KeyRing::new(keys);
+        let keys = key_ring.set();
+
+        let lifetimes = Lifetimes {
+            idle: settings.session.idle_lifetime.as_secs() as i64,
+            absolute: settings.session.absolute_lifetime.as_secs() as i64,
+        };
+        let codec = SessionCodec::new(&keys, clock.clone(), lifetimes, settings.session.max_token_bytes)
+            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let flows = FlowCodec::new(&keys, clock.clone(), settings.oauth.flow_lifetime.as_secs() as i64)
+            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let api_tokens = ApiTokens::new(
+            &keys,
+            clock.clone(),
+            settings.api_tokens.deny_list.clone(),
+            settings.api_tokens.max_lifetime.as_secs() as i64,
+        )
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?
+        .outliving_sessions(settings.api_tokens.outlive_session);
+        api_tokens.load_deny_list().map_err(|e| ConfigError::new(vec![e]))?;
+        // The refresh tokens the refresher holds, which the Bearer check refuses.
+        let refresh_tokens = Arc::new(KnownRefreshTokens::default());
+        let mut credentials = Credentials::new(
+            codec,
+            CookieSpec::from_settings(&settings),
+            api_tokens,
+            ProviderBearer::new(&providers, clock.clone()).knowing(Arc::clone(&refresh_tokens)),
+        );
+        // Without a store nothing is revoked: the gateway is as stateless as before.
+        let revocations = (!store.is_off()).then(|| RevocationView::new(clock.clone(), settings.store.unavailable));
+        if let Some(view) = &revocations {
+            credentials = credentials.revoking(Arc::clone(view));
+        }
+        let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
+        let creds = &settings.credentials;
+        let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
+        let policy = Policy::from_settings(&settings.policy);
+        let state = AppState {
+            origins: web::Data::new(OriginCheck::new(
+                public_url.origin().ascii_serialization(),
+                &settings.server.allowed_origins,
+            )),
+            redirects,
+            proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            credentials: password.map(Arc::new),
+            limiter: FailureLimiter::new(
+                clock.clone(),
+                creds.failure_window,
+                creds.max_failures_per_user,
+                creds.max_failures_per_client,
+            ),
+            token_passers,
+            policy_active: !policy.is_trivial(),
+            policy,
+            refresher: Refresher::new(settings.tokens.clone(), clock.clone()).knowing(refresh_tokens),
+            providers,
+            flows,
+            public_url,
+            body_limits: BodyLimits { max_bytes: BODY_LIMIT, timeout: settings.server.client_timeout },
+            store,
+            revocations,
+        };
+        let credentials = web::Data::new(credentials);
+        Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })
+    }
+}

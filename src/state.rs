@@ -1,0 +1,47 @@
+//! The shared, read-only state the routes use, built by
+//! [`assemble`](crate::assemble) and handed to every worker.
+
+use crate::policy::Policy;
+use crate::providers::credentials::CredentialsProvider;
+use crate::providers::Providers;
+use crate::refresh::Refresher;
+use crate::return_to::RedirectPolicy;
+use crate::session::flow::FlowCodec;
+use crate::store::{RevocationView, Store};
+use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
+use std::sync::Arc;
+use url::Url;
+
+/// Shared, read-only state for the routes.
+#[derive(Debug)]
+pub struct AppState {
+    pub redirects: RedirectPolicy,
+    pub proxies: TrustedProxies,
+    /// Which origins may post to us; registered for the [`SameOrigin`](crate::web::SameOrigin) extractor.
+    pub origins: actix_web::web::Data<OriginCheck>,
+    pub credentials: Option<Arc<CredentialsProvider>>,
+    pub limiter: FailureLimiter,
+    pub providers: Providers,
+    pub flows: FlowCodec,
+    pub public_url: Url,
+    pub refresher: Refresher,
+    /// The providers that pass their access token on `/auth/verify`
+    /// (usually none or one, so a list beats a set).
+    pub token_passers: Vec<String>,
+    pub policy: Policy,
+    /// Whether the policy does more than "signed in, or 401" (the hot path skips it otherwise).
+    pub policy_active: bool,
+    /// How large and slow a request body may be, on every route.
+    pub body_limits: BodyLimits,
+    /// The state store (`Store::Off` for `store.kind = "none"`).
+    pub store: Store,
+    /// What is revoked, kept current from the store; `None` without one.
+    pub revocations: Option<Arc<RevocationView>>,
+}
+
+impl AppState {
+    /// Whether `/auth/verify` passes the access token of sessions from `provider`.
+    pub fn passes_token(&self, provider: &str) -> bool {
+        self.token_passers.iter().any(|id| id == provider)
+    }
+}

@@ -1,0 +1,101 @@
+//! Request bodies, bounded for every route: at most `max_bytes`, and all of
+//! it within `timeout` of the request's head. A larger body is refused with
+//! 413 (before it is read, when `Content-Length` says so), a slower one with
+//! 408; both close the connection, so a slow-body client cannot hold it.
+//!
+//! Requests without a body (every `/auth/verify`) pass straight through.
+
+use crate::errors::AppError;
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::HttpMessage;
+use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
+use futures_util::StreamExt;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The largest request body any route reads.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The bounds on every request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl BodyLimits {
+    /// Read the whole body of `payload` within the bounds.
+    async fn read(self, payload: &mut Payload) -> Result<Bytes, AppError> {
+        let read = async {
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| AppError::BadRequest("invalid_request"))?;
+                if body.len().saturating_add(chunk.len()) > self.max_bytes {
+                    return Err(AppError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body.freeze())
+        };
+        tokio::time::timeout(self.timeout, read).await.map_err(|_| AppError::RequestTimeout)?
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for BodyLimits
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = BoundedBodies<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(BoundedBodies { service: Rc::new(service), limits: *self }))
+    }
+}
+
+/// The middleware [`BodyLimits`] makes.
+pub struct BoundedBodies<S> {
+    service: Rc<S>,
+    limits: BodyLimits,
+}
+
+impl<S, B> Service<ServiceRequest> for BoundedBodies<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Either<S::Future, LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        if matches!(req.parts_mut().1, Payload::None) {
+            return Either::Left(self.service.call(req));
+        }
+        let service = Rc::clone(&self.service);
+        let limits = self.limits;
+        Either::Right(Box::pin(async move {
+            let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|length| length > limits.max_bytes as u64) {
+                return Err(AppError::TooLarge.into());
+            }
+            let mut payload = req.take_payload();
+            let body = limits.read(&mut payload).await.map_err(|error| {
+                if matches!(error, AppError::RequestTimeout) {
+                    tracing::info!(path = %req.path(), "request body too slow; closing the connection");
+                }
+                error
+            })?;
+            req.set_payload(Payload::from(body));
+            service.call(req).await
+        }))
+    }
+}

@@ -1,0 +1,20 @@
+//! The actix glue besides the routes: who is asking ([`Identify`], the
+//! extractors), the identity headers sent upstream, and the request-level
+//! defences (which peers' forwarded headers to believe, which origins may
+//! post to us, how fast a client may fail to sign in, and how large and
+//! slow a request body may be).
+
+mod body;
+mod extract;
+mod forwarded;
+pub mod identity_headers;
+mod middleware;
+mod origin;
+mod rate_limit;
+
+pub use body::{BodyLimits, BODY_LIMIT};
+pub use extract::{clear_refused, clear_session, load, load_with, set_session, MaybeIdentity, SameOrigin, SignedIn};
+pub use forwarded::TrustedProxies;
+pub use middleware::Identify;
+pub use origin::OriginCheck;
+pub use rate_limit::FailureLimiter;
