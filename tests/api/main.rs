@@ -24,6 +24,7 @@ mod provider_jwt;
 mod providers_presets;
 mod proxies;
 mod refresh;
+mod replicas;
 mod revocation;
 mod session_info;
 mod signin_credentials;
