@@ -77,6 +77,11 @@ impl Session {
         self.tokens.is_some()
     }
 
+    /// The length of the sealed provider tokens (0 without).
+    pub fn sealed_tokens_len(&self) -> usize {
+        self.tokens.as_ref().map_or(0, String::len)
+    }
+
     /// Who this session says is signed in. `None` when the provider id it
     /// names is not well formed (no session sealgate made).
     pub fn identity(&self) -> Option<Identity> {
