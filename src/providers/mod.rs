@@ -59,7 +59,7 @@ mod x;
 pub use claims::ClaimMap;
 pub use error::ProviderError;
 pub use preset::{Endpoints, FetchProfile, Preset, Profile, ProfileApi, Protocol};
-pub use provider::Provider;
+pub use provider::{Provider, SigningKeyError};
 
 /// Every provider kind sealgate knows, one line each.
 pub static PRESETS: &[Preset] =
