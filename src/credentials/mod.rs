@@ -308,7 +308,7 @@ impl Credentials {
         let session = identified.session.as_ref().ok_or(SessionError::Payload)?;
         self.codec.check_times(session, self.codec.now())?;
         if let Some(view) = &self.revocations {
-            match view.check(&session.id, &session.user.id, session.created_at) {
+            match view.check(&session.id, &session.provider, &session.user.id, session.created_at) {
                 Verdict::Valid => {}
                 Verdict::Revoked => return Err(SessionError::Revoked.into()),
                 Verdict::Unavailable => return Err(SessionError::Unverifiable.into()),

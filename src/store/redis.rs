@@ -17,9 +17,7 @@
 //! - `P:sessions:USER` (hash, session id to its JSON record) and
 //!   `P:sid:PROVIDER:SID` (set of `[user, id]`), expiring with their newest session.
 
-use super::{
-    bounded, millis, FeedEvent, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError, UserMark,
-};
+use super::{bounded, millis, FeedEvent, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError};
 use crate::clock::SharedClock;
 use crate::config::store::{RedisUrl, StoreSettings};
 use futures_util::StreamExt;
@@ -242,7 +240,11 @@ impl RedisStore {
         }
         for triple in users.chunks_exact(3) {
             if let [user, before, until] = triple {
-                snapshot.users.insert(user.clone(), UserMark { before: number(before)?, until: number(until)? });
+                snapshot.apply(&Revocation::User {
+                    user: user.clone(),
+                    before: number(before)?,
+                    until: number(until)?,
+                });
             }
         }
         Ok(snapshot)
