@@ -19,8 +19,9 @@
 //! `credentials/` opens every kind of credential (session cookie, sealgate
 //! API token, provider JWT, introspected token) through one open-cache;
 //! `web/identity_headers.rs` is the one place that names and builds the
-//! `X-Auth-*` headers; `store/` is the state store and its in-memory
-//! revocation view (not wired into requests yet).
+//! `X-Auth-*` headers; `store/` is the state store (revocations, session
+//! records, counters, locks) and the in-memory revocation view that
+//! `credentials/` consults on every request.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
