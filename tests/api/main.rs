@@ -27,6 +27,7 @@ mod refresh;
 mod revocation;
 mod session_info;
 mod signin_credentials;
+mod sign_out_everywhere;
 mod signout;
 mod support;
 mod verify;
