@@ -23,6 +23,9 @@ pub const BOB_PASSWORD: &str = "hunter2-but-longer";
 /// A user with so many groups that the session needs several cookie chunks.
 pub const CROWD: &str = "crowd";
 pub const CROWD_PASSWORD: &str = "many many groups";
+/// The provider of sessions the tests seal themselves, as `sealgate session
+/// mint` names them (a `credentials` session needs an account in the users file).
+pub const MINTED: &str = "cli";
 /// Where the test server believes it lives; Origin checks compare against it.
 pub const PUBLIC_URL: &str = "http://gate.test";
 
@@ -280,10 +283,13 @@ impl TestApp {
         parts.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
+    /// A session for `user_id` as `sealgate session mint` makes one
+    /// (provider `cli`): not a password sign-in, so no users-file account
+    /// stands behind it.
     pub fn session_for(&self, user_id: &str) -> Session {
         let mut user = User::new(user_id);
         user.email = Some(format!("{user_id}@example.com"));
-        self.sessions.codec.start(user, "credentials", true, None).unwrap()
+        self.sessions.codec.start(user, MINTED, true, None).unwrap()
     }
 
     pub fn cookie_name(&self) -> String {

@@ -9,6 +9,7 @@ mod bodies;
 mod browser;
 mod cli;
 mod cookies;
+mod deprovisioning;
 mod flow_cookies;
 mod forwarded;
 mod health;
