@@ -132,6 +132,7 @@ impl Gateway {
                 creds.failure_window,
                 creds.max_failures_per_user,
                 creds.max_failures_per_client,
+                store.clone(),
             ),
             token_passers,
             policy_active: !policy.is_trivial(),

@@ -104,6 +104,44 @@ async fn counter_hits_from_both_replicas_count_once_each() {
     assert_eq!(second.hit("user:ada", window).await.unwrap(), 1, "a new window starts over");
 }
 
+/// A hit taken back on one replica is taken back for the other; never
+/// below zero; the window's time left is what the first hit started.
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(first: Store, second: Store) {
+    let window = Duration::from_secs(30);
+    assert_eq!(first.window_left("user:ada").await.unwrap(), None, "no hits, no window");
+    first.hit("user:ada", window).await.unwrap();
+    second.hit("user:ada", window).await.unwrap();
+    second.take_back("user:ada").await.unwrap();
+    assert_eq!(first.hit("user:ada", window).await.unwrap(), 2, "one of the two was taken back");
+    let left = second.window_left("user:ada").await.unwrap().expect("a window");
+    assert!(left > Duration::from_secs(29) && left <= window, "{left:?}");
+    for _ in 0..3 {
+        first.take_back("user:ada").await.unwrap();
+    }
+    assert_eq!(second.hit("user:ada", window).await.unwrap(), 1, "never below zero");
+    first.take_back("nobody").await.unwrap();
+    assert_eq!(first.window_left("nobody").await.unwrap(), None, "taking back creates nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left_on_redis() {
+    let redis = RedisServer::start();
+    a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(
+        redis.store(system_clock()),
+        redis.store(system_clock()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left_on_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings { path: dir.path().join("s.db"), ..StoreSettings::default() };
+    let (first, second) =
+        (Store::open(&settings, system_clock()).unwrap(), Store::open(&settings, system_clock()).unwrap());
+    a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(first, second).await
+}
+
 /// Sign out everywhere: the mark covers every session issued up to this
 /// second, and the user's records (not another user's) are forgotten.
 async fn sign_out_everywhere_marks_the_user_and_forgets_their_records(store: Store) {

@@ -313,6 +313,26 @@ impl Store {
         }
     }
 
+    /// Take back one hit on `key` in its current window (a counted attempt
+    /// that turned out not to count); never below zero, and nothing once the
+    /// window has ended.
+    pub async fn take_back(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Off => Err(StoreError::Off),
+            Store::Local(local) => local.take_back(key).await,
+            Store::Redis(redis) => redis.take_back(key).await,
+        }
+    }
+
+    /// How long the window of hits on `key` has left; `None` when there is none.
+    pub async fn window_left(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        match self {
+            Store::Off => Err(StoreError::Off),
+            Store::Local(local) => local.window_left(key).await,
+            Store::Redis(redis) => redis.window_left(key).await,
+        }
+    }
+
     /// Forget the hits on `key`.
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
         match self {
