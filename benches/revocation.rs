@@ -32,13 +32,15 @@ fn lookups(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("revocation_view_100k");
     group.bench_function("revoked_session", |b| {
-        b.iter(|| view.check(black_box(&revoked), black_box("someone@example.com"), black_box(2_000)))
+        b.iter(|| {
+            view.check(black_box(&revoked), black_box("corp"), black_box("someone@example.com"), black_box(2_000))
+        })
     });
     group.bench_function("valid_session", |b| {
-        b.iter(|| view.check(black_box(&valid), black_box("someone@example.com"), black_box(2_000)))
+        b.iter(|| view.check(black_box(&valid), black_box("corp"), black_box("someone@example.com"), black_box(2_000)))
     });
     group.bench_function("valid_session_of_a_marked_user", |b| {
-        b.iter(|| view.check(black_box(&valid), black_box("user-7@example.com"), black_box(2_000)))
+        b.iter(|| view.check(black_box(&valid), black_box("corp"), black_box("user-7@example.com"), black_box(2_000)))
     });
     group.finish();
 }

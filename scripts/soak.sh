@@ -65,10 +65,14 @@ if curl -s -o /dev/null --max-time 1 "$base/"; then
     die "something already answers on 127.0.0.1:$PORT; set PORT to a free port"
 fi
 
-# The repo's config, with a fresh key set, this address, quiet logs, and a
-# per-client failure limit the failed sign-ins cannot reach (they all come
-# from 127.0.0.1, and would otherwise lock out the good sign-ins too).
+# The repo's config, with a fresh key set and state store, this address,
+# quiet logs, and failure limits the failed sign-ins cannot reach (they all
+# come from 127.0.0.1, and would otherwise lock out the good sign-ins too;
+# each of their 1,000 names fails many times, and every failure must still
+# run a password check, the path whose memory is judged).
 export SEALGATE__KEYS__PATH="$tmp/keys.json"
+export SEALGATE__STORE__PATH="$tmp/store.db"
+export SEALGATE__CREDENTIALS__MAX_FAILURES_PER_USER=1000000000
 export SEALGATE__SERVER__PUBLIC_URL="$base"
 export SEALGATE__LOG__LEVEL=error
 export SEALGATE__CREDENTIALS__MAX_FAILURES_PER_CLIENT=1000000000

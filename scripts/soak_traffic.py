@@ -15,7 +15,9 @@ answer's status:
   signin            POST /auth/signin/credentials (demo/demo), then
                     /auth/verify with the cookie it set (200), then
                     POST /auth/signout with it (303, cookie removed)   -> 303
-  failed_signin     POST /auth/signin/credentials, unknown user        -> 303
+  failed_signin     POST /auth/signin/credentials, one of FAILED_NAMES
+                    unknown users (a bounded set, as real mistyped
+                    names are: each takes one rate-limiter entry)      -> 303
 
 For the first FILL_SECONDS (the start of the warm-up) every request is a
 new, well-formed, forged session cookie or API token (fill_cookie,
@@ -42,6 +44,12 @@ import sys
 import threading
 import time
 import urllib.parse
+
+# Distinct usernames the failed sign-ins use. The limiter keeps an entry per
+# name for credentials.failure_window (15 minutes, longer than the run), so
+# an unbounded set would make RSS rise all through the soak by design, up to
+# the limiter's own cap of 100,000 entries; that cap is a unit test's job.
+FAILED_NAMES = 1000
 
 WEIGHTS = {
     "valid_cookie": 30,
@@ -168,7 +176,7 @@ class Worker(threading.Thread):
         if kind == "garbage_bearer":
             return self.verify({"Authorization": garbage_bearer(self.rng, cfg["api_token"])})
         if kind == "failed_signin":
-            return self.signin(f"nobody-{self.rng.randrange(10**9)}", "wrong").status
+            return self.signin(f"nobody-{self.rng.randrange(FAILED_NAMES)}", "wrong").status
         # signin: sign in, use the session, sign out.
         response = self.signin("demo", "demo")
         cookies = [v.split(";")[0] for k, v in response.getheaders() if k.lower() == "set-cookie"]

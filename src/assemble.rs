@@ -137,7 +137,9 @@ impl Gateway {
             token_passers,
             policy_active: !policy.is_trivial(),
             policy,
-            refresher: Refresher::new(settings.tokens.clone(), clock.clone()).knowing(refresh_tokens),
+            refresher: Refresher::new(settings.tokens.clone(), clock.clone())
+                .knowing(refresh_tokens)
+                .sharing(&store, settings.oauth.timeout),
             providers,
             flows,
             public_url,

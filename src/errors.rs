@@ -19,6 +19,10 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A 400 that says why, in fixed words (never echoing the request), as
+    /// OpenID Connect Back-Channel Logout 1.0 (2.8) asks of a refused logout.
+    #[error("bad request: {code}: {description}")]
+    BadRequestBecause { code: &'static str, description: &'static str },
     #[error("payload too large")]
     TooLarge,
     #[error("the request body did not arrive in time")]
@@ -52,6 +56,7 @@ impl AppError {
             | AppError::BadRequest(code)
             | AppError::NotFound(code)
             | AppError::Unavailable(code) => code,
+            AppError::BadRequestBecause { code, .. } => code,
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
             AppError::RequestTimeout => "request_timeout",
@@ -75,7 +80,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::BadRequestBecause { .. } => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -91,6 +96,9 @@ impl ResponseError for AppError {
             }
             // The hot path's answer to every anonymous request: no allocation.
             AppError::Unauthenticated => BoxBody::new(r#"{"error":"unauthenticated"}"#),
+            AppError::BadRequestBecause { code, description } => {
+                BoxBody::new(serde_json::json!({ "error": code, "error_description": description }).to_string())
+            }
             // Codes are fixed identifiers, so no escaping is needed.
             other => BoxBody::new(format!(r#"{{"error":"{}"}}"#, other.code())),
         };
@@ -163,6 +171,17 @@ mod tests {
             let body = response.into_body().try_into_bytes().unwrap();
             assert_eq!(body, format!(r#"{{"error":"{code}"}}"#).as_bytes(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_described_bad_request_says_why_as_json() {
+        let error = AppError::BadRequestBecause { code: "invalid_request", description: "the \"token\" is bad" };
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(once(&response, CACHE_CONTROL), Some("no-store"));
+        let body = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "invalid_request", "error_description": "the \"token\" is bad"}));
     }
 
     #[test]

@@ -51,12 +51,14 @@ async fn a_revocation_on_one_replica_reaches_the_others_view_within_a_second() {
 
     let started = Instant::now();
     first.revoke_session("session-1", now() + 3600).await.unwrap();
-    eventually("the session revocation", Duration::from_secs(1), || view.is_revoked("session-1", "ada", now())).await;
+    eventually("the session revocation", Duration::from_secs(1), || view.is_revoked("session-1", "p", "ada", now()))
+        .await;
     let session_latency = started.elapsed();
 
     let started = Instant::now();
     first.revoke_user_before("ada", now() + 1, now() + 3600).await.unwrap();
-    eventually("the user mark", Duration::from_secs(1), || view.is_revoked("other-session", "ada", now() - 10)).await;
+    eventually("the user mark", Duration::from_secs(1), || view.is_revoked("other-session", "p", "ada", now() - 10))
+        .await;
     let user_latency = started.elapsed();
     // The feed stays up across its pings (a failed ping would reconnect).
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -66,7 +68,7 @@ async fn a_revocation_on_one_replica_reaches_the_others_view_within_a_second() {
         let id = format!("later-{i}");
         let started = Instant::now();
         first.revoke_session(&id, now() + 3600).await.unwrap();
-        eventually("a later revocation", Duration::from_secs(1), || view.is_revoked(&id, "ada", now())).await;
+        eventually("a later revocation", Duration::from_secs(1), || view.is_revoked(&id, "p", "ada", now())).await;
         warm.push(started.elapsed());
     }
     println!(
@@ -74,7 +76,7 @@ async fn a_revocation_on_one_replica_reaches_the_others_view_within_a_second() {
          {user_latency:?} (user mark), then {warm:?}"
     );
 
-    assert!(!view.is_revoked("other-session", "bob", now()), "bob was not signed out");
+    assert!(!view.is_revoked("other-session", "p", "bob", now()), "bob was not signed out");
     let snapshot = second.load_revocations().await.unwrap();
     assert!(snapshot.sessions.contains_key("session-1") && snapshot.users.contains_key("ada"));
 }
@@ -170,8 +172,10 @@ async fn sign_out_everywhere_marks_the_user_and_forgets_their_records(store: Sto
     assert_eq!((mark.before, mark.until), (now + 1, now + 1 + 3600));
     let view = RevocationView::new(system_clock(), WhenUnavailable::ServeKnown);
     view.insert(signed_out.revocation);
-    assert!(view.is_revoked("any", "ada", now), "a session of this very second is refused");
-    assert!(!view.is_revoked("any", "ada", now + 1), "a sign-in after it is not");
+    for provider in ["credentials", "corp"] {
+        assert!(view.is_revoked("any", provider, "ada", now), "a session of this very second is refused");
+        assert!(!view.is_revoked("any", provider, "ada", now + 1), "a sign-in after it is not");
+    }
     assert!(matches!(Store::Off.sign_out_everywhere("ada", now, 3600).await, Err(sealgate::store::StoreError::Off)));
 }
 
@@ -261,7 +265,7 @@ async fn across_a_redis_restart_the_view_keeps_what_it_knows_then_reloads() {
     let view = replica(&second).await;
     let until = now() + 3600;
     first.revoke_session("before-restart", until).await.unwrap();
-    eventually("the first revocation", Duration::from_secs(1), || view.is_revoked("before-restart", "u", 0)).await;
+    eventually("the first revocation", Duration::from_secs(1), || view.is_revoked("before-restart", "p", "u", 0)).await;
 
     // A revocation the view never heard of (stored, its announcement missed),
     // then kept across the restart.
@@ -274,23 +278,23 @@ async fn across_a_redis_restart_the_view_keeps_what_it_knows_then_reloads() {
         .await
         .unwrap();
     redis::cmd("SAVE").query_async::<()>(&mut raw).await.unwrap();
-    assert!(!view.is_revoked("missed", "u", 0));
+    assert!(!view.is_revoked("missed", "p", "u", 0));
 
     redis.kill();
     eventually("the view reports stale", Duration::from_secs(3), || matches!(view.health(), Health::Stale { .. }))
         .await;
-    assert!(view.is_revoked("before-restart", "u", 0), "the view keeps its entries while stale");
+    assert!(view.is_revoked("before-restart", "p", "u", 0), "the view keeps its entries while stale");
     assert!(first.revoke_session("while-down", until).await.is_err(), "a write to a dead Redis fails (bounded)");
 
     redis.run();
     let back = eventually("the view reloads", Duration::from_secs(5), || view.health() == Health::Current).await;
     println!("the view was current again {back:?} after Redis restarted");
-    assert!(view.is_revoked("missed", "u", 0), "the reload caught the revocation it missed");
-    assert!(view.is_revoked("before-restart", "u", 0));
+    assert!(view.is_revoked("missed", "p", "u", 0), "the reload caught the revocation it missed");
+    assert!(view.is_revoked("before-restart", "p", "u", 0));
 
     first.revoke_session("after-restart", until).await.unwrap();
     eventually("announcements after the reconnect", Duration::from_secs(1), || {
-        view.is_revoked("after-restart", "u", 0)
+        view.is_revoked("after-restart", "p", "u", 0)
     })
     .await;
 }
@@ -326,9 +330,9 @@ async fn the_local_store_keeps_its_revocations_across_a_restart() {
     }
     let reopened = Store::open(&settings, system_clock()).unwrap();
     let view = replica(&reopened).await;
-    assert!(view.is_revoked("s1", "bob", now()));
-    assert!(view.is_revoked("s2", "ada", now() - 10));
-    assert!(!view.is_revoked("s2", "bob", now()));
+    assert!(view.is_revoked("s1", "p", "bob", now()));
+    assert!(view.is_revoked("s2", "p", "ada", now() - 10));
+    assert!(!view.is_revoked("s2", "p", "bob", now()));
     let path: PathBuf = settings.path.clone();
     assert!(path.exists());
 }

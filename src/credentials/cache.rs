@@ -33,6 +33,8 @@ pub type Opened = Result<Arc<Identified>, Refusal>;
 
 struct Entry {
     token: Box<[u8]>,
+    /// About the bytes this entry takes in memory: what the cache weighs.
+    weight: u32,
     /// The key generation the token was opened in.
     generation: u64,
     outcome: Opened,
@@ -49,6 +51,16 @@ impl std::fmt::Debug for OpenCache {
     }
 }
 
+/// What an entry costs in memory, about: the token, the entry and the
+/// cache's node around it, and an identity's own heap. Weighing by this
+/// (rather than by the token alone) keeps the cache's bound a bound on
+/// memory whatever mix of identities and refusals it holds.
+fn weigh(token: &[u8], outcome: &Opened) -> u32 {
+    const ENTRY: usize = 512;
+    let identity = outcome.as_ref().map_or(0, |identified| identified.heap_bytes());
+    (token.len() + ENTRY + identity).try_into().unwrap_or(u32::MAX)
+}
+
 /// The last 22 characters of the last segment.
 fn tag(token: &[u8]) -> Option<Tag> {
     let dot = memchr::memrchr(b'.', token)?;
@@ -62,7 +74,7 @@ impl OpenCache {
     pub fn new(max_bytes: u64, idle: Duration) -> OpenCache {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_, entry: &Arc<Entry>| (entry.token.len() + 512).try_into().unwrap_or(u32::MAX))
+            .weigher(|_, entry: &Arc<Entry>| entry.weight)
             .time_to_idle(idle)
             .build();
         OpenCache { entries }
@@ -86,7 +98,9 @@ impl OpenCache {
             Err(refusal) => refusal.is_final(),
         };
         if let (true, Some(tag)) = (keep, tag(token)) {
-            self.entries.insert(tag, Arc::new(Entry { token: token.into(), generation, outcome: outcome.clone() }));
+            let weight = weigh(token, outcome);
+            self.entries
+                .insert(tag, Arc::new(Entry { token: token.into(), weight, outcome: outcome.clone(), generation }));
         }
     }
 }
@@ -154,5 +168,33 @@ mod tests {
             cache.keep(token(c).as_bytes(), 1, &Err(refusal));
             assert!(cache.get(token(c).as_bytes(), 1).is_none(), "{refusal:?} can change: not kept");
         }
+    }
+
+    #[test]
+    fn an_identity_weighs_its_own_memory_and_a_refusal_only_the_token() {
+        let token = [b'x'; 1500];
+        let refusal = weigh(&token, &Err(Refusal::Session(SessionError::Payload)));
+        let small = weigh(&token, &identified("ada"));
+        let mut crowd = User::new("ada");
+        crowd.groups = (0..200).map(|i| format!("engineering-platform-team-{i:03}")).collect();
+        let crowded = weigh(
+            &token,
+            &Ok(Arc::new(Identified::new(
+                Identity {
+                    id: "id".into(),
+                    user: crowd,
+                    provider: ProviderId::parse("credentials").unwrap(),
+                    source: Source::Cookie,
+                    scopes: None,
+                    issued_at: 0,
+                    expires_at: 10,
+                },
+                None,
+            ))),
+        );
+        assert_eq!(refusal, 1500 + 512);
+        assert!(small > refusal + 1024, "an identity costs more than the token: {small} vs {refusal}");
+        // 200 groups of 29 bytes, held three times over.
+        assert!(crowded > small + 3 * 200 * 29, "{crowded} vs {small}");
     }
 }

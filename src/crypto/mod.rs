@@ -5,10 +5,13 @@
 //!   purposes and the HKDF purpose keys derived from them.
 //! - [`jwe`]: compact JWE with the strict parse in front of josekit, and the
 //!   [`Sealer`](jwe::Sealer) that seals and opens one purpose.
+//! - [`jws`]: the strict parse of a compact JWS someone else signed (a
+//!   provider's JWT, a logout token), before any key is looked up.
 //! - [`token_cipher`]: the provider tokens a session carries, encrypted a
 //!   second time (AES-256-GCM, bound to the session id).
 
 pub mod jwe;
+pub mod jws;
 pub mod keys;
 pub mod token_cipher;
 

@@ -56,6 +56,17 @@ impl User {
         User { id: id.into(), username: None, email: None, name: None, avatar_url: None, groups: Vec::new() }
     }
 
+    /// About how many bytes this user takes on the heap: its text, and the
+    /// allocator's due for each piece of it.
+    pub fn heap_bytes(&self) -> usize {
+        const PER_STRING: usize = 24 + 16;
+        let optional = [&self.username, &self.email, &self.name, &self.avatar_url];
+        self.id.len()
+            + optional.iter().filter_map(|text| text.as_ref()).map(|text| text.len() + PER_STRING).sum::<usize>()
+            + self.groups.iter().map(|group| group.len() + PER_STRING).sum::<usize>()
+            + PER_STRING
+    }
+
     pub fn validate(&self) -> Result<(), UserError> {
         check("id", &self.id)?;
         for (field, value) in [

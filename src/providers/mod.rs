@@ -13,6 +13,7 @@
 //! `gitlab`, `github`, `discord`, `x` (one preset each), `build` (config to
 //! [`Provider`]), `provider` (what a built one does), `oidc` and
 //! `oauth2_flow` (the protocols), `claims` (JSON to user), `jwks` (signing
+//! keys), `logout_token` (back-channel logout tokens, checked against those
 //! keys), `http` (the one HTTP client), `error` ([`ProviderError`], which
 //! `routes::signin` turns into the sign-in page's `?error=` code).
 //!
@@ -50,6 +51,7 @@ mod gitlab;
 mod google;
 mod http;
 pub mod jwks;
+mod logout_token;
 mod oauth2_flow;
 mod oidc;
 mod preset;
@@ -58,8 +60,9 @@ mod x;
 
 pub use claims::ClaimMap;
 pub use error::ProviderError;
+pub use logout_token::{is_session_id, LogoutToken, LogoutTokenError, BACKCHANNEL_LOGOUT_EVENT, REPLAY_WINDOW};
 pub use preset::{Endpoints, FetchProfile, Preset, Profile, ProfileApi, Protocol};
-pub use provider::Provider;
+pub use provider::{Provider, SigningKeyError};
 
 /// Every provider kind sealgate knows, one line each.
 pub static PRESETS: &[Preset] =
@@ -87,6 +90,10 @@ pub struct Authorization {
 pub struct SignedInUser {
     pub user: User,
     pub tokens: ProviderTokens,
+    /// The IdP's session id (the ID token's `sid`), which back- and
+    /// front-channel logout name; kept in the store's session record, not
+    /// in the cookie.
+    pub idp_session: Option<String>,
 }
 
 /// Every configured OAuth provider, in configuration order (ids sorted).

@@ -177,6 +177,6 @@ impl OAuth2 {
             }
             ProfileSource::Api { api, fetch } => fetch(http, api, &tokens.access_token).await?,
         };
-        Ok(SignedInUser { user, tokens })
+        Ok(SignedInUser { user, tokens, idp_session: None })
     }
 }

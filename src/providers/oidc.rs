@@ -56,6 +56,8 @@ pub struct Discovered {
     /// RFC 9207: the provider promises `iss` on every authorization response.
     pub iss_parameter_supported: bool,
     signing_algs: Vec<CoreJwsSigningAlgorithm>,
+    /// The same algorithms by name, for the JWTs we check ourselves (logout tokens).
+    signing_alg_names: Vec<&'static str>,
 }
 
 type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
@@ -82,8 +84,10 @@ fn url_field(doc: &Value, key: &str) -> Result<Option<Url>, ProviderError> {
     }
 }
 
-/// Asymmetric algorithms only: never `none`, never HMAC with a public key.
-fn signing_algs(doc: &Value) -> Vec<CoreJwsSigningAlgorithm> {
+/// The ID token signing algorithms the issuer advertises, by name and as
+/// openidconnect names them: asymmetric ones only, never `none`, never HMAC
+/// with a public key; RS256 when it advertises none we know.
+fn signing_algs(doc: &Value) -> Vec<(&'static str, CoreJwsSigningAlgorithm)> {
     use CoreJwsSigningAlgorithm as A;
     let advertised: Vec<&str> = doc
         .get("id_token_signing_alg_values_supported")
@@ -101,9 +105,9 @@ fn signing_algs(doc: &Value) -> Vec<CoreJwsSigningAlgorithm> {
         ("ES384", A::EcdsaP384Sha384),
         ("EdDSA", A::EdDsa),
     ];
-    let algs: Vec<_> = known.into_iter().filter(|(name, _)| advertised.contains(name)).map(|(_, alg)| alg).collect();
+    let algs: Vec<_> = known.into_iter().filter(|(name, _)| advertised.contains(name)).collect();
     if algs.is_empty() {
-        vec![A::RsaSsaPkcs1V15Sha256]
+        vec![("RS256", A::RsaSsaPkcs1V15Sha256)]
     } else {
         algs
     }
@@ -175,6 +179,7 @@ impl Oidc {
             }
         };
         let jwks_uri = required("jwks_uri", &None)?;
+        let algs = signing_algs(&doc);
         let discovered = Arc::new(Discovered {
             issuer: self.issuer.clone(),
             authorize: required("authorization_endpoint", &self.overrides.authorize)?,
@@ -186,7 +191,8 @@ impl Oidc {
             jwks_uri,
             iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
                 == Some(&Value::Bool(true)),
-            signing_algs: signing_algs(&doc),
+            signing_algs: algs.iter().map(|(_, alg)| alg.clone()).collect(),
+            signing_alg_names: algs.iter().map(|(name, _)| *name).collect(),
         });
         if let Ok(mut slot) = self.discovered.write() {
             *slot = Some(discovered.clone());
@@ -226,6 +232,11 @@ impl Oidc {
             }
         }
         None
+    }
+
+    /// Whether the issuer signs its ID tokens (and so its logout tokens) with `alg`.
+    pub fn signs_with(&self, alg: &str) -> bool {
+        self.discovered().is_some_and(|d| d.signing_alg_names.contains(&alg))
     }
 
     /// Discovered, and the signing keys are at hand.
@@ -381,6 +392,18 @@ impl Oidc {
         .map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
         let raw_id_token = id_token.to_string();
         let mut profile = payload(&raw_id_token)?;
+        // The IdP's session id, from the ID token only (never from userinfo),
+        // for back- and front-channel logout.
+        let idp_session = match profile.get("sid") {
+            None => None,
+            Some(sid) => {
+                let sid = sid.as_str().filter(|sid| super::logout_token::is_session_id(sid));
+                if sid.is_none() {
+                    tracing::warn!(provider = %provider.id, "the ID token's sid is malformed; not kept");
+                }
+                sid.map(str::to_owned)
+            }
+        };
 
         let access_token = SecretString::from(response.access_token().secret().clone());
         let needs_userinfo = [&provider.claims.email, &provider.claims.name, &provider.claims.groups]
@@ -401,7 +424,7 @@ impl Oidc {
         }
         let user = provider.claims.user(&profile)?;
         let tokens = super::oauth2_flow::tokens_from(&response, provider.now(), Some(raw_id_token));
-        Ok(SignedInUser { user, tokens })
+        Ok(SignedInUser { user, tokens, idp_session })
     }
 }
 

@@ -9,9 +9,21 @@ use crate::clock::SharedClock;
 use crate::config::{BearerSettings, ClientAuth, ProviderKind};
 use crate::crypto::ProviderTokens;
 use crate::identity::User;
+use josekit::jws::JwsVerifier;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use url::Url;
+
+/// Why [`Provider::with_signing_key`] found no key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKeyError {
+    /// The issuer's keys cannot be had (not discovered, JWKS unreachable).
+    Unavailable,
+    /// The key exists, but not for the token's algorithm.
+    WrongAlgorithm,
+    /// The issuer publishes no such key, even after fetching its keys again.
+    Unknown,
+}
 
 // One per configured provider, built once: the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -279,6 +291,31 @@ impl Provider {
         match &self.flow {
             Flow::Oidc(oidc) => oidc.refetch_signing_keys(seen).await,
             Flow::OAuth2(_) => None,
+        }
+    }
+
+    /// Run `check` with the issuer's key for `kid` and `alg`, fetching the
+    /// JWKS again once (as the rate limit allows) when the key is unknown:
+    /// the one way every JWT this provider signs finds its key.
+    pub async fn with_signing_key<T>(
+        &self,
+        kid: Option<&str>,
+        alg: &str,
+        check: impl FnOnce(&dyn JwsVerifier) -> T,
+    ) -> Result<T, SigningKeyError> {
+        let keys = self.signing_keys().await.map_err(|_| SigningKeyError::Unavailable)?;
+        match keys.find(kid, alg) {
+            jwks::Lookup::Found(verifier) => return Ok(check(verifier)),
+            jwks::Lookup::WrongAlgorithm => return Err(SigningKeyError::WrongAlgorithm),
+            jwks::Lookup::Unknown => {}
+        }
+        let Some(keys) = self.refetch_signing_keys(&keys).await else {
+            return Err(SigningKeyError::Unknown);
+        };
+        match keys.find(kid, alg) {
+            jwks::Lookup::Found(verifier) => Ok(check(verifier)),
+            jwks::Lookup::WrongAlgorithm => Err(SigningKeyError::WrongAlgorithm),
+            jwks::Lookup::Unknown => Err(SigningKeyError::Unknown),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::session::Session;
 use crate::state::AppState;
-use crate::store::{Revocation, SessionRecord};
+use crate::store::{Revocation, SessionRecord, StoreError};
 use crate::web::{clear_session, MaybeIdentity, SameOrigin};
 use actix_web::http::header::USER_AGENT;
 use actix_web::HttpRequest;
@@ -30,8 +30,16 @@ fn absolute_expiry(credentials: &Credentials, session: &Session) -> i64 {
     session.created_at.saturating_add(credentials.codec.lifetimes().absolute)
 }
 
-/// Record a new session: who, through which provider, from where.
-pub async fn record_sign_in(state: &AppState, credentials: &Credentials, req: &HttpRequest, session: &Session) {
+/// Record a new session: who, through which provider, from where, and
+/// the IdP's session id (`sid`, for back- and front-channel logout; kept
+/// here only, not in the cookie).
+pub async fn record_sign_in(
+    state: &AppState,
+    credentials: &Credentials,
+    req: &HttpRequest,
+    session: &Session,
+    idp_session: Option<&str>,
+) {
     if state.store.is_off() {
         return;
     }
@@ -48,7 +56,7 @@ pub async fn record_sign_in(state: &AppState, credentials: &Credentials, req: &H
         expires: absolute_expiry(credentials, session),
         user_agent,
         client_address: state.proxies.client_ip(req).map(|ip| ip.to_string()),
-        sid: None,
+        sid: idp_session.map(str::to_owned),
     };
     if let Err(error) = state.store.record_session(&record).await {
         tracing::warn!(%error, user = %session.user.id, "the new session could not be recorded in the store");
@@ -120,8 +128,15 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, who: MaybeIdenti
         .json(serde_json::json!({ "sessions": sessions })))
 }
 
-/// Revoke each of `records` (the person's own).
-async fn revoke_records(state: &AppState, records: &[&SessionRecord]) -> Result<(), AppError> {
+/// End each of `records`: refused at once on this replica, revoked in the
+/// store until its absolute expiry (so on every replica), its record
+/// forgotten. `why` says who asked, for the log. The first store error
+/// stops it (and is logged); the sessions before it stay ended.
+pub(super) async fn end_recorded(
+    state: &AppState,
+    records: &[&SessionRecord],
+    why: &'static str,
+) -> Result<(), StoreError> {
     for record in records {
         if let Some(view) = &state.revocations {
             view.insert(Revocation::Session { id: record.id.clone(), until: record.expires });
@@ -129,12 +144,17 @@ async fn revoke_records(state: &AppState, records: &[&SessionRecord]) -> Result<
         let revoked = state.store.revoke_session(&record.id, record.expires).await;
         let removed = state.store.remove_session(&record.user, &record.id).await;
         if let Err(error) = revoked.and(removed.map(drop)) {
-            tracing::error!(%error, "a session could not be revoked in the store");
-            return Err(AppError::Unavailable("store_unavailable"));
+            tracing::error!(%error, user = %record.user, provider = %record.provider, why, "a session could not be revoked in the store");
+            return Err(error);
         }
-        tracing::info!(user = %record.user, "session revoked by its owner");
+        tracing::info!(user = %record.user, provider = %record.provider, why, "session revoked");
     }
     Ok(())
+}
+
+/// Revoke each of `records` (the person's own).
+async fn revoke_records(state: &AppState, records: &[&SessionRecord]) -> Result<(), AppError> {
+    end_recorded(state, records, "ended by its owner").await.map_err(|_| AppError::Unavailable("store_unavailable"))
 }
 
 /// `POST /auth/sessions/{id}/revoke`: end one of one's own sessions (the

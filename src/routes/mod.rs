@@ -4,6 +4,7 @@ mod admin;
 mod api_tokens;
 mod health;
 mod home;
+mod logout;
 mod managed;
 mod oauth;
 mod pages;
@@ -36,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
         .route("/auth/signin/{provider}", web::get().to(oauth::start))
         .route("/auth/callback/{provider}", web::get().to(oauth::callback))
+        .route("/auth/backchannel-logout/{provider}", web::post().to(logout::backchannel))
+        .route("/auth/frontchannel-logout/{provider}", web::get().to(logout::frontchannel))
         .route("/auth/signout", web::get().to(signout::signout_page))
         .route("/auth/signout", web::post().to(signout::signout))
         .route("/auth/sessions", web::get().to(managed::list))

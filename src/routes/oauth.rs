@@ -195,6 +195,7 @@ pub async fn callback(
         }
     };
     state.refresher.remember(&signed_in.tokens);
+    let idp_session = signed_in.idp_session;
     let session = match sessions.codec.start(signed_in.user, &provider.id, true, Some(&signed_in.tokens)) {
         Ok(session) => session,
         Err(_) => return HttpResponse::InternalServerError().finish(),
@@ -202,7 +203,7 @@ pub async fn callback(
     if set_session(&req, &session).is_err() {
         return HttpResponse::InternalServerError().finish();
     }
-    super::managed::record_sign_in(&state, &sessions, &req, &session).await;
+    super::managed::record_sign_in(&state, &sessions, &req, &session, idp_session.as_deref()).await;
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
     HttpResponse::Found()
         .insert_header((LOCATION, redirect_to.as_str()))

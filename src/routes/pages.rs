@@ -1,4 +1,5 @@
-//! The few HTML pages sealgate serves: sign-in, sign-out confirmation, home.
+//! The few HTML pages sealgate serves: sign-in, sign-out confirmation,
+//! "your sessions", the front-channel logout iframe, home.
 //! Plain HTML, every interpolated value escaped, no scripts.
 
 use super::SigninError;
@@ -57,6 +58,25 @@ pub fn html(body: String) -> HttpResponse {
         .insert_header(("X-Frame-Options", "DENY"))
         // Not `no-referrer`: under it browsers send `Origin: null` on our own form
         // posts, which the cross-site check must then refuse.
+        .insert_header(("Referrer-Policy", "same-origin"))
+        .body(body)
+}
+
+/// [`html`] for a page an OpenID Provider shows in an iframe (front-channel
+/// logout): only `issuer`'s origin may frame it.
+pub fn framed_by(body: String, issuer: &str) -> HttpResponse {
+    let ancestors = url::Url::parse(issuer)
+        .ok()
+        .map(|url| url.origin())
+        .filter(url::Origin::is_tuple)
+        .map_or_else(|| "'none'".to_owned(), |origin| origin.ascii_serialization());
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Security-Policy",
+            format!("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors {ancestors}; base-uri 'none'"),
+        ))
         .insert_header(("Referrer-Policy", "same-origin"))
         .body(body)
 }
@@ -137,6 +157,11 @@ pub fn sessions(records: &[SessionRecord], current: &str) -> String {
     )
 }
 
+/// What the front-channel logout iframe shows.
+pub fn signed_out_by_provider(provider: &str) -> String {
+    layout("Signed out", &format!("<h1>Signed out</h1><p>Your session from {} has ended here.</p>", escape(provider)))
+}
+
 pub fn home(identity: Option<&Identity>) -> String {
     let body = match identity {
         Some(identity) => format!(
@@ -153,6 +178,18 @@ pub fn home(identity: Option<&Identity>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_issuer_may_frame_the_front_channel_page() {
+        let csp = |issuer: &str| {
+            let response = framed_by(String::new(), issuer);
+            assert!(response.headers().get("x-frame-options").is_none());
+            response.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned()
+        };
+        assert!(csp("https://idp.example/realms/a").contains("frame-ancestors https://idp.example;"));
+        assert!(csp("http://127.0.0.1:8080").contains("frame-ancestors http://127.0.0.1:8080;"));
+        assert!(csp("not a url").contains("frame-ancestors 'none';"));
+    }
 
     #[test]
     fn escapes_everything_interpolated() {

@@ -253,7 +253,7 @@ pub async fn signin_credentials(
     attempt.succeeded().await;
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
     set_session(&req, &session)?;
-    super::managed::record_sign_in(&state, &sessions, &req, &session).await;
+    super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
     Ok(see_other(redirect_to.as_str()))
 }

@@ -77,6 +77,11 @@ impl Session {
         self.tokens.is_some()
     }
 
+    /// The length of the sealed provider tokens (0 without).
+    pub fn sealed_tokens_len(&self) -> usize {
+        self.tokens.as_ref().map_or(0, String::len)
+    }
+
     /// Who this session says is signed in. `None` when the provider id it
     /// names is not well formed (no session sealgate made).
     pub fn identity(&self) -> Option<Identity> {
@@ -304,10 +309,20 @@ impl SessionCodec {
             .clone()
     }
 
+    /// Seal `tokens` for `session` alone (its id is in the associated data).
+    pub fn seal_tokens(&self, session: &Session, tokens: &ProviderTokens) -> Result<String, TokensError> {
+        self.tokens.seal(tokens, &session.id)
+    }
+
+    /// Open what [`seal_tokens`](Self::seal_tokens) sealed for `session`.
+    pub fn open_tokens(&self, session: &Session, blob: &str) -> Result<ProviderTokens, TokensError> {
+        self.tokens.open(blob, &session.id)
+    }
+
     /// Replace the provider tokens of a session (after a refresh).
     pub fn with_tokens(&self, session: &Session, tokens: &ProviderTokens) -> Result<Session, TokensError> {
         Ok(Session {
-            tokens: Some(self.tokens.seal(tokens, &session.id)?),
+            tokens: Some(self.seal_tokens(session, tokens)?),
             opened_tokens: OnceLock::new(),
             ..session.clone()
         })

@@ -68,6 +68,18 @@ impl Revocation {
     }
 }
 
+/// What joins a provider id and a user id in the key of a per-provider user
+/// mark. A control character: a user id never holds one (`User::validate`),
+/// so such a key never equals a plain user id.
+pub const PROVIDER_USER_SEPARATOR: char = '\u{1f}';
+
+/// The `user` of a [`Revocation::User`] that covers `user`'s sessions
+/// through `provider` only (a `sub` is an id at its issuer alone: the same
+/// string may be someone else at another provider, or a password user).
+pub fn user_at_provider(provider: &str, user: &str) -> String {
+    format!("{provider}{PROVIDER_USER_SEPARATOR}{user}")
+}
+
 /// A per-user mark: sessions issued before `before` are revoked, until `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserMark {
@@ -245,6 +257,7 @@ impl Store {
 
     /// Revoke every session of `user` issued before `before`; the mark is
     /// kept until `until` (`before` plus the sessions' absolute lifetime).
+    /// `user` is a user id (every provider), or [`user_at_provider`] (one).
     pub async fn revoke_user_before(&self, user: &str, before: i64, until: i64) -> Result<(), StoreError> {
         self.revoke(Revocation::User { user: user.to_owned(), before, until }).await
     }

@@ -17,9 +17,7 @@
 //! - `P:sessions:USER` (hash, session id to its JSON record) and
 //!   `P:sid:PROVIDER:SID` (set of `[user, id]`), expiring with their newest session.
 
-use super::{
-    bounded, millis, FeedEvent, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError, UserMark,
-};
+use super::{bounded, millis, FeedEvent, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError};
 use crate::clock::SharedClock;
 use crate::config::store::{RedisUrl, StoreSettings};
 use futures_util::StreamExt;
@@ -148,7 +146,11 @@ pub struct RedisStore {
 
 struct Inner {
     client: redis::Client,
-    connection: ConnectionManager,
+    /// How the one connection is made and kept.
+    config: ConnectionManagerConfig,
+    /// Made at the first call, inside the runtime that makes the calls (so
+    /// opening the store needs no runtime: `check-config` opens it too).
+    connection: std::sync::OnceLock<ConnectionManager>,
     url: RedisUrl,
     timeout: Duration,
     poll_interval: Duration,
@@ -170,11 +172,11 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_min_delay(MIN_BACKOFF)
             .set_max_delay(MAX_BACKOFF);
-        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
-                connection,
+                config,
+                connection: std::sync::OnceLock::new(),
                 url,
                 timeout: settings.timeout,
                 poll_interval: settings.poll_interval,
@@ -202,8 +204,12 @@ impl RedisStore {
         self.key(&["revocations"])
     }
 
-    fn connection(&self) -> ConnectionManager {
-        self.inner.connection.clone()
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(connection) = self.inner.connection.get() {
+            return Ok(connection.clone());
+        }
+        let made = ConnectionManager::new_lazy_with_config(self.inner.client.clone(), self.inner.config.clone())?;
+        Ok(self.inner.connection.get_or_init(|| made).clone())
     }
 
     pub async fn revoke(&self, revocation: Revocation) -> Result<(), StoreError> {
@@ -212,7 +218,7 @@ impl RedisStore {
             return Ok(());
         }
         let payload = serde_json::to_string(&revocation).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut invocation = match &revocation {
             Revocation::Session { id, until } => {
                 let mut invocation = REVOKE_SESSION.key(self.key(&["revoked", "sessions"]));
@@ -230,7 +236,7 @@ impl RedisStore {
     }
 
     pub async fn load_revocations(&self) -> Result<RevocationSnapshot, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut invocation = LOAD_REVOCATIONS.key(self.key(&["revoked", "sessions"]));
         invocation
             .key(self.key(&["revoked", "users"]))
@@ -246,7 +252,11 @@ impl RedisStore {
         }
         for triple in users.chunks_exact(3) {
             if let [user, before, until] = triple {
-                snapshot.users.insert(user.clone(), UserMark { before: number(before)?, until: number(until)? });
+                snapshot.apply(&Revocation::User {
+                    user: user.clone(),
+                    before: number(before)?,
+                    until: number(until)?,
+                });
             }
         }
         Ok(snapshot)
@@ -299,7 +309,7 @@ impl RedisStore {
     /// Load every script, so none pays the first-use round trips on a request
     /// (a restarted Redis has forgotten them; a reconnect loads them again).
     async fn load_scripts(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         for script in [&REVOKE_SESSION, &REVOKE_USER, &LOAD_REVOCATIONS, &HIT, &TAKE_BACK, &UNLOCK, &RECORD_SESSION] {
             bounded(self.inner.timeout, script.load_async(&mut connection)).await?;
         }
@@ -307,7 +317,7 @@ impl RedisStore {
     }
 
     pub async fn hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut invocation = HIT.key(self.key(&["hit", key]));
         invocation.arg(millis(window));
         let count: i64 = bounded(self.inner.timeout, invocation.invoke_async(&mut connection)).await?;
@@ -315,19 +325,19 @@ impl RedisStore {
     }
 
     pub async fn take_back(&self, key: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let invocation = TAKE_BACK.key(self.key(&["hit", key]));
         bounded(self.inner.timeout, invocation.invoke_async::<i64>(&mut connection)).await.map(|_| ())
     }
 
     pub async fn window_left(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let left: i64 = bounded(self.inner.timeout, connection.pttl(self.key(&["hit", key]))).await?;
         Ok(u64::try_from(left).ok().filter(|ms| *ms > 0).map(Duration::from_millis))
     }
 
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         bounded(self.inner.timeout, connection.del::<_, i64>(self.key(&["hit", key]))).await.map(|_| ())
     }
 
@@ -336,7 +346,7 @@ impl RedisStore {
     }
 
     pub async fn unlock(&self, key: &str, token: &str) -> Result<bool, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut invocation = UNLOCK.key(self.key(&["lock", key]));
         invocation.arg(token);
         let deleted: i64 = bounded(self.inner.timeout, invocation.invoke_async(&mut connection)).await?;
@@ -344,14 +354,14 @@ impl RedisStore {
     }
 
     pub async fn put_outcome(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut set = redis::cmd("SET");
         set.arg(self.key(&["outcome", key])).arg(value).arg("PX").arg(millis(ttl));
         bounded(self.inner.timeout, set.query_async::<()>(&mut connection)).await
     }
 
     pub async fn get_outcome(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         bounded(self.inner.timeout, connection.get(self.key(&["outcome", key]))).await
     }
 
@@ -361,7 +371,7 @@ impl RedisStore {
 
     /// `SET key value NX PX ttl`: true if the key was new.
     async fn set_new(&self, parts: &[&str], value: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut set = redis::cmd("SET");
         set.arg(self.key(parts)).arg(value).arg("NX").arg("PX").arg(millis(ttl));
         let answer: Option<String> = bounded(self.inner.timeout, set.query_async(&mut connection)).await?;
@@ -382,7 +392,7 @@ impl RedisStore {
             return Ok(());
         }
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let mut invocation = RECORD_SESSION.key(self.key(&["sessions", &record.user]));
         if let Some(sid) = &record.sid {
             invocation.key(self.sid_key(&record.provider, sid));
@@ -396,14 +406,14 @@ impl RedisStore {
     }
 
     pub async fn list_sessions(&self, user: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let records: Vec<(String, String)> =
             bounded(self.inner.timeout, connection.hgetall(self.key(&["sessions", user]))).await?;
         Ok(self.unexpired(records.iter().map(|(_, json)| json.as_str())))
     }
 
     pub async fn sessions_by_sid(&self, provider: &str, sid: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let members: Vec<String> =
             bounded(self.inner.timeout, connection.smembers(self.sid_key(provider, sid))).await?;
         if members.is_empty() {
@@ -424,7 +434,7 @@ impl RedisStore {
     }
 
     pub async fn remove_session(&self, user: &str, id: &str) -> Result<bool, StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         let key = self.key(&["sessions", user]);
         let record: Option<String> = bounded(self.inner.timeout, connection.hget(&key, id)).await?;
         let Some(record) = record else { return Ok(false) };

@@ -11,10 +11,11 @@
 //! expired; expired entries are ignored at once and dropped at the next update
 //! or prune.
 
-use super::{FeedEvent, Revocation, RevocationSnapshot, Store};
+use super::{FeedEvent, Revocation, RevocationSnapshot, Store, UserMark};
 use crate::clock::SharedClock;
 use crate::config::store::WhenUnavailable;
 use arc_swap::ArcSwap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,24 @@ impl std::fmt::Debug for RevocationView {
     }
 }
 
+/// The mark of `user` at `provider`, looked up without allocating (this
+/// is on every request once any user mark exists): the key is built on
+/// the stack when it fits.
+fn mark_at_provider<'m>(users: &'m HashMap<String, UserMark>, provider: &str, user: &str) -> Option<&'m UserMark> {
+    let mut buffer = [0u8; 256];
+    let separator = [super::PROVIDER_USER_SEPARATOR as u8];
+    let length = provider.len() + separator.len() + user.len();
+    let Some(key) = buffer.get_mut(..length) else {
+        return users.get(&super::user_at_provider(provider, user));
+    };
+    let (head, rest) = key.split_at_mut(provider.len());
+    let (middle, tail) = rest.split_at_mut(separator.len());
+    head.copy_from_slice(provider.as_bytes());
+    middle.copy_from_slice(&separator);
+    tail.copy_from_slice(user.as_bytes());
+    users.get(std::str::from_utf8(key).ok()?)
+}
+
 impl RevocationView {
     /// An empty view, `Loading` until its first snapshot.
     pub fn new(clock: SharedClock, unavailable: WhenUnavailable) -> Arc<Self> {
@@ -79,17 +98,21 @@ impl RevocationView {
     }
 
     /// Is this session revoked: its id, or its user's sessions issued
-    /// before the session was (`issued_at`, Unix seconds)?
-    pub fn is_revoked(&self, session_id: &str, user: &str, issued_at: i64) -> bool {
+    /// before the session was (`issued_at`, Unix seconds), everywhere or
+    /// through its `provider` (see [`user_at_provider`](super::user_at_provider))?
+    pub fn is_revoked(&self, session_id: &str, provider: &str, user: &str, issued_at: i64) -> bool {
         let now = self.clock.now();
         let revoked = self.revoked.load();
+        let covers = |mark: &UserMark| mark.until > now && issued_at < mark.before;
         revoked.sessions.get(session_id).is_some_and(|until| *until > now)
-            || revoked.users.get(user).is_some_and(|mark| mark.until > now && issued_at < mark.before)
+            || (!revoked.users.is_empty()
+                && (revoked.users.get(user).is_some_and(covers)
+                    || mark_at_provider(&revoked.users, provider, user).is_some_and(covers)))
     }
 
     /// [`Self::is_revoked`], and what `store.unavailable` says while the view is not current.
-    pub fn check(&self, session_id: &str, user: &str, issued_at: i64) -> Verdict {
-        if self.is_revoked(session_id, user, issued_at) {
+    pub fn check(&self, session_id: &str, provider: &str, user: &str, issued_at: i64) -> Verdict {
+        if self.is_revoked(session_id, provider, user, issued_at) {
             return Verdict::Revoked;
         }
         match (self.unavailable, self.health()) {
@@ -201,12 +224,12 @@ mod tests {
         let clock = ManualClock::at(1_000);
         let view = view(&clock, WhenUnavailable::ServeKnown);
         view.insert(session("s1", 1_100));
-        assert!(view.is_revoked("s1", "ada", 900));
-        assert!(!view.is_revoked("s2", "ada", 900));
+        assert!(view.is_revoked("s1", "p", "ada", 900));
+        assert!(!view.is_revoked("s2", "p", "ada", 900));
         clock.set(1_099);
-        assert!(view.is_revoked("s1", "ada", 900));
+        assert!(view.is_revoked("s1", "p", "ada", 900));
         clock.set(1_100);
-        assert!(!view.is_revoked("s1", "ada", 900), "forgotten at its expiry");
+        assert!(!view.is_revoked("s1", "p", "ada", 900), "forgotten at its expiry");
         assert_eq!(view.len(), 1, "kept until pruned");
         view.prune();
         assert!(view.is_empty());
@@ -217,11 +240,32 @@ mod tests {
         let clock = ManualClock::at(1_000);
         let view = view(&clock, WhenUnavailable::ServeKnown);
         view.insert(Revocation::User { user: "ada".into(), before: 1_000, until: 5_000 });
-        assert!(view.is_revoked("any", "ada", 999), "issued before the mark");
-        assert!(!view.is_revoked("any", "ada", 1_000), "issued at the mark: a new sign-in");
-        assert!(!view.is_revoked("any", "bob", 10), "another user");
+        assert!(view.is_revoked("any", "p", "ada", 999), "issued before the mark");
+        assert!(!view.is_revoked("any", "p", "ada", 1_000), "issued at the mark: a new sign-in");
+        assert!(!view.is_revoked("any", "p", "bob", 10), "another user");
         clock.set(5_000);
-        assert!(!view.is_revoked("any", "ada", 999), "the mark is forgotten at its until");
+        assert!(!view.is_revoked("any", "p", "ada", 999), "the mark is forgotten at its until");
+    }
+
+    #[test]
+    fn a_user_mark_at_one_provider_spares_the_same_user_id_elsewhere() {
+        let clock = ManualClock::at(1_000);
+        let view = view(&clock, WhenUnavailable::ServeKnown);
+        let user = super::super::user_at_provider("corp", "ada");
+        view.insert(Revocation::User { user, before: 1_000, until: 5_000 });
+        assert!(view.is_revoked("any", "corp", "ada", 999));
+        assert!(!view.is_revoked("any", "credentials", "ada", 999), "ada who signs in with a password");
+        assert!(!view.is_revoked("any", "corp", "bob", 999));
+        assert!(!view.is_revoked("any", "corp", "ada", 1_000), "signed in again since");
+        // Keys too long for the stack are looked up all the same.
+        let long = "x".repeat(600);
+        view.insert(Revocation::User {
+            user: super::super::user_at_provider("corp", &long),
+            before: 1_000,
+            until: 5_000,
+        });
+        assert!(view.is_revoked("any", "corp", &long, 999));
+        assert!(!view.is_revoked("any", "other", &long, 999));
     }
 
     #[test]
@@ -234,8 +278,8 @@ mod tests {
         snapshot.apply(&session("s1", 2_000));
         view.apply([FeedEvent::Snapshot(snapshot), FeedEvent::Revoked(session("s2", 2_000))]);
         assert_eq!(view.health(), Health::Current);
-        assert!(!view.is_revoked("old", "u", 0));
-        assert!(view.is_revoked("s1", "u", 0) && view.is_revoked("s2", "u", 0));
+        assert!(!view.is_revoked("old", "p", "u", 0));
+        assert!(view.is_revoked("s1", "p", "u", 0) && view.is_revoked("s2", "p", "u", 0));
     }
 
     #[test]
@@ -247,8 +291,8 @@ mod tests {
         clock.advance(30);
         view.apply([FeedEvent::Lost]);
         assert_eq!(view.health(), Health::Stale { since: 1_000 }, "stale since the first loss");
-        assert!(view.is_revoked("s1", "u", 0), "what is known is kept");
-        assert_eq!(view.check("s9", "u", 0), Verdict::Valid, "serve_known");
+        assert!(view.is_revoked("s1", "p", "u", 0), "what is known is kept");
+        assert_eq!(view.check("s9", "p", "u", 0), Verdict::Valid, "serve_known");
         view.apply([FeedEvent::Snapshot(RevocationSnapshot::default())]);
         assert_eq!(view.health(), Health::Current);
     }
@@ -257,13 +301,13 @@ mod tests {
     fn deny_refuses_every_session_while_the_view_is_not_current() {
         let clock = ManualClock::at(1_000);
         let view = view(&clock, WhenUnavailable::Deny);
-        assert_eq!(view.check("s1", "u", 0), Verdict::Unavailable, "nothing loaded yet");
+        assert_eq!(view.check("s1", "p", "u", 0), Verdict::Unavailable, "nothing loaded yet");
         view.apply([FeedEvent::Snapshot(RevocationSnapshot::default())]);
-        assert_eq!(view.check("s1", "u", 0), Verdict::Valid);
+        assert_eq!(view.check("s1", "p", "u", 0), Verdict::Valid);
         view.apply([FeedEvent::Lost]);
-        assert_eq!(view.check("s1", "u", 0), Verdict::Unavailable);
+        assert_eq!(view.check("s1", "p", "u", 0), Verdict::Unavailable);
         view.insert(session("s2", 2_000));
-        assert_eq!(view.check("s2", "u", 0), Verdict::Revoked);
+        assert_eq!(view.check("s2", "p", "u", 0), Verdict::Revoked);
     }
 
     #[tokio::test]
@@ -276,7 +320,7 @@ mod tests {
         let task = view.follow(&store);
         store.revoke_session("s1", 2_000).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while !view.is_revoked("s1", "u", 0) {
+        while !view.is_revoked("s1", "p", "u", 0) {
             assert!(tokio::time::Instant::now() < deadline, "the revocation never reached the view");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

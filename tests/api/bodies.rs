@@ -8,11 +8,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Every route that reads a body, with a content type it accepts.
-const BODY_ROUTES: [(&str, &str); 4] = [
+const BODY_ROUTES: [(&str, &str); 5] = [
     ("/auth/signin/credentials", "application/x-www-form-urlencoded"),
     ("/auth/signin/credentials", "application/json"),
     ("/auth/signout", "application/x-www-form-urlencoded"),
     ("/auth/tokens", "application/json"),
+    // Bounded before the route looks for the provider (none is configured here).
+    ("/auth/backchannel-logout/corp", "application/x-www-form-urlencoded"),
 ];
 
 /// Send a request head promising 1000 bytes of body, then trickle one byte

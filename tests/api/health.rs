@@ -1,4 +1,5 @@
 use crate::helpers::spawn_app;
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer() {
@@ -6,9 +7,22 @@ async fn healthz_and_readyz_answer() {
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
-    let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    // Ready once the revocation view has loaded from the (local) store: at
+    // once or nearly; until then the only reason for 503 is the loading store.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = app.get("/readyz").await;
+        let status = ready.status();
+        let body = ready.json::<serde_json::Value>().await.unwrap();
+        if status == 200 {
+            assert_eq!(body["status"], "ready");
+            break;
+        }
+        assert_eq!(status, 503);
+        assert_eq!(body["store"], "loading", "{body}");
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

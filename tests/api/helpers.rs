@@ -69,6 +69,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub sessions: actix_web::web::Data<Credentials>,
     pub keys_path: PathBuf,
+    /// What the app was started with (a replica starts with the same).
+    pub settings: Settings,
 
     /// Holds the key set and users file for the app's lifetime.
     pub _dir: Arc<TempDir>,
@@ -225,10 +227,24 @@ pub async fn try_spawn_in(dir: Arc<TempDir>, settings: Settings, clock: ManualCl
     let app = Application::build(gateway).map_err(|e| e.to_string())?;
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Ok(TestApp { address, client: client(), clock, sessions, keys_path: settings.keys.path.clone(), _dir: dir })
+    Ok(TestApp {
+        address,
+        client: client(),
+        clock,
+        sessions,
+        keys_path: settings.keys.path.clone(),
+        settings,
+        _dir: dir,
+    })
 }
 
 impl TestApp {
+    /// Another replica of this gateway: the same settings, files (key set,
+    /// users, local store) and clock, its own process state and port.
+    pub async fn replica(&self) -> TestApp {
+        spawn_in(self._dir.clone(), self.settings.clone(), self.clock.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod api_tokens;
+mod backchannel_logout;
 mod bad_input;
 mod bearer;
 mod bodies;
@@ -25,6 +26,7 @@ mod provider_jwt;
 mod providers_presets;
 mod proxies;
 mod refresh;
+mod replicas;
 mod revocation;
 mod session_info;
 mod shared_rate_limits;

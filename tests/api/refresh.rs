@@ -1,12 +1,15 @@
 //! The provider token lifecycle against the real test IdP (short-lived access
-//! tokens, rotating refresh tokens, reuse detection that revokes the grant).
+//! tokens, rotating refresh tokens, reuse detection that revokes the grant),
+//! on one replica and on two sharing a store.
 //! The no-refresh-token path, against a GitHub-shaped fake, is in
 //! `providers_presets.rs`.
 
-use crate::helpers::{captured_logs, header, set_cookies, TestApp};
+use crate::helpers::{captured_logs, header, set_cookies, wait_ready, TestApp};
 use crate::support::idp::TestIdp;
 use crate::support::oidc::{new_cookie, signed_in_sealed_with, signed_in_with, Signed, PAST_EXPIRY};
 use crate::support::per_key_alg;
+use crate::support::redis_server::RedisServer;
+use sealgate::config::store::{RedisUrl, StoreKind};
 use sealgate::crypto::keys::KeyAlg;
 use sealgate::crypto::ProviderTokens;
 use sealgate::identity::User;
@@ -318,4 +321,61 @@ async fn a_route_whose_policy_demands_a_fresh_token_refreshes_it_or_refuses() {
     assert!(access_token(&refreshed).is_none(), "pass_access_token is off: the token is refreshed, not passed");
     assert!(new_cookie(&refreshed).is_some());
     assert_eq!(refresh_grants(&idp).await, 1);
+}
+
+/// Where the replicas of [`fifty_requests_split_across_two_replicas`] keep their state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shared {
+    /// No store: each replica on its own.
+    Nothing,
+    /// One SQLite file, on this machine.
+    LocalFile,
+    Redis,
+}
+
+/// Fifty parallel requests with one expired cookie, alternating between two
+/// replicas of one gateway; returns the access tokens they were given, and
+/// the refresh grants the IdP saw.
+async fn fifty_requests_split_across_two_replicas(shared: Shared) -> (Vec<Option<String>>, u64) {
+    let redis = (shared == Shared::Redis).then(RedisServer::start);
+    let Signed { idp, app: first, cookie, .. } = signed_in_with(|s| match (shared, &redis) {
+        (Shared::Nothing, _) => s.store.kind = StoreKind::None,
+        (Shared::Redis, Some(redis)) => {
+            s.store.kind = StoreKind::Redis;
+            s.store.url = Some(RedisUrl::new(&redis.url()));
+        }
+        _ => {}
+    })
+    .await;
+    let second = first.replica().await;
+    wait_ready(&second).await;
+    first.clock.advance(PAST_EXPIRY); // one clock: both replicas see the token expired
+    let requests = (0..50).map(|i| [&first, &second][i % 2].get_with_cookie("/auth/verify", &cookie));
+    let responses = futures_util::future::join_all(requests).await;
+    let tokens = responses.iter().map(|r| (r.status() == 200).then(|| access_token(r)).flatten()).collect();
+    (tokens, refresh_grants(&idp).await)
+}
+
+#[tokio::test]
+async fn two_replicas_on_redis_refresh_once_and_all_fifty_requests_get_the_same_token() {
+    let (tokens, grants) = fifty_requests_split_across_two_replicas(Shared::Redis).await;
+    assert!(tokens.iter().all(Option::is_some), "every request got a token: {tokens:?}");
+    assert_eq!(tokens.iter().collect::<std::collections::HashSet<_>>().len(), 1, "one token for all 50");
+    assert_eq!(grants, 1, "counted by the IdP: exactly one refresh grant for the fleet");
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_local_store_file_refresh_once_too() {
+    let (tokens, grants) = fifty_requests_split_across_two_replicas(Shared::LocalFile).await;
+    assert!(tokens.iter().all(Option::is_some), "every request got a token: {tokens:?}");
+    assert_eq!(tokens.iter().collect::<std::collections::HashSet<_>>().len(), 1, "one token for all 50");
+    assert_eq!(grants, 1);
+}
+
+#[tokio::test]
+async fn without_a_store_each_replica_refreshes_on_its_own() {
+    // What the shared flight prevents: with rotating refresh tokens, the
+    // second grant spends a refresh token the first already rotated.
+    let (_, grants) = fifty_requests_split_across_two_replicas(Shared::Nothing).await;
+    assert_eq!(grants, 2, "one refresh grant per replica");
 }

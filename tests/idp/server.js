@@ -13,6 +13,10 @@
 // POST /test/rotate-signing-key replaces the signing key with a new one
 // (answer: {"kid": "<the new kid>"}); see "Signing keys" below.
 //
+// POST /test/client changes the client's registration (back-channel logout
+// metadata), POST /test/sign signs any JWT with the current signing key;
+// see "Back-channel logout" below.
+//
 // --jwt-access-tokens turns on resource indicators (RFC 8707) for one
 // resource server, RESOURCE below (`aud` sealgate-api, scope api:read), whose
 // access tokens are JWTs (RFC 9068), and the client_credentials grant. Access
@@ -167,6 +171,9 @@ const stats = {
   // GET /jwks and POST /token/introspection, whatever the answer.
   jwks_requests: 0,
   introspection_requests: 0,
+  // Logout tokens posted to the client's backchannel_logout_uri: answered
+  // 200 (ok) or not (failed, with the reason on stderr).
+  backchannel_logouts: { ok: 0, failed: 0 },
 };
 
 // accountId -> Set of grant ids created by our interaction handlers.
@@ -402,6 +409,82 @@ function rotateSigningKey() {
   return { kid: signingKeys[0].kid };
 }
 
+// ---------------------------------------------------------------------------
+// Back-channel logout (POST /test/client, POST /test/sign)
+
+// Client metadata set by tests on top of the command line's, for as long as
+// the IdP runs. Only these names may be set.
+const CLIENT_METADATA = new Set(['backchannel_logout_uri', 'backchannel_logout_session_required']);
+let clientExtras = {};
+
+// POST /test/client with a JSON object of CLIENT_METADATA members (null
+// removes one): the client is registered again with them (the provider is
+// rebuilt, as on a key rotation, so its state stays). With
+// backchannel_logout_uri and backchannel_logout_session_required: true, ID
+// tokens carry `sid` and ending the IdP session (RP-initiated logout at
+// /session/end, confirmed) posts a logout token with that sid to the URI
+// before the IdP answers; with session_required false the token names
+// only `sub`. Answers the extra metadata now in force.
+async function handleClient(req, res) {
+  let change;
+  try {
+    change = JSON.parse((await readText(req)) || '{}');
+  } catch {
+    sendJson(res, 400, { error: 'the body must be a JSON object' });
+    return;
+  }
+  if (change === null || typeof change !== 'object' || Array.isArray(change)) {
+    sendJson(res, 400, { error: 'the body must be a JSON object' });
+    return;
+  }
+  const unknown = Object.keys(change).filter((name) => !CLIENT_METADATA.has(name));
+  if (unknown.length) {
+    sendJson(res, 400, { error: `unknown client metadata: ${unknown.join(', ')}` });
+    return;
+  }
+  const next = { ...clientExtras, ...change };
+  for (const [name, value] of Object.entries(next)) if (value === null) delete next[name];
+  const previous = clientExtras;
+  clientExtras = next;
+  try {
+    provider = makeProvider(provider.issuer);
+    oidcHandler = provider.callback();
+  } catch (err) {
+    clientExtras = previous;
+    sendJson(res, 400, { error: String(err.message ?? err) });
+    return;
+  }
+  sendJson(res, 200, clientExtras);
+}
+
+// POST /test/sign with {"header": {...}, "claims": {...}}: a compact JWS of
+// exactly those claims, signed RSASSA-PKCS1-v1_5 SHA-256 with the current
+// signing key, whatever the header says. The header defaults to
+// {"alg": "RS256", "kid": <the current kid>}; members given replace those
+// (so a test can send a wrong kid, another alg or any typ). Answers
+// {"token": "..."}. For hand-made logout tokens the IdP would sign.
+async function handleSign(req, res) {
+  let request;
+  try {
+    request = JSON.parse((await readText(req)) || '{}');
+  } catch {
+    sendJson(res, 400, { error: 'the body must be a JSON object' });
+    return;
+  }
+  const { header = {}, claims } = request ?? {};
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
+    sendJson(res, 400, { error: '`claims` must be a JSON object' });
+    return;
+  }
+  const key = signingKeys[0];
+  const protectedHeader = { alg: 'RS256', kid: key.kid, ...header };
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${encode(protectedHeader)}.${encode(claims)}`;
+  const privateKey = crypto.createPrivateKey({ key, format: 'jwk' });
+  const signature = crypto.sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url');
+  sendJson(res, 200, { token: `${signingInput}.${signature}` });
+}
+
 function simpleHtml(ctx, title, body) {
   ctx.type = 'html';
   ctx.body = page(title, body);
@@ -423,6 +506,7 @@ function makeProvider(issuer) {
       // client_secret_basic (oidc-provider treats the two alike).
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      ...clientExtras,
     }],
     jwks: { keys: signingKeys },
     cookies: {
@@ -463,7 +547,16 @@ function makeProvider(issuer) {
       url: (ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     clientBasedCORS: () => false,
+    // oidc-provider refuses to reach special-use addresses (SSRF protection),
+    // loopback included; the gateway under test listens on 127.0.0.1, so the
+    // test IdP lets its back-channel logout requests through.
+    fetch: (url, fetchOptions) => {
+      const unguarded = { ...fetchOptions };
+      delete unguarded.dispatcher;
+      return globalThis.fetch(url, unguarded);
+    },
     features: {
+      backchannelLogout: { enabled: true },
       devInteractions: { enabled: false },
       resourceIndicators: options.jwtAccessTokens ? {
         enabled: true,
@@ -553,6 +646,13 @@ ${Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</stro
 
   provider.on('server_error', (ctx, err) => {
     console.error('oidc-provider server_error:', err);
+  });
+  provider.on('backchannel.success', () => {
+    stats.backchannel_logouts.ok += 1;
+  });
+  provider.on('backchannel.error', (ctx, err) => {
+    stats.backchannel_logouts.failed += 1;
+    console.error('back-channel logout failed:', err.message);
   });
 
   return provider;
@@ -716,6 +816,10 @@ const server = http.createServer((req, res) => {
     work = handleInteraction(provider, req, res, decodeURIComponent(interaction[1]), interaction[2] ?? '');
   } else if (url.pathname === '/test/quirks' && req.method === 'POST') {
     work = handleQuirks(req, res);
+  } else if (url.pathname === '/test/client' && req.method === 'POST') {
+    work = handleClient(req, res);
+  } else if (url.pathname === '/test/sign' && req.method === 'POST') {
+    work = handleSign(req, res);
   } else if (url.pathname.startsWith('/test/')) {
     work = handleTest(provider, req, res, url);
   } else {

@@ -1,108 +1,39 @@
-//! Provider JWTs as Bearer tokens: a strict compact JWS parse before any
-//! cryptography, then the signature against the issuer's JWKS, then `iss`,
-//! `aud`, `exp`, `nbf` and `iat`, and what kind of token the claims say it
-//! is ([`check_kind`]: access tokens only, ID tokens where accepted).
+//! Provider JWTs as Bearer tokens: the strict compact JWS parse before any
+//! cryptography ([`crate::crypto::jws`]) and a `typ` of a JWT or an access
+//! token, then the signature against the issuer's JWKS, then `iss`, `aud`,
+//! `exp`, `nbf` and `iat`, and what kind of token the claims say it is
+//! ([`check_kind`]: access tokens only, ID tokens where accepted).
 
 use super::BearerError;
-use crate::config::ASYMMETRIC_ALGORITHMS;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::Deserialize;
+use crate::crypto::jws::{self, JwsError};
 use serde_json::Value;
+
+pub use crate::crypto::jws::{audience_matches, Parsed};
 
 /// Clock skew allowed on `nbf` and `iat` (never on `exp`).
 pub const LEEWAY: i64 = 30;
-const MAX_HEADER: usize = 1024;
-const MAX_PAYLOAD: usize = 8 * 1024;
-/// The longest signature we accept: RSA-4096 is 512 bytes, 683 in base64url.
-const MAX_SIGNATURE: usize = 700;
-
-/// The protected header. Members we do not know are ignored, except `crit`,
-/// which demands we understand them; `jku`, `x5u` and `jwk` are never used
-/// to find a key (the key comes from the configured issuer only).
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-    typ: Option<String>,
-    crit: Option<Value>,
-}
-
-/// A compact JWS that passed the strict parse; not yet verified.
-pub struct Parsed<'t> {
-    pub alg: &'static str,
-    pub kid: Option<String>,
-    /// `header.payload`, the signed bytes.
-    pub signing_input: &'t str,
-    pub signature: Vec<u8>,
-    pub claims: serde_json::Map<String, Value>,
-}
-
-fn decode(segment: &str, limit: usize) -> Result<Vec<u8>, BearerError> {
-    // The base64 of `limit` bytes is 4/3 as long; refuse longer input before decoding.
-    if segment.is_empty() || segment.len() > limit / 3 * 4 + 4 {
-        return Err(BearerError::Malformed);
-    }
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| BearerError::Malformed)
-}
 
 /// Whether a token has the shape of a compact JWS (three segments).
 pub fn looks_like_jws(token: &str) -> bool {
     token.bytes().filter(|&b| b == b'.').count() == 2
 }
 
-/// The strict parse: three non-empty base64url segments within bounds, a
-/// JSON header with an asymmetric `alg` and no `crit`, a JSON object payload.
+/// The strict parse, and a `typ` (if any) of a JWT or an access token.
 pub fn parse(token: &str) -> Result<Parsed<'_>, BearerError> {
-    let (signing_input, signature) = token.rsplit_once('.').ok_or(BearerError::Malformed)?;
-    let (header, payload) = signing_input.split_once('.').ok_or(BearerError::Malformed)?;
-    if payload.contains('.') || signature.len() > MAX_SIGNATURE {
-        return Err(BearerError::Malformed);
-    }
-    let header = decode(header, MAX_HEADER)?;
-    // A JSON object (RFC 7515): serde would also read the struct from an array.
-    if header.trim_ascii_start().first() != Some(&b'{') {
-        return Err(BearerError::Malformed);
-    }
-    // UTF-8 throughout: serde skips members it ignores without checking their strings.
-    let header = std::str::from_utf8(&header).map_err(|_| BearerError::Malformed)?;
-    let header: Header = serde_json::from_str(header).map_err(|_| BearerError::Malformed)?;
-    let alg = ASYMMETRIC_ALGORITHMS.iter().copied().find(|a| *a == header.alg).ok_or(BearerError::Algorithm)?;
-    if header.crit.is_some() {
-        return Err(BearerError::Malformed);
-    }
-    if let Some(typ) = &header.typ {
-        let typ = typ.to_ascii_lowercase();
-        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
-        if !matches!(typ, "jwt" | "at+jwt") {
+    let parsed = jws::parse(token).map_err(|error| match error {
+        JwsError::Malformed => BearerError::Malformed,
+        JwsError::Algorithm => BearerError::Algorithm,
+    })?;
+    if let Some(typ) = &parsed.typ {
+        if !jws::typ_is(typ, "jwt") && !jws::typ_is(typ, "at+jwt") {
             return Err(BearerError::Malformed);
         }
     }
-    let signature = decode(signature, MAX_SIGNATURE)?;
-    let claims = match serde_json::from_slice(&decode(payload, MAX_PAYLOAD)?) {
-        Ok(Value::Object(claims)) => claims,
-        _ => return Err(BearerError::Malformed),
-    };
-    Ok(Parsed { alg, kid: header.kid, signing_input, signature, claims })
-}
-
-/// `aud` as a string or an array of strings contains one of `accepted`.
-pub fn audience_matches(aud: Option<&Value>, accepted: &[String]) -> bool {
-    match aud {
-        Some(Value::String(aud)) => accepted.iter().any(|a| a == aud),
-        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(|aud| accepted.iter().any(|a| a == aud)),
-        _ => false,
-    }
+    Ok(parsed)
 }
 
 fn time(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, BearerError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(BearerError::Claims)
-        }
-        Some(_) => Err(BearerError::Claims),
-    }
+    jws::numeric_date(claims, name).map_err(|_| BearerError::Claims)
 }
 
 /// The token's lifetime after the time checks: `(iat or now, exp)`.
@@ -182,6 +113,8 @@ pub fn scopes(claims: &serde_json::Map<String, Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use serde_json::json;
 
     fn b64(value: &Value) -> String {

@@ -172,6 +172,46 @@ impl TestIdp {
         assert!(response.status().is_success());
     }
 
+    /// Register the test client again with `metadata` on top (`POST
+    /// /test/client`: `backchannel_logout_uri`,
+    /// `backchannel_logout_session_required`; null removes one).
+    pub async fn set_client(&self, metadata: serde_json::Value) {
+        let response =
+            reqwest::Client::new().post(format!("{}/test/client", self.issuer)).json(&metadata).send().await.unwrap();
+        assert_eq!(response.status(), 200, "client metadata {metadata}: {}", response.text().await.unwrap());
+    }
+
+    /// A compact JWS of `claims` signed (RS256) with the IdP's current key,
+    /// under `header` (default `{"alg": "RS256", "kid": <its kid>}`, the
+    /// members given replacing those): a token the IdP could have sent.
+    pub async fn sign(&self, header: serde_json::Value, claims: serde_json::Value) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/test/sign", self.issuer))
+            .json(&serde_json::json!({ "header": header, "claims": claims }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: serde_json::Value = response.json().await.unwrap();
+        answer["token"].as_str().unwrap().to_owned()
+    }
+
+    /// End the IdP session `browser` holds, as its person would: RP-initiated
+    /// logout at the end-session endpoint, confirmed ("yes, sign me out").
+    /// The IdP posts its logout tokens before it answers.
+    pub async fn end_session(&self, browser: &Client) {
+        let page = browser.get(self.endpoint("end_session_endpoint").await).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the IdP asks to confirm the logout");
+        let html = page.text().await.unwrap();
+        let between = |after: &str| -> String {
+            let start = html.find(after).unwrap_or_else(|| panic!("no {after} in {html}")) + after.len();
+            html[start..].split('"').next().unwrap().to_owned()
+        };
+        let (action, xsrf) = (between("action=\""), between("name=\"xsrf\" value=\""));
+        let confirmed = browser.post(action).form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]).send().await.unwrap();
+        assert!(confirmed.status().is_redirection(), "the IdP signs out: {}", confirmed.status());
+    }
+
     /// Replace the IdP's signing key with a new one (the old one leaves its
     /// JWKS); the new `kid`.
     pub async fn rotate_signing_key(&self) -> String {
@@ -306,11 +346,25 @@ pub enum Answer<'a> {
     Deny,
 }
 
+/// A browser at the IdP: keeps the IdP's cookies, follows no redirect.
+pub fn idp_browser() -> Client {
+    Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+}
+
 /// Follow the authorization URL at the IdP like a browser, answer the
 /// interaction form, and return the URL the IdP finally redirects to (the
 /// callback, not followed).
 pub async fn authorize_at_idp(authorize_url: &str, answer: Answer<'_>, callback_prefix: &str) -> Url {
-    let browser = Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap();
+    authorize_at_idp_in(&idp_browser(), authorize_url, answer, callback_prefix).await
+}
+
+/// [`authorize_at_idp`] in `browser`, which keeps the IdP session it signs in to.
+pub async fn authorize_at_idp_in(
+    browser: &Client,
+    authorize_url: &str,
+    answer: Answer<'_>,
+    callback_prefix: &str,
+) -> Url {
     let mut url = Url::parse(authorize_url).unwrap();
     let mut answered = false;
     for _ in 0..12 {

@@ -19,9 +19,14 @@
 //!   the session: the failure is kept for `grace_window`, so the session's
 //!   requests meanwhile use the session without fresh tokens, and the first
 //!   request after it tries once more.
+//! - With a state store, replicas share that flight too ([`fleet`]): one of
+//!   them calls the provider and the others read its outcome from the store,
+//!   so a rotated refresh token is never sent twice by the fleet either.
 //! - Every refresh token the gateway holds (at sign-in, [`Refresher::remember`],
 //!   and both sides of each refresh) goes into [`KnownRefreshTokens`], which
 //!   the Bearer check refuses.
+
+mod fleet;
 
 use crate::clock::SharedClock;
 use crate::config::{TokenSettings, WithoutRefreshToken};
@@ -30,6 +35,8 @@ use crate::crypto::ProviderTokens;
 use crate::metrics::{self, RefreshOutcome};
 use crate::providers::{Provider, ProviderError};
 use crate::session::{Session, SessionCodec};
+use crate::store::Store;
+use fleet::Fleet;
 use moka::future::Cache;
 use moka::ops::compute::Op;
 use secrecy::ExposeSecret;
@@ -72,6 +79,8 @@ pub struct Refresher {
     clock: SharedClock,
     outcomes: Cache<[u8; 32], Arc<Kept>>,
     known_refresh_tokens: Arc<KnownRefreshTokens>,
+    /// The replicas sharing a store, when there is one.
+    fleet: Option<Fleet>,
 }
 
 impl std::fmt::Debug for Refresher {
@@ -95,7 +104,14 @@ fn flight_key(session: &Session, tokens: &ProviderTokens) -> [u8; 32] {
 impl Refresher {
     pub fn new(settings: TokenSettings, clock: SharedClock) -> Refresher {
         let outcomes = Cache::builder().max_capacity(100_000).time_to_live(settings.grace_window).build();
-        Refresher { settings, clock, outcomes, known_refresh_tokens: Arc::default() }
+        Refresher { settings, clock, outcomes, known_refresh_tokens: Arc::default(), fleet: None }
+    }
+
+    /// Share each refresh with the replicas on `store` (nothing for a store
+    /// that is off); `provider_timeout` bounds how long one refresh may take.
+    pub fn sharing(mut self, store: &Store, provider_timeout: std::time::Duration) -> Refresher {
+        self.fleet = (!store.is_off()).then(|| Fleet::new(store.clone(), self.clock.clone(), provider_timeout));
+        self
     }
 
     /// Record refresh tokens in `known` (the set the Bearer check refuses).
@@ -164,7 +180,15 @@ impl Refresher {
             .outcomes
             .get_with(key, async {
                 self.remember(&tokens);
-                let outcome = self.ask(provider, session, &tokens).await;
+                let ask = || self.ask(provider, session, &tokens);
+                let outcome = match &self.fleet {
+                    Some(fleet) => fleet.settle(codec, session, &key, self.settings.grace_window, ask).await,
+                    None => ask().await,
+                };
+                if let Outcome::Refreshed(fresh) = &outcome {
+                    // Another replica's refresh: its new refresh token is ours to refuse as Bearer too.
+                    self.remember(fresh);
+                }
                 Arc::new(Kept { outcome, until: self.clock.now().saturating_add(self.grace_window()) })
             })
             .await;
