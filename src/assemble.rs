@@ -111,6 +111,10 @@ impl Gateway {
         if let Some(view) = &revocations {
             credentials = credentials.revoking(Arc::clone(view));
         }
+        let password = password.map(Arc::new);
+        if let Some(users) = &password {
+            credentials = credentials.checking_password_users(Arc::clone(users));
+        }
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
@@ -122,12 +126,13 @@ impl Gateway {
             )),
             redirects,
             proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
-            credentials: password.map(Arc::new),
+            credentials: password,
             limiter: FailureLimiter::new(
                 clock.clone(),
                 creds.failure_window,
                 creds.max_failures_per_user,
                 creds.max_failures_per_client,
+                store.clone(),
             ),
             token_passers,
             policy_active: !policy.is_trivial(),

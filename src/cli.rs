@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `keygen`, `keys list|activate|retire`,
-//! `check-config`, `hash-password`, `session mint`, `session inspect`.
+//! `check-config`, `hash-password`, `session mint|inspect`, `token mint|inspect|revoke`,
+//! `sessions revoke`.
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -22,6 +23,7 @@ macro_rules! out {
     };
 }
 
+mod sessions;
 mod tokens;
 use tokens::{inspect, mint, mint_api_token, revoke_api_token};
 
@@ -76,6 +78,22 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenCommand,
+    },
+    /// Act on the sessions the state store knows of (`store.kind` local or redis).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// Sign a user out everywhere: every session of theirs issued until now
+    /// is refused on every replica, and their session records are removed.
+    Revoke {
+        /// The user id (`X-Auth-User`; the username for password sign-in).
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -178,6 +196,9 @@ impl Cli {
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
             Command::Token { action: TokenCommand::Inspect { token } } => inspect(self.config.as_ref(), &token),
             Command::Token { action: TokenCommand::Revoke { id } } => revoke_api_token(self.config.as_ref(), &id),
+            Command::Sessions { action: SessionsCommand::Revoke { user } } => {
+                sessions::revoke_user(self.config.as_ref(), &user)
+            }
             Command::Token { action: TokenCommand::Mint { user, name, email, groups, scopes, ttl } } => {
                 let user = User { id: user, username: None, email, name: None, avatar_url: None, groups };
                 mint_api_token(self.config.as_ref(), user, &name, scopes, ttl)

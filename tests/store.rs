@@ -106,6 +106,92 @@ async fn counter_hits_from_both_replicas_count_once_each() {
     assert_eq!(second.hit("user:ada", window).await.unwrap(), 1, "a new window starts over");
 }
 
+/// A hit taken back on one replica is taken back for the other; never
+/// below zero; the window's time left is what the first hit started.
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(first: Store, second: Store) {
+    let window = Duration::from_secs(30);
+    assert_eq!(first.window_left("user:ada").await.unwrap(), None, "no hits, no window");
+    first.hit("user:ada", window).await.unwrap();
+    second.hit("user:ada", window).await.unwrap();
+    second.take_back("user:ada").await.unwrap();
+    assert_eq!(first.hit("user:ada", window).await.unwrap(), 2, "one of the two was taken back");
+    let left = second.window_left("user:ada").await.unwrap().expect("a window");
+    assert!(left > Duration::from_secs(29) && left <= window, "{left:?}");
+    for _ in 0..3 {
+        first.take_back("user:ada").await.unwrap();
+    }
+    assert_eq!(second.hit("user:ada", window).await.unwrap(), 1, "never below zero");
+    first.take_back("nobody").await.unwrap();
+    assert_eq!(first.window_left("nobody").await.unwrap(), None, "taking back creates nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left_on_redis() {
+    let redis = RedisServer::start();
+    a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(
+        redis.store(system_clock()),
+        redis.store(system_clock()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_is_taken_back_and_the_window_says_how_long_it_has_left_on_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings { path: dir.path().join("s.db"), ..StoreSettings::default() };
+    let (first, second) =
+        (Store::open(&settings, system_clock()).unwrap(), Store::open(&settings, system_clock()).unwrap());
+    a_hit_is_taken_back_and_the_window_says_how_long_it_has_left(first, second).await
+}
+
+/// Sign out everywhere: the mark covers every session issued up to this
+/// second, and the user's records (not another user's) are forgotten.
+async fn sign_out_everywhere_marks_the_user_and_forgets_their_records(store: Store) {
+    let now = now();
+    let record = |id: &str, user: &str, created: i64| SessionRecord {
+        id: id.into(),
+        user: user.into(),
+        provider: "credentials".into(),
+        created,
+        expires: now + 3600,
+        user_agent: None,
+        client_address: None,
+        sid: None,
+    };
+    store.record_session(&record("old", "ada", now - 100)).await.unwrap();
+    store.record_session(&record("this-second", "ada", now)).await.unwrap();
+    store.record_session(&record("bobs", "bob", now - 100)).await.unwrap();
+
+    let signed_out = store.sign_out_everywhere("ada", now, 3600).await.unwrap();
+
+    assert_eq!(signed_out.records_removed, 2);
+    assert!(store.list_sessions("ada").await.unwrap().is_empty());
+    assert_eq!(store.list_sessions("bob").await.unwrap().len(), 1, "bob is not signed out");
+    let snapshot = store.load_revocations().await.unwrap();
+    let mark = snapshot.users["ada"];
+    assert_eq!((mark.before, mark.until), (now + 1, now + 1 + 3600));
+    let view = RevocationView::new(system_clock(), WhenUnavailable::ServeKnown);
+    view.insert(signed_out.revocation);
+    for provider in ["credentials", "corp"] {
+        assert!(view.is_revoked("any", provider, "ada", now), "a session of this very second is refused");
+        assert!(!view.is_revoked("any", provider, "ada", now + 1), "a sign-in after it is not");
+    }
+    assert!(matches!(Store::Off.sign_out_everywhere("ada", now, 3600).await, Err(sealgate::store::StoreError::Off)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_marks_the_user_and_forgets_their_records_on_redis() {
+    let redis = RedisServer::start();
+    sign_out_everywhere_marks_the_user_and_forgets_their_records(redis.store(system_clock())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_marks_the_user_and_forgets_their_records_on_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings { path: dir.path().join("s.db"), ..StoreSettings::default() };
+    sign_out_everywhere_marks_the_user_and_forgets_their_records(Store::open(&settings, system_clock()).unwrap()).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_held_by_one_replica_and_released_by_its_holder_only() {
     let redis = RedisServer::start();

@@ -43,7 +43,8 @@ fn fixture() -> Fixture {
     settings.keys.path = path;
     settings.credentials.users_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/users.toml").into();
     let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).unwrap();
-    let mut user = User::new("fuzz-user");
+    // An account of the users file: a password session of anyone else is refused.
+    let mut user = User::new("demo");
     user.groups = vec!["staff".into()];
     let codec = &gateway.credentials.codec;
     let session = codec.seal(&codec.start(user.clone(), "credentials", false, None).unwrap()).unwrap();

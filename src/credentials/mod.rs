@@ -28,6 +28,7 @@ pub use provider_token::{BearerError, ProviderBearer};
 use crate::crypto::jwe::OpenError;
 use crate::crypto::keys;
 use crate::identity::Identity;
+use crate::providers::credentials::{CredentialsProvider, PROVIDER_ID};
 use crate::session::cookie::{ChunkError, CookieSpec};
 use crate::session::{Session, SessionCodec, SessionError};
 use crate::store::{RevocationView, Verdict};
@@ -113,7 +114,8 @@ impl Refusal {
                 | SessionError::NotYetValid
                 | SessionError::Chunks
                 | SessionError::Revoked
-                | SessionError::Unverifiable => false,
+                | SessionError::Unverifiable
+                | SessionError::UserDisabled => false,
             },
             Refusal::ApiToken(error) => error == ApiTokenError::Payload,
             Refusal::ProviderToken(error) => error.is_final(),
@@ -195,6 +197,10 @@ pub struct Credentials {
     /// What is revoked, when a store keeps it: checked on every use of a
     /// session cookie (a lookup in memory, never a call to the store).
     revocations: Option<Arc<RevocationView>>,
+    /// The password users in force, when password sign-in is on: a session
+    /// of provider `credentials` is refused once its user is disabled in,
+    /// or removed from, the users file.
+    password_users: Option<Arc<CredentialsProvider>>,
     opened: OpenCache,
 }
 
@@ -217,13 +223,20 @@ impl Credentials {
         provider_tokens: ProviderBearer,
     ) -> Credentials {
         let opened = OpenCache::new(OPEN_CACHE_BYTES, OPEN_CACHE_IDLE);
-        Credentials { codec, cookies, api_tokens, provider_tokens, revocations: None, opened }
+        Credentials { codec, cookies, api_tokens, provider_tokens, revocations: None, password_users: None, opened }
     }
 
     /// Refuse the sessions `revocations` names (sign-out, "sign out
     /// everywhere", back-channel logout).
     pub fn revoking(mut self, revocations: Arc<RevocationView>) -> Credentials {
         self.revocations = Some(revocations);
+        self
+    }
+
+    /// Refuse sessions of password users who are disabled in, or gone from,
+    /// `users`' users file (deprovisioning).
+    pub fn checking_password_users(mut self, users: Arc<CredentialsProvider>) -> Credentials {
+        self.password_users = Some(users);
         self
     }
 
@@ -312,6 +325,17 @@ impl Credentials {
                 Verdict::Valid => {}
                 Verdict::Revoked => return Err(SessionError::Revoked.into()),
                 Verdict::Unavailable => return Err(SessionError::Unverifiable.into()),
+            }
+        }
+        // A password user is looked up in the users file in force on every
+        // use, after the open-cache rather than inside it: the cache keeps
+        // what cannot change for a token, and an account can (a reload
+        // disables or removes it). One hash lookup in memory, no I/O, and
+        // nothing cached to forget when the file is reloaded: the next
+        // request after a reload already sees it.
+        if let Some(users) = self.password_users.as_ref().filter(|_| session.provider == PROVIDER_ID) {
+            if !users.is_active(&session.user.id) {
+                return Err(SessionError::UserDisabled.into());
             }
         }
         Ok(identified)

@@ -2,7 +2,9 @@
 //! its own user. Same-origin only (like sign-out), JSON in and out, and never
 //! longer-lived than `api_tokens.max_lifetime`, nor (unless
 //! `api_tokens.outlive_session`) than the session's absolute expiry. A Bearer
-//! token cannot mint another one.
+//! token cannot mint another one, and a session cannot mint sealgate's own
+//! scopes (`sealgate:admin`, ...): those are an operator's to give, with
+//! `sealgate token mint`.
 
 use crate::credentials::Credentials;
 use crate::errors::AppError;
@@ -43,6 +45,9 @@ fn seconds_or_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Res
     }
 }
 
+/// Scopes sealgate itself honours start with this; a session may not mint them.
+const RESERVED_SCOPES: &str = "sealgate:";
+
 fn is_word(text: &str) -> bool {
     !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
@@ -63,6 +68,9 @@ pub async fn mint(
     let well_formed = is_word(&body.name) && body.scopes.iter().all(|s| is_word(s)) && body.scopes.len() <= 32;
     if !well_formed || ttl < 1 || ttl > max {
         return Err(AppError::BadRequest("invalid_request"));
+    }
+    if body.scopes.iter().any(|scope| scope.to_ascii_lowercase().starts_with(RESERVED_SCOPES)) {
+        return Err(AppError::Forbidden("scope_not_allowed"));
     }
     // A token minted from a session ends when the session would have to.
     let ttl = if sessions.api_tokens.outlive_session {

@@ -1,5 +1,6 @@
 //! HTTP endpoints, one file per concern, wired up in [`configure`].
 
+mod admin;
 mod api_tokens;
 mod health;
 mod home;
@@ -13,6 +14,7 @@ mod signout;
 mod token;
 mod verify;
 
+pub use admin::ADMIN_SCOPE;
 pub use signin::SigninError;
 
 use crate::credentials::Credentials;
@@ -41,5 +43,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .route("/auth/signout", web::post().to(signout::signout))
         .route("/auth/sessions", web::get().to(managed::list))
         .route("/auth/sessions/revoke-others", web::post().to(managed::revoke_others))
-        .route("/auth/sessions/{id}/revoke", web::post().to(managed::revoke_one));
+        .route("/auth/sessions/{id}/revoke", web::post().to(managed::revoke_one))
+        .route("/auth/admin/users/{id}/revoke", web::post().to(admin::revoke_user));
 }

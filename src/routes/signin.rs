@@ -233,14 +233,14 @@ pub async fn signin_credentials(
     if !well_formed {
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     }
-    let attempt = state.limiter.reserve(&username, client).map_err(|retry_after_secs| {
+    let attempt = state.limiter.reserve(&username, client).await.map_err(|retry_after_secs| {
         tracing::warn!(username = %credentials.logged_name(&username), client = ?client, "sign-in rate limited");
         AppError::RateLimited { retry_after_secs }
     })?;
     let user = match credentials.verify(&username, form.password).await {
         Ok(user) => user,
         Err(Busy) => {
-            attempt.not_made();
+            attempt.not_made().await;
             tracing::warn!(client = ?client, "sign-in turned away: too many password checks waiting");
             return Err(AppError::Overloaded { retry_after_secs: 1 });
         }
@@ -250,7 +250,7 @@ pub async fn signin_credentials(
         tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
     set_session(&req, &session)?;
     super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;

@@ -116,6 +116,10 @@ pub enum SessionError {
     Revoked,
     #[error("revocations cannot be checked now (store unavailable)")]
     Unverifiable,
+    /// A password user's session whose account is disabled in, or gone
+    /// from, the users file in force.
+    #[error("the user is disabled or no longer in the users file")]
+    UserDisabled,
 }
 
 impl SessionError {
@@ -129,6 +133,7 @@ impl SessionError {
             SessionError::Chunks => "chunks",
             SessionError::Revoked => "revoked",
             SessionError::Unverifiable => "store_unavailable",
+            SessionError::UserDisabled => "user_disabled",
         }
     }
 }

@@ -255,6 +255,35 @@ impl LocalStore {
         .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
+    pub async fn take_back(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.with(false, move |connection, _| {
+            connection.execute(
+                "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0 AND expires_ms > ?2",
+                params![key, wall_ms()],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn window_left(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let key = key.to_owned();
+        let left = self
+            .with(false, move |connection, _| {
+                let now = wall_ms();
+                connection
+                    .query_row(
+                        "SELECT expires_ms - ?2 FROM counters WHERE key = ?1 AND expires_ms > ?2",
+                        params![key, now],
+                        |row| row.get::<_, i64>(0),
+                    )
+                    .optional()
+            })
+            .await?;
+        Ok(left.flatten().and_then(|ms| u64::try_from(ms).ok()).map(Duration::from_millis))
+    }
+
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.with(false, move |connection, _| connection.execute("DELETE FROM counters WHERE key = ?1", params![key]))

@@ -188,6 +188,15 @@ impl Drop for RevocationFeed {
     }
 }
 
+/// What [`Store::sign_out_everywhere`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedOut {
+    /// The user mark now in the store (for the in-memory view of the replica that made it).
+    pub revocation: Revocation,
+    /// How many of the user's session records were forgotten.
+    pub records_removed: usize,
+}
+
 /// A managed session, as listed to its user ("your sessions") and found by
 /// back-channel logout (by the IdP's `sid`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +262,32 @@ impl Store {
         self.revoke(Revocation::User { user: user.to_owned(), before, until }).await
     }
 
+    /// Sign `user` out everywhere ("sign out everywhere", for an operator or
+    /// an admin API client): revoke every session of theirs issued up to and
+    /// including the second `now`, keep the mark until the last of them would
+    /// have ended (`absolute_lifetime` later), and forget their session
+    /// records. Session times are whole seconds, so the mark covers `now`
+    /// itself: a session signed in this very second (perhaps by whoever is
+    /// being locked out) is refused too, and a person signing in again
+    /// waits out the second at most.
+    pub async fn sign_out_everywhere(
+        &self,
+        user: &str,
+        now: i64,
+        absolute_lifetime: i64,
+    ) -> Result<SignedOut, StoreError> {
+        let before = now.saturating_add(1);
+        let until = before.saturating_add(absolute_lifetime.max(0));
+        self.revoke_user_before(user, before, until).await?;
+        let mut records_removed = 0;
+        for record in self.list_sessions(user).await? {
+            if record.created < before && self.remove_session(user, &record.id).await? {
+                records_removed += 1;
+            }
+        }
+        Ok(SignedOut { revocation: Revocation::User { user: user.to_owned(), before, until }, records_removed })
+    }
+
     pub async fn revoke(&self, revocation: Revocation) -> Result<(), StoreError> {
         match self {
             Store::Off => Err(StoreError::Off),
@@ -288,6 +323,26 @@ impl Store {
             Store::Off => Err(StoreError::Off),
             Store::Local(local) => local.hit(key, window).await,
             Store::Redis(redis) => redis.hit(key, window).await,
+        }
+    }
+
+    /// Take back one hit on `key` in its current window (a counted attempt
+    /// that turned out not to count); never below zero, and nothing once the
+    /// window has ended.
+    pub async fn take_back(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Off => Err(StoreError::Off),
+            Store::Local(local) => local.take_back(key).await,
+            Store::Redis(redis) => redis.take_back(key).await,
+        }
+    }
+
+    /// How long the window of hits on `key` has left; `None` when there is none.
+    pub async fn window_left(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        match self {
+            Store::Off => Err(StoreError::Off),
+            Store::Local(local) => local.window_left(key).await,
+            Store::Redis(redis) => redis.window_left(key).await,
         }
     }
 

@@ -93,6 +93,18 @@ static HIT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Take back one hit, never below zero (DECR keeps the key's TTL).
+static TAKE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local count = tonumber(redis.call('GET', KEYS[1]))
+        if count and count > 0 then
+            return redis.call('DECR', KEYS[1])
+        end
+        return 0",
+    )
+});
+
 /// Delete a lock only if it still holds the caller's token.
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -298,7 +310,7 @@ impl RedisStore {
     /// (a restarted Redis has forgotten them; a reconnect loads them again).
     async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut connection = self.connection()?;
-        for script in [&REVOKE_SESSION, &REVOKE_USER, &LOAD_REVOCATIONS, &HIT, &UNLOCK, &RECORD_SESSION] {
+        for script in [&REVOKE_SESSION, &REVOKE_USER, &LOAD_REVOCATIONS, &HIT, &TAKE_BACK, &UNLOCK, &RECORD_SESSION] {
             bounded(self.inner.timeout, script.load_async(&mut connection)).await?;
         }
         Ok(())
@@ -310,6 +322,18 @@ impl RedisStore {
         invocation.arg(millis(window));
         let count: i64 = bounded(self.inner.timeout, invocation.invoke_async(&mut connection)).await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    pub async fn take_back(&self, key: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        let invocation = TAKE_BACK.key(self.key(&["hit", key]));
+        bounded(self.inner.timeout, invocation.invoke_async::<i64>(&mut connection)).await.map(|_| ())
+    }
+
+    pub async fn window_left(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let mut connection = self.connection()?;
+        let left: i64 = bounded(self.inner.timeout, connection.pttl(self.key(&["hit", key]))).await?;
+        Ok(u64::try_from(left).ok().filter(|ms| *ms > 0).map(Duration::from_millis))
     }
 
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {

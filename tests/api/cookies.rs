@@ -64,7 +64,7 @@ async fn missing_or_surplus_chunks_are_refused_not_crashed_on(alg: KeyAlg) {
     let app = Spawn::new().alg(alg).run().await;
     let mut user = sealgate::identity::User::new("big");
     user.groups = (0..150).map(|i| format!("group-number-{i:04}-padded-out")).collect();
-    let session = app.sessions.codec.start(user, "credentials", true, None).unwrap();
+    let session = app.sessions.codec.start(user, crate::helpers::MINTED, true, None).unwrap();
     let header = app.cookie_for(&session);
     assert!(header.contains("sealgate_2="), "{}", &header[..40]);
     assert_eq!(app.get_with_cookie("/auth/verify", &header).await.status(), 200);

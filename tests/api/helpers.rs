@@ -23,6 +23,9 @@ pub const BOB_PASSWORD: &str = "hunter2-but-longer";
 /// A user with so many groups that the session needs several cookie chunks.
 pub const CROWD: &str = "crowd";
 pub const CROWD_PASSWORD: &str = "many many groups";
+/// The provider of sessions the tests seal themselves, as `sealgate session
+/// mint` names them (a `credentials` session needs an account in the users file).
+pub const MINTED: &str = "cli";
 /// Where the test server believes it lives; Origin checks compare against it.
 pub const PUBLIC_URL: &str = "http://gate.test";
 
@@ -296,10 +299,13 @@ impl TestApp {
         parts.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
+    /// A session for `user_id` as `sealgate session mint` makes one
+    /// (provider `cli`): not a password sign-in, so no users-file account
+    /// stands behind it.
     pub fn session_for(&self, user_id: &str) -> Session {
         let mut user = User::new(user_id);
         user.email = Some(format!("{user_id}@example.com"));
-        self.sessions.codec.start(user, "credentials", true, None).unwrap()
+        self.sessions.codec.start(user, MINTED, true, None).unwrap()
     }
 
     pub fn cookie_name(&self) -> String {
@@ -357,4 +363,44 @@ pub fn location(response: &Response) -> String {
 
 pub fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
     response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// Keep the state in `redis` (with a short ping and timeout, so an outage shows quickly).
+pub fn on_redis(settings: &mut Settings, redis: &crate::support::redis_server::RedisServer) {
+    settings.store.kind = sealgate::config::store::StoreKind::Redis;
+    settings.store.url = Some(sealgate::config::store::RedisUrl::new(&redis.url()));
+    settings.store.poll_interval = std::time::Duration::from_millis(100);
+    settings.store.timeout = std::time::Duration::from_millis(500);
+}
+
+impl TestApp {
+    /// Until `/readyz` says the store is `state` (`None`: ready), for at most 10 s.
+    pub async fn wait_for_store(&self, state: Option<&str>) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let body: serde_json::Value = self.get("/readyz").await.json().await.unwrap();
+            if body.get("store").and_then(|s| s.as_str()) == state {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the store never became {state:?}: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sign `username` in with a password, and return the session cookie as
+    /// a Cookie header (what a browser, or someone who copied it, sends).
+    pub async fn signed_in_cookie(&self, username: &str, password: &str) -> String {
+        let form = [("username", username), ("password", password), ("remember", "true")];
+        let response = client().post(self.url("/auth/signin/credentials")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{username} could not sign in");
+        let cookies = set_cookies(response.headers());
+        let session = cookies.iter().find(|c| c.name == self.cookie_name() && !c.is_removal());
+        let session = session.unwrap_or_else(|| panic!("no session cookie for {username}: {cookies:?}"));
+        format!("{}={}", session.name, session.value)
+    }
+
+    /// The status `/auth/verify` answers for exactly this Cookie header.
+    pub async fn verify_cookie(&self, cookie: &str) -> u16 {
+        self.get_with_cookie("/auth/verify", cookie).await.status().as_u16()
+    }
 }

@@ -29,7 +29,7 @@ pub fn cookie_sealed_with(path: &std::path::Path, kid: &str, cookie_name: &str) 
     set.activate(kid).unwrap();
     let clock = Arc::new(ManualClock::at(chrono::Utc::now().timestamp()));
     let codec = SessionCodec::new(&set, clock, Lifetimes { idle: 3600, absolute: 7200 }, 16384).unwrap();
-    let session = codec.start(sealgate::identity::User::new("probe"), "credentials", true, None).unwrap();
+    let session = codec.start(sealgate::identity::User::new("probe"), crate::helpers::MINTED, true, None).unwrap();
     format!("{cookie_name}={}", codec.seal(&session).unwrap())
 }
 

@@ -108,9 +108,11 @@ async fn a_failed_sign_in_keeps_the_redirect_target() {
     assert_eq!(location(&response), "/auth/signin?error=invalid_credentials&redirect_to=%2Fdeep%2Flink%3Fa%3Db");
 }
 
+/// Counted in memory (`store.kind = "none"`), by the injected clock; the
+/// store's counts and their window are in `shared_rate_limits.rs`.
 #[tokio::test]
 async fn repeated_failures_for_one_user_are_rate_limited_until_the_window_passes() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.store.kind = sealgate::config::store::StoreKind::None).await;
     for _ in 0..5 {
         assert_eq!(app.sign_in(ALICE, "guess").await.status(), 303);
     }
@@ -204,8 +206,13 @@ async fn a_turned_away_sign_in_answers_503_with_retry_after_and_is_not_counted()
         s.credentials.verification_queue = 0;
     })
     .await;
+    // A first sign-in creates the store's file, which can take a while on a
+    // busy disk; the sign-ins below are counted in it before they ask for a turn.
+    assert_eq!(app.sign_in(ALICE, ALICE_PASSWORD).await.status(), 303);
     let slow = app.sign_in("slow", "wrong");
     let while_slow_is_checked = async {
+        // Let the slow sign-in get its turn first (a probe that did would hold the turn itself).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         // Other names probe until the one turn is taken, so the guess below
         // cannot arrive before the slow check has started.
         for probe in 0.. {

@@ -83,6 +83,13 @@ impl CredentialsProvider {
         self.gate.run(accounts.blocks, move |memory| accounts.check(&username, &password, memory)).await
     }
 
+    /// Whether `username` is an account of the users file in force and not
+    /// disabled: a lookup in memory (the accounts the last reload put in
+    /// force), cheap enough for every request.
+    pub fn is_active(&self, username: &str) -> bool {
+        self.accounts.load().is_active(username)
+    }
+
     /// The username as logs may show it.
     pub fn logged_name<'a>(&'a self, username: &'a str) -> LoggedName<'a> {
         let known = self.accounts.load().contains(username).then_some(username);
@@ -146,6 +153,30 @@ mod tests {
         assert_eq!(user.groups, ["admins"]);
         assert!(provider.verify("alice", secret("wrong")).await.unwrap().is_none());
         assert!(provider.verify("bob", secret("correct horse")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_cannot_sign_in_and_is_not_active() {
+        let hash = hash_password_with(&secret("correct horse"), cheap()).unwrap();
+        let file = users_file(&format!(
+            "[[users]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\ndisabled = true\n\
+             [[users]]\nusername = \"bob\"\npassword_hash = \"{hash}\"\ndisabled = false\n"
+        ));
+        let provider = Arc::new(CredentialsProvider::load(file.path(), false, ONE).unwrap());
+        assert!(provider.verify("alice", secret("correct horse")).await.unwrap().is_none(), "the right password");
+        assert!(!provider.is_active("alice"));
+        assert!(provider.verify("bob", secret("correct horse")).await.unwrap().is_some());
+        assert!(provider.is_active("bob"));
+        assert!(!provider.is_active("carol"), "not in the file");
+
+        // A reload puts the change in force for the next lookup.
+        provider.reload(format!("[[users]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n").as_bytes()).unwrap();
+        assert!(provider.is_active("alice"));
+        assert!(!provider.is_active("bob"), "removed");
+        let not_a_flag =
+            users_file(&format!("[[users]]\nusername = \"x\"\npassword_hash = \"{hash}\"\ndisabled = \"yes\"\n"));
+        let problems = CredentialsProvider::load(not_a_flag.path(), false, ONE).unwrap_err();
+        assert!(problems.iter().any(|p| p.contains("disabled")), "{problems:?}");
     }
 
     #[test]

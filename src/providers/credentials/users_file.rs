@@ -38,11 +38,15 @@ struct UserEntry {
     /// A demo account: refused in production mode.
     #[serde(default)]
     demo: bool,
+    /// A deprovisioned account: cannot sign in, and its sessions are refused.
+    #[serde(default)]
+    disabled: bool,
 }
 
 struct Account {
     user: User,
     hash: StoredHash,
+    disabled: bool,
 }
 
 /// The users file's accounts as one value, swapped whole when the file is
@@ -91,7 +95,8 @@ impl Accounts {
                     continue;
                 }
             };
-            if accounts.insert(entry.username.clone(), Account { user, hash }).is_some() {
+            let account = Account { user, hash, disabled: entry.disabled };
+            if accounts.insert(entry.username.clone(), account).is_some() {
                 problems.push(format!("{who} appears twice"));
             }
         }
@@ -113,15 +118,21 @@ impl Accounts {
         self.by_name.contains_key(username)
     }
 
-    /// The user, when `password` is theirs. Always verifies one hash,
-    /// whether or not the user exists.
+    /// Whether `username` is in the file and not disabled.
+    pub(super) fn is_active(&self, username: &str) -> bool {
+        self.by_name.get(username).is_some_and(|account| !account.disabled)
+    }
+
+    /// The user, when `password` is theirs and the account is not disabled.
+    /// Always verifies one hash, whether or not the user exists or is
+    /// disabled, so the time taken tells neither.
     pub(super) fn check(&self, username: &str, password: &SecretString, memory: &mut Memory) -> Option<User> {
         let account = self.by_name.get(username);
         let hash = account.map_or(&self.dummy, |a| &a.hash);
         let password = password.expose_secret().as_bytes();
         let matches = password.len() <= MAX_PASSWORD && hash.matches(password, memory);
         match account {
-            Some(account) if matches => Some(account.user.clone()),
+            Some(account) if matches && !account.disabled => Some(account.user.clone()),
             _ => None,
         }
     }
