@@ -11,6 +11,7 @@ use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
 use crate::policy::Policy;
 use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
+use crate::refresh::revalidate::Revalidator;
 use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::cookie::CookieSpec;
@@ -137,6 +138,11 @@ impl Gateway {
             token_passers,
             policy_active: !policy.is_trivial(),
             policy,
+            revalidator: Revalidator::new(
+                clock.clone(),
+                providers.iter().map(|p| (p.id.as_str(), p.revalidate)),
+                settings.oauth.timeout,
+            ),
             refresher: Refresher::new(settings.tokens.clone(), clock.clone())
                 .knowing(refresh_tokens)
                 .sharing(&store, settings.oauth.timeout),

@@ -4,6 +4,7 @@
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
+use crate::refresh::revalidate::Revalidator;
 use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::flow::FlowCodec;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub flows: FlowCodec,
     pub public_url: Url,
     pub refresher: Refresher,
+    /// When signed-in accounts are next checked at their provider (`revalidate`).
+    pub revalidator: Revalidator,
     /// The providers that pass their access token on `/auth/verify`
     /// (usually none or one, so a list beats a set).
     pub token_passers: Vec<String>,

@@ -292,6 +292,11 @@ pub struct ProviderSettings {
     /// Add `X-Auth-Access-Token` (always fresh) to `/auth/verify` answers.
     #[serde(default)]
     pub pass_access_token: bool,
+    /// Check a signed-in person's account at the provider at most this
+    /// often (userinfo, else a refresh), and end the session when it is
+    /// gone. Unset: never (OpenID Connect providers only; at least 1 minute).
+    #[serde(default, with = "humantime_serde")]
+    pub revalidate: Option<Duration>,
     /// Accept this provider's own tokens as `Authorization: Bearer`.
     #[serde(default)]
     pub bearer: BearerSettings,

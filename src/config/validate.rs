@@ -102,6 +102,10 @@ fn bearer_problems(at: &str, provider: &ProviderSettings) -> Vec<String> {
     problems
 }
 
+/// The shortest `providers.<id>.revalidate`: checking more often would
+/// put a provider call on a person's every few requests.
+const MIN_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
     let mut problems = Vec::new();
     let at = format!("providers.{id}");
@@ -139,6 +143,17 @@ fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
         }
     }
     problems.extend(bearer_problems(&at, provider));
+    if let Some(every) = provider.revalidate {
+        if !matches!(provider.kind, ProviderKind::Oidc | ProviderKind::Google | ProviderKind::Gitlab) {
+            problems.push(format!(
+                "{at}.revalidate needs an OpenID Connect provider (kind = \"oidc\", \"google\" or \"gitlab\"), \
+                 whose userinfo endpoint says whether the account still exists"
+            ));
+        }
+        if every < MIN_REVALIDATE {
+            problems.push(format!("{at}.revalidate must be at least 1 minute"));
+        }
+    }
     let urls = [
         ("introspection_url", &provider.bearer.introspection_url),
         ("issuer", &provider.issuer),
@@ -510,6 +525,44 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
+    }
+
+    #[test]
+    fn revalidate_needs_an_openid_provider_and_at_least_a_minute() {
+        let settings = Settings::from_toml(
+            r#"
+            mode = "development"
+            [cookie]
+            insecure_http = true
+            [providers.corp]
+            kind = "oidc"
+            issuer = "https://id.example.com"
+            client_id = "gate"
+            client_secret = "s"
+            revalidate = "59s"
+            [providers.gh]
+            kind = "github"
+            client_id = "gate"
+            client_secret = "s"
+            revalidate = "15m"
+            [providers.ok]
+            kind = "oidc"
+            issuer = "https://id.example.com"
+            client_id = "gate"
+            client_secret = "s"
+            revalidate = "1m"
+            "#,
+        )
+        .unwrap();
+        let text = settings.validate().unwrap_err().to_string();
+        assert!(text.contains("providers.corp.revalidate must be at least 1 minute"), "{text}");
+        assert!(text.contains("providers.gh.revalidate needs an OpenID Connect provider"), "{text}");
+        assert!(!text.contains("providers.ok."), "{text}");
+        assert!(!text.contains("providers.gh.revalidate must"), "{text}");
+        assert_eq!(settings.providers["ok"].revalidate, Some(std::time::Duration::from_secs(60)));
+        assert!(
+            Settings::from_toml("[providers.x]\nkind = \"oidc\"\nclient_id = \"a\"\nrevalidate = \"soon\"\n").is_err()
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl Provider {
             rp_initiated_logout: cfg.rp_initiated_logout,
             post_logout_redirect_url,
             pass_access_token: cfg.pass_access_token,
+            revalidate: cfg.revalidate,
             bearer: cfg.bearer.clone(),
             introspection_url: setting(&cfg.bearer.introspection_url, "bearer.introspection_url")?,
             flow,

@@ -62,7 +62,7 @@ pub use claims::ClaimMap;
 pub use error::ProviderError;
 pub use logout_token::{is_session_id, LogoutToken, LogoutTokenError, BACKCHANNEL_LOGOUT_EVENT, REPLAY_WINDOW};
 pub use preset::{Endpoints, FetchProfile, Preset, Profile, ProfileApi, Protocol};
-pub use provider::{Provider, SigningKeyError};
+pub use provider::{AccountStatus, Provider, SigningKeyError};
 
 /// Every provider kind sealgate knows, one line each.
 pub static PRESETS: &[Preset] =

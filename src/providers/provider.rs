@@ -14,6 +14,15 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use url::Url;
 
+/// What the provider says about a signed-in person's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    /// It answered userinfo for the session's access token.
+    Present,
+    /// It refused the access token (401 or 403): deprovisioned, or revoked.
+    Gone,
+}
+
 /// Why [`Provider::with_signing_key`] found no key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningKeyError {
@@ -49,6 +58,8 @@ pub struct Provider {
     pub(super) post_logout_redirect_url: Url,
     /// Add `X-Auth-Access-Token` to `/auth/verify` answers.
     pub pass_access_token: bool,
+    /// How often a signed-in person's account is checked here (`None`: never).
+    pub revalidate: Option<std::time::Duration>,
     /// Whether (and how) this provider's own tokens are accepted as Bearer tokens.
     pub bearer: BearerSettings,
     pub(super) introspection_url: Option<Url>,
@@ -191,6 +202,46 @@ impl Provider {
             tokens.id_token.clone_from(&previous.id_token);
         }
         Ok(tokens)
+    }
+
+    /// Whether the provider has a userinfo endpoint to ask about accounts
+    /// (OpenID Connect, once discovered; discovering now if need be).
+    pub async fn has_userinfo(&self) -> Result<bool, ProviderError> {
+        match &self.flow {
+            Flow::Oidc(oidc) => Ok(oidc.ensure(&self.http).await?.userinfo.is_some()),
+            Flow::OAuth2(_) => Ok(false),
+        }
+    }
+
+    /// Ask the userinfo endpoint whether the account behind `access_token`
+    /// still exists: `Gone` for a 401 or 403 (the token, or the account
+    /// behind it, is no more), `Unavailable` for a network error, a timeout
+    /// or any other answer (transient).
+    #[tracing::instrument(skip_all, fields(provider = %self.id))]
+    pub async fn account_status(&self, access_token: &SecretString) -> Result<AccountStatus, ProviderError> {
+        let Flow::Oidc(oidc) = &self.flow else {
+            return Err(ProviderError::Protocol("not an OpenID Connect provider".into()));
+        };
+        let endpoint = oidc
+            .ensure(&self.http)
+            .await?
+            .userinfo
+            .clone()
+            .ok_or_else(|| ProviderError::Protocol("the provider has no userinfo endpoint".into()))?;
+        let response = self
+            .http
+            .get(endpoint)
+            .header("Accept", "application/json")
+            .bearer_auth(access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(http::describe(&e)))?;
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => Ok(AccountStatus::Present),
+            401 | 403 => Ok(AccountStatus::Gone),
+            _ => Err(ProviderError::Unavailable(format!("userinfo answered {status}"))),
+        }
     }
 
     /// Best-effort RFC 7009 revocation of a session's tokens on sign-out.

@@ -27,6 +27,7 @@
 //!   the Bearer check refuses.
 
 mod fleet;
+pub mod revalidate;
 
 use crate::clock::SharedClock;
 use crate::config::{TokenSettings, WithoutRefreshToken};
@@ -142,6 +143,23 @@ impl Refresher {
 
     /// Fresh tokens for `session`, refreshing them with `provider` if stale.
     pub async fn fresh(&self, codec: &SessionCodec, provider: Option<&Provider>, session: &Session) -> TokenStatus {
+        self.tokens(codec, provider, session, false).await
+    }
+
+    /// New tokens for `session` from `provider`, stale or not: a refresh
+    /// that asks the provider whether the grant (and so the account) still
+    /// stands. It shares the flight and the kept outcome with [`fresh`](Self::fresh).
+    pub async fn refreshed(&self, codec: &SessionCodec, provider: &Provider, session: &Session) -> TokenStatus {
+        self.tokens(codec, Some(provider), session, true).await
+    }
+
+    async fn tokens(
+        &self,
+        codec: &SessionCodec,
+        provider: Option<&Provider>,
+        session: &Session,
+        force: bool,
+    ) -> TokenStatus {
         let tokens = match codec.tokens(session) {
             Ok(Some(tokens)) => tokens,
             Ok(None) => return TokenStatus::NoTokens,
@@ -150,7 +168,7 @@ impl Refresher {
                 return TokenStatus::Ended;
             }
         };
-        if !self.is_stale(&tokens) {
+        if !force && !self.is_stale(&tokens) {
             return TokenStatus::Fresh { tokens, refreshed: None };
         }
         let (Some(provider), true) = (provider, tokens.refresh_token.is_some()) else {

@@ -5,8 +5,10 @@ use crate::credentials::{Credentials, Identified, Outcome};
 use crate::errors::AppError;
 use crate::identity::Identity;
 use crate::policy::{AllowLists, Decision, Principal};
+use crate::refresh::revalidate::{Due, Found};
 use crate::refresh::TokenStatus;
 use crate::return_to::ReturnTo;
+use crate::session::Session;
 use crate::state::AppState;
 use crate::web::identity_headers::{self, ACCESS_TOKEN, PERMISSIONS};
 use crate::web::{clear_session, load_with, set_session};
@@ -47,9 +49,10 @@ type Answer = Result<HttpResponse, AppError>;
 enum Verdict {
     /// The whole answer.
     Done(Answer),
-    /// A 200 that still needs the provider's access token; `required` when
-    /// the policy demands a fresh one.
-    NeedsToken { response: HttpResponse, required: bool },
+    /// A 200 that still needs the provider's access token (`required` when
+    /// the policy demands a fresh one), or an account check first (`check`:
+    /// the due time it settles).
+    NeedsToken { response: HttpResponse, required: bool, check: Option<i64> },
 }
 
 type Served = Result<ServiceResponse, actix_web::Error>;
@@ -73,25 +76,41 @@ pub fn service(
     fn_service(move |req: ServiceRequest| verify(req, &credentials, &state))
 }
 
-/// The answer is ready at once. Only passing a provider's access token may
-/// need the network (a refresh), so only that case gets a boxed future.
+/// The answer is ready at once. Only passing a provider's access token (a
+/// refresh) or a due account check may need the network, so only those
+/// cases get a boxed future.
 fn verify(
     req: ServiceRequest,
     credentials: &Credentials,
     state: &web::Data<AppState>,
 ) -> Either<Ready<Served>, LocalBoxFuture<'static, Served>> {
     let outcome = load_with(req.request(), credentials);
-    let (mut response, required) = match verdict(req.request(), state, &outcome) {
+    let (mut response, required, check) = match verdict(req.request(), state, &outcome) {
         Verdict::Done(answer) => return Either::Left(ready(Ok(req.into_response(respond(answer))))),
-        Verdict::NeedsToken { response, required } => (response, required),
+        Verdict::NeedsToken { response, required, check } => (response, required, check),
     };
     let Some(identified) = outcome.identified().cloned() else {
         return Either::Left(ready(Ok(req.into_response(response))));
     };
     let state = state.clone();
     Either::Right(Box::pin(async move {
-        let answer = pass_access_token(req.request(), &state, &identified, required, &mut response).await;
-        Ok(req.into_response(respond(answer.map(|()| response))))
+        let answer = async {
+            let mut session = identified.session.as_ref();
+            let resealed = match (check, session) {
+                (Some(at), Some(current)) => match revalidate(req.request(), &state, current, at).await {
+                    Revalidated::Kept(resealed) => resealed,
+                    Revalidated::Ended => return unauthenticated(req.request()),
+                },
+                _ => None,
+            };
+            if resealed.is_some() {
+                session = resealed.as_ref();
+            }
+            pass_access_token(req.request(), &state, &identified, session, required, &mut response).await?;
+            Ok(response)
+        }
+        .await;
+        Ok(req.into_response(respond(answer)))
     }))
 }
 
@@ -109,16 +128,20 @@ fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
         Decision::Allow { fresh_token } => fresh_token,
         Decision::Forbidden => return Verdict::Done(Err(AppError::Forbidden("forbidden"))),
         Decision::Unauthenticated if outcome.bad_bearer() => return Verdict::Done(Err(AppError::InvalidToken)),
-        Decision::Unauthenticated => {
-            return Verdict::Done(match wants_redirect(req).then(|| signin_redirect(req)).flatten() {
-                Some(redirect) => Ok(redirect),
-                None => Err(AppError::Unauthenticated),
-            })
-        }
+        Decision::Unauthenticated => return Verdict::Done(unauthenticated(req)),
     };
     // A public route lets anonymous requests through with no identity.
     let Some(identified) = identified else {
         return Verdict::Done(Ok(HttpResponse::new(StatusCode::OK)));
+    };
+    // A memory lookup, unless the provider's `revalidate` makes a check due.
+    let check = match identified.session.as_ref().map(|session| state.revalidator.due(session)) {
+        Some(Due::Gone) => {
+            clear_session(req);
+            return Verdict::Done(unauthenticated(req));
+        }
+        Some(Due::Yes { at }) => Some(at),
+        Some(Due::No) | None => None,
     };
     let mut response = identity_headers::response(identified);
     let identity = &identified.identity;
@@ -132,10 +155,60 @@ fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
     }
     // Only sessions from a provider that passes its token take the slow
     // path: another provider's doing so must not slow everyone else down.
-    if required || state.passes_token(&identity.provider) {
-        return Verdict::NeedsToken { response, required };
+    if required || check.is_some() || state.passes_token(&identity.provider) {
+        return Verdict::NeedsToken { response, required, check };
     }
     Verdict::Done(Ok(response))
+}
+
+/// No one is signed in: 401, or for `?redirect=1` a 302 to the sign-in page.
+fn unauthenticated(req: &HttpRequest) -> Answer {
+    match wants_redirect(req).then(|| signin_redirect(req)).flatten() {
+        Some(redirect) => Ok(redirect),
+        None => Err(AppError::Unauthenticated),
+    }
+}
+
+/// What an account check leaves of the session.
+enum Revalidated {
+    /// It stays; resealed with the tokens the check refreshed, if it did.
+    Kept(Option<Session>),
+    /// The account is gone: the cookie is cleared and the session revoked.
+    Ended,
+}
+
+/// The account check `providers.<id>.revalidate` made due: a gone account
+/// ends the session (cookie cleared, revoked in the store when there is
+/// one); tokens the check refreshed are resealed into the cookie, and the
+/// resealed session is kept for the rest of the request.
+async fn revalidate(req: &HttpRequest, state: &AppState, session: &Session, at: i64) -> Revalidated {
+    let (Some(provider), Some(credentials)) =
+        (state.providers.get(&session.provider), req.app_data::<web::Data<Credentials>>())
+    else {
+        return Revalidated::Kept(None);
+    };
+    let (checked, made_it) = state.revalidator.check(&state.refresher, &credentials.codec, provider, session, at).await;
+    if checked.found == Found::Gone {
+        clear_session(req);
+        if made_it {
+            super::managed::revoke(state, credentials, session).await;
+        }
+        return Revalidated::Ended;
+    }
+    let Some(tokens) = &checked.tokens else {
+        return Revalidated::Kept(None);
+    };
+    let resealed = match credentials.codec.with_tokens(session, tokens) {
+        Ok(resealed) => resealed,
+        Err(error) => {
+            tracing::warn!(session = %session.id, %error, "the refreshed tokens could not be sealed");
+            return Revalidated::Kept(None);
+        }
+    };
+    if let Err(error) = set_session(req, &resealed) {
+        tracing::warn!(session = %session.id, %error, "the refreshed session could not be set");
+    }
+    Revalidated::Kept(Some(resealed))
 }
 
 /// The policy's decision for the request the proxy describes. Host and path
@@ -156,6 +229,7 @@ async fn pass_access_token(
     req: &HttpRequest,
     state: &AppState,
     identified: &Identified,
+    session: Option<&Session>,
     required: bool,
     response: &mut HttpResponse,
 ) -> Result<(), AppError> {
@@ -168,7 +242,7 @@ async fn pass_access_token(
         return Ok(());
     };
     // Only a session holds provider tokens; a Bearer token's identity has none.
-    let status = match &identified.session {
+    let status = match session {
         Some(session) => state.refresher.fresh(&credentials.codec, provider.map(|p| p.as_ref()), session).await,
         None => TokenStatus::NoTokens,
     };

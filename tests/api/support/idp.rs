@@ -419,6 +419,7 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         pkce: true,
         client_auth: None,
         pass_access_token: false,
+        revalidate: None,
         bearer: Default::default(),
     }
 }
