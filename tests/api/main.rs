@@ -27,6 +27,7 @@ mod providers_presets;
 mod proxies;
 mod refresh;
 mod replicas;
+mod revalidate;
 mod revocation;
 mod session_info;
 mod shared_rate_limits;

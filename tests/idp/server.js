@@ -150,9 +150,14 @@ function checkPassword(login, password) {
   return crypto.timingSafeEqual(given, expected) ? user : undefined;
 }
 
+// Subs deleted by POST /test/delete-account: gone for userinfo (401
+// invalid_token) and for refresh grants (invalid_grant), as a deprovisioned
+// account is at a real IdP.
+const DELETED = new Set();
+
 async function findAccount(ctx, sub) {
   const user = BY_SUB.get(sub);
-  if (!user) return undefined;
+  if (!user || DELETED.has(sub)) return undefined;
   return {
     accountId: sub,
     // oidc-provider filters these by the granted scopes / claims.
@@ -171,6 +176,8 @@ const stats = {
   // GET /jwks and POST /token/introspection, whatever the answer.
   jwks_requests: 0,
   introspection_requests: 0,
+  // GET or POST /me (userinfo), whatever the answer.
+  userinfo_requests: 0,
   // Logout tokens posted to the client's backchannel_logout_uri: answered
   // 200 (ok) or not (failed, with the reason on stderr).
   backchannel_logouts: { ok: 0, failed: 0 },
@@ -620,6 +627,7 @@ ${Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</stro
   provider.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/jwks') stats.jwks_requests += 1;
     if (ctx.method === 'POST' && ctx.path === '/token/introspection') stats.introspection_requests += 1;
+    if (ctx.path === '/me') stats.userinfo_requests += 1;
     await next();
   });
 
@@ -788,6 +796,17 @@ async function handleTest(provider, req, res, url) {
       return;
     }
     sendJson(res, 200, { sub, revoked_grants: await revokeGrants(provider, sub) });
+    return;
+  }
+  if (url.pathname === '/test/delete-account' && req.method === 'POST') {
+    await readForm(req);
+    const sub = url.searchParams.get('sub');
+    if (!sub || !BY_SUB.has(sub)) {
+      sendJson(res, 400, { error: 'sub query parameter naming an account is required' });
+      return;
+    }
+    DELETED.add(sub);
+    sendJson(res, 200, { sub, deleted: true });
     return;
   }
   if (url.pathname === '/test/rotate-signing-key' && req.method === 'POST') {

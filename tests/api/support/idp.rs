@@ -172,6 +172,14 @@ impl TestIdp {
         assert!(response.status().is_success());
     }
 
+    /// Deprovision an account (`POST /test/delete-account`): userinfo then
+    /// answers its access tokens 401 and refresh grants `invalid_grant`.
+    pub async fn delete_account(&self, sub: &str) {
+        let response =
+            reqwest::Client::new().post(format!("{}/test/delete-account?sub={sub}", self.issuer)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     /// Register the test client again with `metadata` on top (`POST
     /// /test/client`: `backchannel_logout_uri`,
     /// `backchannel_logout_session_required`; null removes one).
