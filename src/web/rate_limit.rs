@@ -348,6 +348,18 @@ mod tests {
         FailureLimiter::new(clock, Duration::from_secs(60), max_per_user, max_per_client, store)
     }
 
+    #[test]
+    fn the_names_it_tracks_are_bounded_whatever_is_typed() {
+        let memory = InMemory::new(Arc::new(ManualClock::at(1000)), Duration::from_secs(900), 5, 1_000_000);
+        let typed = MAX_TRACKED as usize + MAX_TRACKED as usize / 2;
+        for i in 0..typed {
+            let _ = memory.reserve(&format!("nobody-{i}"), ip("192.0.2.1"), 1000);
+        }
+        memory.users.run_pending_tasks();
+        assert!(memory.users.entry_count() <= MAX_TRACKED, "{} names kept", memory.users.entry_count());
+        assert!(memory.users.entry_count() > MAX_TRACKED / 2, "the cap, not the window, bounds them");
+    }
+
     #[tokio::test]
     async fn blocks_after_the_limit_until_the_window_ends() {
         let clock = ManualClock::at(1000);

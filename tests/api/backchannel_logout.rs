@@ -8,7 +8,9 @@
 //! (Front-Channel Logout 1.0): the IdP's iframe URL with the `sid` it put in
 //! the ID token ends those sessions and clears the browser's cookie.
 
-use crate::helpers::{captured_logs, header, set_cookies, Spawn, TestApp, ALICE as PASSWORD_ALICE, ALICE_PASSWORD};
+use crate::helpers::{
+    captured_logs, header, on_store, set_cookies, Spawn, TestApp, ALICE as PASSWORD_ALICE, ALICE_PASSWORD,
+};
 use crate::support::idp::{authorize_at_idp_in, idp_browser, oidc_provider, Answer, IdpOptions, TestIdp, CLIENT_ID};
 use crate::support::network::free_port;
 use crate::support::oidc::{deliver, start, tokens_in, ALICE, CALLBACK};
@@ -17,8 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::{Client, Response};
 use sealgate::clock::Clock;
-use sealgate::config::store::{RedisUrl, StoreKind};
-use sealgate::config::Settings;
+use sealgate::config::store::StoreKind;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -30,13 +31,6 @@ const BOB: Answer<'static> = Answer::SignIn { login: "bob", password: "bob-passw
 enum Kind {
     Local,
     Redis,
-}
-
-fn on(settings: &mut Settings, redis: Option<&RedisServer>) {
-    if let Some(redis) = redis {
-        settings.store.kind = StoreKind::Redis;
-        settings.store.url = Some(RedisUrl::new(&redis.url()));
-    }
 }
 
 /// The test IdP and the gateway, the IdP told to post logout tokens to the
@@ -55,7 +49,7 @@ async fn gate(kind: Kind, session_required: bool) -> Gate {
     let app = Spawn::new()
         .configure(|s| {
             s.providers.insert("corp".into(), provider);
-            on(s, redis.as_ref());
+            on_store(s, redis.as_ref());
         })
         .ready()
         .run()

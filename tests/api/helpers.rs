@@ -373,6 +373,14 @@ pub fn on_redis(settings: &mut Settings, redis: &crate::support::redis_server::R
     settings.store.timeout = std::time::Duration::from_millis(500);
 }
 
+/// Keep the state in `redis` when given one, else in the local file the
+/// test settings name.
+pub fn on_store(settings: &mut Settings, redis: Option<&crate::support::redis_server::RedisServer>) {
+    if let Some(redis) = redis {
+        on_redis(settings, redis);
+    }
+}
+
 impl TestApp {
     /// Until `/readyz` says the store is `state` (`None`: ready), for at most 10 s.
     pub async fn wait_for_store(&self, state: Option<&str>) {

@@ -2,10 +2,10 @@
 //! the others; on the local store and on Redis. Only their own, only from
 //! our own origin, only with a session cookie.
 
-use crate::helpers::{client, set_cookies, Spawn, TestApp, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD};
+use crate::helpers::{client, on_redis, set_cookies, Spawn, TestApp, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD};
 use crate::support::redis_server::RedisServer;
 use reqwest::Client;
-use sealgate::config::store::{RedisUrl, StoreKind};
+use sealgate::config::store::StoreKind;
 use serde_json::Value;
 
 /// Sign `username` in on a browser of its own.
@@ -58,13 +58,7 @@ async fn a_person_ends_their_other_sessions_on_the_local_store() {
 #[tokio::test]
 async fn a_person_ends_their_other_sessions_on_redis() {
     let redis = RedisServer::start();
-    let app = Spawn::new()
-        .configure(|s| {
-            s.store.kind = StoreKind::Redis;
-            s.store.url = Some(RedisUrl::new(&redis.url()));
-        })
-        .run()
-        .await;
+    let app = Spawn::new().configure(|s| on_redis(s, &redis)).run().await;
     a_person_ends_their_other_sessions(app).await
 }
 

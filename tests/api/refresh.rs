@@ -4,12 +4,12 @@
 //! The no-refresh-token path, against a GitHub-shaped fake, is in
 //! `providers_presets.rs`.
 
-use crate::helpers::{captured_logs, header, set_cookies, wait_ready, TestApp};
+use crate::helpers::{captured_logs, header, on_redis, set_cookies, wait_ready, TestApp};
 use crate::support::idp::TestIdp;
 use crate::support::oidc::{new_cookie, signed_in_sealed_with, signed_in_with, Signed, PAST_EXPIRY};
 use crate::support::per_key_alg;
 use crate::support::redis_server::RedisServer;
-use sealgate::config::store::{RedisUrl, StoreKind};
+use sealgate::config::store::StoreKind;
 use sealgate::crypto::keys::KeyAlg;
 use sealgate::crypto::ProviderTokens;
 use sealgate::identity::User;
@@ -340,10 +340,7 @@ async fn fifty_requests_split_across_two_replicas(shared: Shared) -> (Vec<Option
     let redis = (shared == Shared::Redis).then(RedisServer::start);
     let Signed { idp, app: first, cookie, .. } = signed_in_with(|s| match (shared, &redis) {
         (Shared::Nothing, _) => s.store.kind = StoreKind::None,
-        (Shared::Redis, Some(redis)) => {
-            s.store.kind = StoreKind::Redis;
-            s.store.url = Some(RedisUrl::new(&redis.url()));
-        }
+        (Shared::Redis, Some(redis)) => on_redis(s, redis),
         _ => {}
     })
     .await;

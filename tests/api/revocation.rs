@@ -4,11 +4,10 @@
 //! revocations across a restart; and a store that goes away shows on
 //! `/readyz` and is handled as `store.unavailable` says.
 
-use crate::helpers::{set_cookies, spawn_in, test_settings, Spawn, TestApp, ALICE, ALICE_PASSWORD};
+use crate::helpers::{on_store, set_cookies, spawn_in, test_settings, Spawn, TestApp, ALICE, ALICE_PASSWORD};
 use crate::support::redis_server::RedisServer;
 use reqwest::StatusCode;
-use sealgate::config::store::{RedisUrl, StoreKind, WhenUnavailable};
-use sealgate::config::Settings;
+use sealgate::config::store::{StoreKind, WhenUnavailable};
 use std::time::{Duration, Instant};
 
 /// Which store the gateway keeps its state in.
@@ -16,16 +15,6 @@ use std::time::{Duration, Instant};
 enum Kind {
     Local,
     Redis,
-}
-
-/// Point `settings` at `redis` (or leave the local file the test settings name).
-fn on(settings: &mut Settings, redis: Option<&RedisServer>) {
-    if let Some(redis) = redis {
-        settings.store.kind = StoreKind::Redis;
-        settings.store.url = Some(RedisUrl::new(&redis.url()));
-        settings.store.poll_interval = Duration::from_millis(100);
-        settings.store.timeout = Duration::from_millis(500);
-    }
 }
 
 /// Sign alice in on `app`, and return her session cookie as a Cookie header
@@ -57,7 +46,7 @@ async fn wait_for_store(app: &TestApp, state: Option<&str>) {
 
 async fn a_copied_cookie_stops_working_after_sign_out(kind: Kind) {
     let redis = matches!(kind, Kind::Redis).then(RedisServer::start);
-    let app = Spawn::new().configure(|s| on(s, redis.as_ref())).run().await;
+    let app = Spawn::new().configure(|s| on_store(s, redis.as_ref())).run().await;
     wait_for_store(&app, None).await;
     let copied = alice_cookie(&app).await;
     let other_device = alice_cookie(&app).await;
@@ -103,9 +92,9 @@ async fn without_a_store_a_copied_cookie_works_until_it_expires() {
 #[tokio::test]
 async fn a_sign_out_on_one_replica_reaches_the_other_within_a_second() {
     let redis = RedisServer::start();
-    let first = Spawn::new().configure(|s| on(s, Some(&redis))).run().await;
+    let first = Spawn::new().configure(|s| on_store(s, Some(&redis))).run().await;
     let mut settings = test_settings(&first._dir);
-    on(&mut settings, Some(&redis));
+    on_store(&mut settings, Some(&redis));
     let second = spawn_in(first._dir.clone(), settings, first.clock.clone()).await;
     wait_for_store(&first, None).await;
     wait_for_store(&second, None).await;
@@ -143,7 +132,7 @@ async fn a_lost_store_shows_on_readyz_and_is_handled_as_configured(unavailable: 
     let mut redis = RedisServer::start();
     let app = Spawn::new()
         .configure(|s| {
-            on(s, Some(&redis));
+            on_store(s, Some(&redis));
             s.store.unavailable = unavailable;
         })
         .run()
