@@ -104,7 +104,7 @@ fn verify(
                 _ => None,
             };
             if resealed.is_some() {
-                session = resealed.as_ref();
+                session = resealed.as_deref();
             }
             pass_access_token(req.request(), &state, &identified, session, required, &mut response).await?;
             Ok(response)
@@ -172,7 +172,7 @@ fn unauthenticated(req: &HttpRequest) -> Answer {
 /// What an account check leaves of the session.
 enum Revalidated {
     /// It stays; resealed with the tokens the check refreshed, if it did.
-    Kept(Option<Session>),
+    Kept(Option<Box<Session>>),
     /// The account is gone: the cookie is cleared and the session revoked.
     Ended,
 }
@@ -208,7 +208,7 @@ async fn revalidate(req: &HttpRequest, state: &AppState, session: &Session, at: 
     if let Err(error) = set_session(req, &resealed) {
         tracing::warn!(session = %session.id, %error, "the refreshed session could not be set");
     }
-    Revalidated::Kept(Some(resealed))
+    Revalidated::Kept(Some(Box::new(resealed)))
 }
 
 /// The policy's decision for the request the proxy describes. Host and path
