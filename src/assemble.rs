@@ -3,6 +3,7 @@
 //! providers, state), collecting every problem (settings, keys, users) into
 //! one error.
 
+use crate::assertion::Assertions;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, Settings};
 use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
@@ -19,6 +20,7 @@ use crate::session::flow::FlowCodec;
 use crate::session::{Lifetimes, SessionCodec};
 use crate::state::AppState;
 use crate::store::{RevocationView, Store};
+use crate::web::identity_headers::IdentityHeaders;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies, BODY_LIMIT};
 use actix_web::web;
 use std::sync::Arc;
@@ -74,6 +76,11 @@ impl Gateway {
         let providers =
             Providers::from_settings(&settings, clock.clone()).map_err(|e| problems.extend(e)).ok().unwrap_or_default();
         let store = Store::open(&settings.store, clock.clone()).map_err(|e| problems.push(format!("store: {e}"))).ok();
+        let assertions = Assertions::from_settings(&settings, clock.clone(), init == KeyInit::CreateInDevelopment)
+            .map_err(|e| problems.push(format!("assertion: {e}")))
+            .ok()
+            .flatten()
+            .map(Arc::new);
         let public_url = settings.public_url();
         let (Some(keys), Some(public_url), Some(store), true) = (keys, public_url, store, problems.is_empty()) else {
             return Err(ConfigError::new(problems));
@@ -152,6 +159,8 @@ impl Gateway {
             body_limits: BodyLimits { max_bytes: BODY_LIMIT, timeout: settings.server.client_timeout },
             store,
             revocations,
+            identity_headers: IdentityHeaders::from_settings(&settings),
+            assertions,
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

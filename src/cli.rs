@@ -1,6 +1,6 @@
 //! The command line: `serve` (the default), `keygen`, `keys list|activate|retire`,
 //! `check-config`, `hash-password`, `session mint|inspect`, `token mint|inspect|revoke`,
-//! `sessions revoke`.
+//! `sessions revoke`, `assertion-keys generate|list|activate|retire`.
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -23,6 +23,7 @@ macro_rules! out {
     };
 }
 
+mod assertion_keys;
 mod sessions;
 mod tokens;
 use tokens::{inspect, mint, mint_api_token, revoke_api_token};
@@ -83,6 +84,11 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         action: SessionsCommand,
+    },
+    /// Generate, list, activate or retire the keys that sign `X-Auth-Assertion`.
+    AssertionKeys {
+        #[command(subcommand)]
+        action: assertion_keys::AssertionKeysCommand,
     },
 }
 
@@ -192,6 +198,7 @@ impl Cli {
             Command::Keygen { alg, next } => keygen(self.config.as_ref(), alg, next),
             Command::Keys { action } => keys_command(self.config.as_ref(), action),
             Command::CheckConfig => check_config(self.config.as_ref()),
+            Command::AssertionKeys { action } => assertion_keys::run(self.config.as_ref(), action),
             Command::HashPassword => hash_from_stdin(),
             Command::Session { action: SessionCommand::Inspect { value } } => inspect(self.config.as_ref(), &value),
             Command::Token { action: TokenCommand::Inspect { token } } => inspect(self.config.as_ref(), &token),
@@ -200,14 +207,14 @@ impl Cli {
                 sessions::revoke_user(self.config.as_ref(), &user)
             }
             Command::Token { action: TokenCommand::Mint { user, name, email, groups, scopes, ttl } } => {
-                let user = User { id: user, username: None, email, name: None, avatar_url: None, groups };
+                let user = User { email, groups, ..User::new(user) };
                 mint_api_token(self.config.as_ref(), user, &name, scopes, ttl)
             }
             Command::Session {
                 action:
                     SessionCommand::Mint { user, username, email, name, provider, groups, ttl, access_token, token_ttl },
             } => {
-                let user = User { id: user, username, email, name, avatar_url: None, groups };
+                let user = User { username, email, name, groups, ..User::new(user) };
                 mint(self.config.as_ref(), user, &provider, ttl, access_token.map(|t| (t, token_ttl)))
             }
         };

@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! config/  identity/  crypto/  clock            leaves
+//! assertion/                                  the signed identity for upstreams
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
 //! credentials/                                  who is asking: one identify()
 //! web/                                          middleware, extractors, headers
@@ -26,6 +27,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod assemble;
+pub mod assertion;
 pub mod cli;
 pub mod clock;
 pub mod config;

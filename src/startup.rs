@@ -45,6 +45,9 @@ fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState) -> Reload
     if let Some(credentials) = &state.credentials {
         reloader.watch(credentials.clone());
     }
+    if let Some(assertions) = &state.assertions {
+        reloader.watch(Arc::new(crate::assertion::AssertionKeyFile(Arc::clone(assertions))));
+    }
     reloader
 }
 

@@ -1,6 +1,7 @@
 //! The shared, read-only state the routes use, built by
 //! [`assemble`](crate::assemble) and handed to every worker.
 
+use crate::assertion::Assertions;
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
@@ -9,6 +10,7 @@ use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::flow::FlowCodec;
 use crate::store::{RevocationView, Store};
+use crate::web::identity_headers::IdentityHeaders;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use std::sync::Arc;
 use url::Url;
@@ -40,6 +42,10 @@ pub struct AppState {
     pub store: Store,
     /// What is revoked, kept current from the store; `None` without one.
     pub revocations: Option<Arc<RevocationView>>,
+    /// Which identity headers `/auth/verify` sends, from which claims.
+    pub identity_headers: IdentityHeaders,
+    /// `X-Auth-Assertion` and its keys; `None` unless `assertion.enabled`.
+    pub assertions: Option<Arc<Assertions>>,
 }
 
 impl AppState {

@@ -5,11 +5,13 @@
 //! keys are errors); [`Settings::validate`] applies the cross-field rules and
 //! returns every problem at once in a [`ConfigError`].
 
+pub mod assertion;
 mod list;
 mod secret;
 pub mod store;
 mod validate;
 
+pub use assertion::AssertionSettings;
 pub use secret::SecretSource;
 pub use validate::ConfigError;
 
@@ -67,6 +69,12 @@ pub struct Settings {
     pub api_tokens: ApiTokenSettings,
     #[serde(default)]
     pub store: store::StoreSettings,
+    /// `X-Auth-Assertion`: the signed identity for the upstream.
+    #[serde(default)]
+    pub assertion: AssertionSettings,
+    /// Identity header name to claim, over the default `X-Auth-*` headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
@@ -300,6 +308,10 @@ pub struct ProviderSettings {
     /// Accept this provider's own tokens as `Authorization: Bearer`.
     #[serde(default)]
     pub bearer: BearerSettings,
+    /// Claims of the profile to keep in the session (for `[headers]`
+    /// `claims.<name>` and the assertion), at most 16.
+    #[serde(default, deserialize_with = "list::plain_or_list")]
+    pub keep_claims: Vec<String>,
 }
 
 /// `[providers.<id>.bearer]`: the provider's tokens as `Authorization: Bearer`.

@@ -1,6 +1,7 @@
 //! The signed-in person as sealgate carries them in a session.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A user profile. Every field ends up in an HTTP header on `/auth/verify`,
 /// so [`User::validate`] refuses control characters and bounds lengths.
@@ -19,6 +20,10 @@ pub struct User {
     pub avatar_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Claims of the profile kept as text (a provider's `keep_claims`), by
+    /// name: for configured headers and the assertion. At most 16.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,10 +38,14 @@ pub enum UserError {
     GroupComma,
     #[error("too many groups")]
     TooManyGroups,
+    #[error("too many kept claims, or one with a name that is not plain")]
+    Claims,
 }
 
 const MAX_FIELD: usize = 512;
 const MAX_GROUPS: usize = 256;
+const MAX_CLAIMS: usize = 16;
+const MAX_CLAIM_NAME: usize = 64;
 
 fn check(field: &'static str, value: &str) -> Result<(), UserError> {
     if value.is_empty() {
@@ -53,7 +62,15 @@ fn check(field: &'static str, value: &str) -> Result<(), UserError> {
 
 impl User {
     pub fn new(id: impl Into<String>) -> User {
-        User { id: id.into(), username: None, email: None, name: None, avatar_url: None, groups: Vec::new() }
+        User {
+            id: id.into(),
+            username: None,
+            email: None,
+            name: None,
+            avatar_url: None,
+            groups: Vec::new(),
+            claims: BTreeMap::new(),
+        }
     }
 
     /// About how many bytes this user takes on the heap: its text, and the
@@ -64,6 +81,7 @@ impl User {
         self.id.len()
             + optional.iter().filter_map(|text| text.as_ref()).map(|text| text.len() + PER_STRING).sum::<usize>()
             + self.groups.iter().map(|group| group.len() + PER_STRING).sum::<usize>()
+            + self.claims.iter().map(|(name, value)| name.len() + value.len() + 3 * PER_STRING).sum::<usize>()
             + PER_STRING
     }
 
@@ -88,6 +106,16 @@ impl User {
                 return Err(UserError::GroupComma);
             }
         }
+        if self.claims.len() > MAX_CLAIMS {
+            return Err(UserError::Claims);
+        }
+        for (name, value) in &self.claims {
+            let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-.:".contains(&b);
+            if name.is_empty() || name.len() > MAX_CLAIM_NAME || !name.bytes().all(plain) {
+                return Err(UserError::Claims);
+            }
+            check("claims", value)?;
+        }
         Ok(())
     }
 }
@@ -106,5 +134,18 @@ mod tests {
         let mut grouped = User::new("bob");
         grouped.groups = vec!["a,b".into()];
         assert_eq!(grouped.validate(), Err(UserError::GroupComma));
+    }
+
+    #[test]
+    fn kept_claims_are_bounded_in_number_name_and_value() {
+        let mut user = User::new("alice");
+        user.claims.insert("team".into(), "blue".into());
+        assert_eq!(user.validate(), Ok(()));
+        user.claims.insert("team".into(), "x".repeat(MAX_FIELD + 1));
+        assert_eq!(user.validate(), Err(UserError::TooLong("claims")));
+        user.claims = [("a b".to_owned(), "v".to_owned())].into();
+        assert_eq!(user.validate(), Err(UserError::Claims));
+        user.claims = (0..=MAX_CLAIMS).map(|i| (format!("c{i}"), "v".to_owned())).collect();
+        assert_eq!(user.validate(), Err(UserError::Claims));
     }
 }

@@ -29,6 +29,7 @@ fn claims(cfg: &ProviderSettings, configurable: bool) -> ClaimMap {
     if configurable {
         claims.apply(&cfg.claims);
     }
+    claims.keep.clone_from(&cfg.keep_claims);
     claims
 }
 

@@ -14,6 +14,9 @@ pub struct ClaimMap {
     pub name: String,
     pub avatar_url: String,
     pub groups: String,
+    /// Claims kept in the session as text, by their (dotted) name
+    /// (`keep_claims`).
+    pub keep: Vec<String>,
 }
 
 impl Default for ClaimMap {
@@ -25,6 +28,19 @@ impl Default for ClaimMap {
 /// Look up a dotted path (`data.user.id`).
 fn lookup<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(json, |value, key| value.get(key))
+}
+
+/// The longest kept claim value: as long as any user field.
+const MAX_KEPT: usize = 512;
+
+/// A kept claim as text: a string, a number or a boolean, short and without
+/// control characters (it may become a header); anything else is not kept.
+fn kept(value: Option<&Value>) -> Option<String> {
+    let text = match value? {
+        Value::Bool(b) => b.to_string(),
+        other => text(Some(other))?,
+    };
+    (text.len() <= MAX_KEPT && !text.contains(char::is_control)).then_some(text)
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -45,6 +61,7 @@ impl ClaimMap {
             name: "name".into(),
             avatar_url: "picture".into(),
             groups: "groups".into(),
+            keep: Vec::new(),
         }
     }
 
@@ -85,6 +102,7 @@ impl ClaimMap {
             name: text(lookup(json, &self.name)),
             avatar_url: text(lookup(json, &self.avatar_url)),
             groups,
+            claims: self.keep.iter().filter_map(|name| Some((name.clone(), kept(lookup(json, name))?))).collect(),
         })
     }
 }
@@ -121,5 +139,19 @@ mod tests {
         );
         assert_eq!(user.groups, ["a", "b"]);
         assert!(map.user(&json!({"data": {}})).is_err());
+    }
+
+    #[test]
+    fn kept_claims_are_text_and_bounded_and_others_are_not_kept() {
+        let mut map = ClaimMap::oidc();
+        map.keep = ["team", "org.unit", "admin", "roles", "essay", "bell"].map(String::from).to_vec();
+        let profile = json!({
+            "sub": "s1", "team": "blue", "org": {"unit": 7}, "admin": true, "roles": ["a"],
+            "essay": "x".repeat(MAX_KEPT + 1), "bell": "ding\u{7}", "unasked": "no"
+        });
+        let user = map.user(&profile).unwrap();
+        let kept: Vec<(&str, &str)> = user.claims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(kept, [("admin", "true"), ("org.unit", "7"), ("team", "blue")]);
+        assert_eq!(user.validate(), Ok(()));
     }
 }

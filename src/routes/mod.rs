@@ -4,6 +4,7 @@ mod admin;
 mod api_tokens;
 mod health;
 mod home;
+mod jwks;
 mod logout;
 mod managed;
 mod oauth;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .route("/auth/token", web::get().to(token::token))
         .route("/auth/tokens", web::post().to(api_tokens::mint))
         .route("/metrics", web::get().to(health::metrics))
+        .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
         .route("/auth/signin", web::get().to(signin::signin_page))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
         .route("/auth/signin/{provider}", web::get().to(oauth::start))

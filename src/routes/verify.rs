@@ -10,7 +10,7 @@ use crate::refresh::TokenStatus;
 use crate::return_to::ReturnTo;
 use crate::session::Session;
 use crate::state::AppState;
-use crate::web::identity_headers::{self, ACCESS_TOKEN, PERMISSIONS};
+use crate::web::identity_headers::{ACCESS_TOKEN, ASSERTION, PERMISSIONS};
 use crate::web::{clear_session, load_with, set_session};
 use actix_web::dev::{fn_service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
@@ -143,8 +143,11 @@ fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
         Some(Due::Yes { at }) => Some(at),
         Some(Due::No) | None => None,
     };
-    let mut response = identity_headers::response(identified);
+    let mut response = state.identity_headers.response(identified);
     let identity = &identified.identity;
+    if let Some(assertion) = assertion(req, state, identity) {
+        response.headers_mut().insert(const { HeaderName::from_static(ASSERTION) }, assertion);
+    }
     if state.policy_active {
         let permissions = state.policy.permissions(&identity.user);
         if let Ok(value) = HeaderValue::from_str(&permissions.join(",")) {
@@ -159,6 +162,27 @@ fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
         return Verdict::NeedsToken { response, required, check };
     }
     Verdict::Done(Ok(response))
+}
+
+/// `X-Auth-Assertion` for `identity`, when assertions are on. Its audience
+/// is `assertion.audience`, else the host a trusted proxy forwarded; a
+/// host that is missing, repeated, from an untrusted peer or that does not
+/// parse gives no assertion (fail closed: an upstream that requires one
+/// refuses), never one for an audience made up.
+fn assertion(req: &HttpRequest, state: &AppState, identity: &Identity) -> Option<HeaderValue> {
+    let assertions = state.assertions.as_ref()?;
+    if let Some(audience) = assertions.audience() {
+        return assertions.assertion(identity, audience);
+    }
+    if !state.proxies.peer_is_trusted(req) {
+        return None;
+    }
+    let mut hosts = req.headers().get_all("x-forwarded-host");
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return None;
+    };
+    let audience = crate::assertion::audience_from_host(host.to_str().ok()?)?;
+    assertions.assertion(identity, &audience)
 }
 
 /// No one is signed in: 401, or for `?redirect=1` a 302 to the sign-in page.
