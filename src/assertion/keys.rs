@@ -17,7 +17,7 @@
 
 use crate::crypto::keys::KeyState;
 use josekit::jwk::{Jwk, KeyPair};
-use josekit::jws::{JwsSigner, EdDSA, ES256};
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -84,7 +84,10 @@ fn is_valid_kid(kid: &str) -> bool {
 impl AssertionKey {
     fn from_members(members: Map<String, Value>) -> Result<AssertionKey, String> {
         let text = |name: &str| members.get(name).and_then(Value::as_str);
-        let kid = text("kid").filter(|kid| is_valid_kid(kid)).ok_or("a key without a plain `kid` (1-64 of A-Z a-z 0-9 - _)")?;
+        let kid = text("kid")
+            .filter(|kid| is_valid_kid(kid))
+            .map(str::to_owned)
+            .ok_or("a key without a plain `kid` (1-64 of A-Z a-z 0-9 - _)")?;
         let alg = text("alg")
             .and_then(SigningAlg::parse)
             .ok_or_else(|| format!("key {kid}: `alg` must be ES256 or EdDSA"))?;
@@ -112,14 +115,38 @@ impl AssertionKey {
             SigningAlg::EdDsa => EdDSA.signer_from_jwk(&jwk).map(|s| Box::new(s) as Box<dyn JwsSigner>),
         }
         .map_err(|_| format!("key {kid}: the key material is not a valid {} key", alg.as_str()))?;
-        Ok(AssertionKey { kid: kid.to_owned(), alg, state, created, members, signer })
+        let key = AssertionKey { kid: kid.clone(), alg, state, created, members, signer };
+        // What is published must verify what is signed: `x` (and `y`) must
+        // be the public half of `d`.
+        if !key.public_verifies() {
+            return Err(format!("key {kid}: the key material is not a valid {} key", alg.as_str()));
+        }
+        Ok(key)
+    }
+
+    fn public_verifies(&self) -> bool {
+        const PROBE: &[u8] = b"sealgate assertion key check";
+        let Ok(public) = Jwk::from_map(self.public_jwk()) else {
+            return false;
+        };
+        let verifier: Box<dyn JwsVerifier> = match self.alg {
+            SigningAlg::Es256 => match ES256.verifier_from_jwk(&public) {
+                Ok(verifier) => Box::new(verifier),
+                Err(_) => return false,
+            },
+            SigningAlg::EdDsa => match EdDSA.verifier_from_jwk(&public) {
+                Ok(verifier) => Box::new(verifier),
+                Err(_) => return false,
+            },
+        };
+        self.signer.sign(PROBE).is_ok_and(|signature| verifier.verify(PROBE, &signature).is_ok())
     }
 
     fn generate(alg: SigningAlg, state: KeyState, now: i64) -> Result<AssertionKey, String> {
         let pair = match alg {
-            SigningAlg::Es256 => ES256.generate_key_pair().map(|pair| pair.to_jwk_private_key()),
+            SigningAlg::Es256 => ES256.generate_key_pair().map(|pair| pair.to_jwk_key_pair()),
             SigningAlg::EdDsa => {
-                EdDSA.generate_key_pair(josekit::jwk::Ed25519).map(|pair| pair.to_jwk_private_key())
+                EdDSA.generate_key_pair(josekit::jwk::Ed25519).map(|pair| pair.to_jwk_key_pair())
             }
         }
         .map_err(|e| format!("cannot generate an {} key: {e}", alg.as_str()))?;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod api_tokens;
+mod assertion;
 mod backchannel_logout;
 mod bad_input;
 mod bearer;
