@@ -145,16 +145,15 @@ impl AssertionKey {
     fn generate(alg: SigningAlg, state: KeyState, now: i64) -> Result<AssertionKey, String> {
         let pair = match alg {
             SigningAlg::Es256 => ES256.generate_key_pair().map(|pair| pair.to_jwk_key_pair()),
-            SigningAlg::EdDsa => {
-                EdDSA.generate_key_pair(josekit::jwk::Ed25519).map(|pair| pair.to_jwk_key_pair())
-            }
+            SigningAlg::EdDsa => EdDSA.generate_key_pair(josekit::jwk::Ed25519).map(|pair| pair.to_jwk_key_pair()),
         }
         .map_err(|e| format!("cannot generate an {} key: {e}", alg.as_str()))?;
         let mut members: Map<String, Value> = pair.as_ref().clone();
         let mut random = [0u8; 9];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
         let date = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y%m%d");
-        let kid = format!("{date}-{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random));
+        let kid =
+            format!("{date}-{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random));
         members.insert("kid".into(), kid.into());
         members.insert("alg".into(), alg.as_str().into());
         members.insert("use".into(), "sig".into());
@@ -294,7 +293,8 @@ impl AssertionKeys {
         if was == kid {
             return Ok(was);
         }
-        let at = self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
+        let at =
+            self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
         let key = self.others.remove(at);
         self.make_current(key);
         Ok(was)
@@ -305,7 +305,8 @@ impl AssertionKeys {
         if self.current.kid == kid {
             return Err(format!("{kid} is the current assertion key: activate another one first"));
         }
-        let at = self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
+        let at =
+            self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
         Ok(self.others.remove(at).state)
     }
 
@@ -430,7 +431,9 @@ mod tests {
         assert!(with(&|k| drop(k.insert("crv".into(), "P-384".into()))).contains("crv P-256"));
         assert!(with(&|k| drop(k.insert("x".into(), "AAAA".into()))).contains("not a valid ES256 key"));
         assert!(with(&|k| drop(k.insert("kid".into(), "a b".into()))).contains("kid"));
-        assert!(with(&|k| drop(k.insert("sealgate_state".into(), "next".into()))).contains("no assertion key is current"));
+        assert!(
+            with(&|k| drop(k.insert("sealgate_state".into(), "next".into()))).contains("no assertion key is current")
+        );
         let two = serde_json::json!({ "keys": [key.clone(), key] }).to_string();
         assert!(AssertionKeys::from_json(&two).unwrap_err().contains("two keys"));
         assert!(AssertionKeys::from_json("{\"keys\": []}").is_err());

@@ -114,7 +114,8 @@ pub fn audience_from_host(host: &str) -> Option<String> {
             None => (host, None),
         },
     };
-    let numeric = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok();
+    let numeric =
+        |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok();
     if port.is_some_and(|port| !numeric(port)) {
         return None;
     }
@@ -131,7 +132,11 @@ impl Assertions {
     /// The assertions the settings ask for, with their keys loaded; `None`
     /// when `assertion.enabled` is off. A missing key file is generated in
     /// development mode (written when `may_write`), an error in production.
-    pub fn from_settings(settings: &Settings, clock: SharedClock, may_write: bool) -> Result<Option<Assertions>, String> {
+    pub fn from_settings(
+        settings: &Settings,
+        clock: SharedClock,
+        may_write: bool,
+    ) -> Result<Option<Assertions>, String> {
         if !settings.assertion.enabled {
             return Ok(None);
         }
@@ -229,7 +234,14 @@ impl Assertions {
         }
     }
 
-    fn signed_token(&self, signing: &Signing, identity: &Identity, audience: &str, iat: i64, exp: i64) -> Option<HeaderValue> {
+    fn signed_token(
+        &self,
+        signing: &Signing,
+        identity: &Identity,
+        audience: &str,
+        iat: i64,
+        exp: i64,
+    ) -> Option<HeaderValue> {
         let payload = claims(&self.issuer, identity, audience, iat, exp);
         let key = signing.keys.current();
         let mut header = JwsHeader::new();
@@ -442,7 +454,8 @@ mod tests {
             assert!(audience_from_host(good).is_some(), "{good}");
         }
         assert_eq!(audience_from_host("App.Example.com").as_deref(), Some("app.example.com"));
-        for bad in ["", "app.example.com:abc", "app.example.com:", "a:99999", "bad host", "a/b", "%61pp", "a:1:2", "<several>"]
+        for bad in
+            ["", "app.example.com:abc", "app.example.com:", "a:99999", "bad host", "a/b", "%61pp", "a:1:2", "<several>"]
         {
             assert_eq!(audience_from_host(bad), None, "{bad}");
         }

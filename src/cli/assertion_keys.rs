@@ -38,9 +38,8 @@ pub enum AlgArg {
 }
 
 fn read(path: &std::path::Path) -> Result<AssertionKeys, String> {
-    keys::read(path)?.ok_or_else(|| {
-        format!("no assertion keys at {}; run `sealgate assertion-keys generate` first", path.display())
-    })
+    keys::read(path)?
+        .ok_or_else(|| format!("no assertion keys at {}; run `sealgate assertion-keys generate` first", path.display()))
 }
 
 pub fn run(config: Option<&PathBuf>, action: AssertionKeysCommand) -> Result<(), String> {

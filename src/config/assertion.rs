@@ -111,7 +111,10 @@ impl Settings {
         if !(10..=3600).contains(&assertion.lifetime.as_secs()) {
             problems.push("assertion.lifetime must be between 10s and 1h".into());
         }
-        if assertion.audience.as_deref().is_some_and(|aud| aud.is_empty() || aud.len() > 512 || aud.contains(char::is_control))
+        if assertion
+            .audience
+            .as_deref()
+            .is_some_and(|aud| aud.is_empty() || aud.len() > 512 || aud.contains(char::is_control))
         {
             problems.push("assertion.audience must be 1-512 characters, without control characters".into());
         }

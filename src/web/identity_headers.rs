@@ -94,7 +94,9 @@ pub struct IdentityHeaders {
 impl Default for IdentityHeaders {
     /// The default `X-Auth-*` headers.
     fn default() -> Self {
-        IdentityHeaders::from_pairs(crate::config::assertion::DEFAULT_HEADERS.map(|(n, c)| (n.to_owned(), c.to_owned())))
+        IdentityHeaders::from_pairs(
+            crate::config::assertion::DEFAULT_HEADERS.map(|(n, c)| (n.to_owned(), c.to_owned())),
+        )
     }
 }
 
@@ -119,7 +121,9 @@ impl IdentityHeaders {
         let groups = (!user.groups.is_empty()).then(|| user.groups.join(","));
         self.headers
             .iter()
-            .filter_map(|(name, claim)| Some((name.clone(), HeaderValue::from_str(claim.value(identity, &groups)?).ok()?)))
+            .filter_map(|(name, claim)| {
+                Some((name.clone(), HeaderValue::from_str(claim.value(identity, &groups)?).ok()?))
+            })
             .collect()
     }
 
