@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sealgate's integration tests need beyond the Rust toolchain:
-#   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server; wrk with
+#   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server,
+#     prometheus (for promtool); wrk with
 #     --with-bench. nginx and caddy are installed without being left running
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
@@ -40,7 +41,8 @@ candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; 
 # ---------------------------------------------------------------------------
 # Debian packages
 
-wanted=(nginx caddy chromium fonts-liberation redis-server)
+# prometheus for promtool, which checks examples/monitoring's alert rules.
+wanted=(nginx caddy chromium fonts-liberation redis-server prometheus)
 if $with_bench; then wanted+=(wrk); fi
 
 missing=()
@@ -94,7 +96,7 @@ fi
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
-for svc in nginx caddy redis-server; do
+for svc in nginx caddy redis-server prometheus prometheus-node-exporter; do
   installed "$svc" || continue
   if systemd_running; then
     if systemctl is-active --quiet "$svc" 2>/dev/null; then
@@ -115,7 +117,7 @@ for svc in nginx caddy redis-server; do
   fi
 done
 
-for bin in nginx chromium; do
+for bin in nginx chromium promtool; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin is not on PATH after install" >&2; exit 1; }
 done
 if installed caddy; then command -v caddy >/dev/null 2>&1 || { echo "install-test-deps: caddy is not on PATH after install" >&2; exit 1; }; fi

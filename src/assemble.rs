@@ -152,6 +152,8 @@ impl Gateway {
             body_limits: BodyLimits { max_bytes: BODY_LIMIT, timeout: settings.server.client_timeout },
             store,
             revocations,
+            access_log: settings.log.access,
+            metrics_elsewhere: settings.server.metrics_listen.is_some(),
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

@@ -1,6 +1,7 @@
 //! The shared, read-only state the routes use, built by
 //! [`assemble`](crate::assemble) and handed to every worker.
 
+use crate::config::AccessLog;
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub store: Store,
     /// What is revoked, kept current from the store; `None` without one.
     pub revocations: Option<Arc<RevocationView>>,
+    /// Which requests get an access log line.
+    pub access_log: AccessLog,
+    /// Whether `/metrics` is served on `server.metrics_listen` instead.
+    pub metrics_elsewhere: bool,
 }
 
 impl AppState {

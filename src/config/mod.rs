@@ -381,6 +381,9 @@ pub struct ServerSettings {
     /// body; slower clients get 408 and the connection is closed.
     #[serde(with = "humantime_serde")]
     pub client_timeout: Duration,
+    /// A separate address serving only `/metrics` (then not served on
+    /// `listen`); none serves it on `listen`.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -392,6 +395,7 @@ impl Default for ServerSettings {
             workers: 0,
             allowed_origins: Vec::new(),
             client_timeout: Duration::from_secs(10),
+            metrics_listen: None,
         }
     }
 }
@@ -528,11 +532,25 @@ pub struct LogSettings {
     /// A tracing filter, e.g. `info` or `sealgate=debug`. `RUST_LOG` wins.
     pub level: String,
     pub format: LogFormat,
+    /// Which requests get an access log line.
+    pub access: AccessLog,
+}
+
+/// Which requests get an access log line (`log.access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    /// Every route but the per-request ones: `/auth/verify`, `/healthz`,
+    /// `/readyz` and `/metrics`.
+    Default,
+    /// Every route.
+    All,
+    Off,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text }
+        Self { level: "info".into(), format: LogFormat::Text, access: AccessLog::Default }
     }
 }
 

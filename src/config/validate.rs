@@ -217,6 +217,18 @@ impl Settings {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("server.listen `{}` is not an address like 127.0.0.1:4180", self.server.listen));
         }
+        if let Some(metrics) = &self.server.metrics_listen {
+            match metrics.parse::<SocketAddr>() {
+                Err(_) => {
+                    problems.push(format!("server.metrics_listen `{metrics}` is not an address like 127.0.0.1:9180"))
+                }
+                Ok(address) if address.port() != 0 && self.server.listen.parse() == Ok(address) => problems.push(
+                    "server.metrics_listen must differ from server.listen (leave it out to serve /metrics on listen)"
+                        .into(),
+                ),
+                Ok(_) => {}
+            }
+        }
         match Url::parse(&self.server.public_url) {
             Err(e) => problems.push(format!("server.public_url `{}` is not a URL: {e}", self.server.public_url)),
             Ok(url) => {

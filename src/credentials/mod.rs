@@ -226,6 +226,11 @@ impl Credentials {
         Credentials { codec, cookies, api_tokens, provider_tokens, revocations: None, password_users: None, opened }
     }
 
+    /// How many credentials the open-cache holds, and its weight in bytes.
+    pub fn open_cache_size(&self) -> (u64, u64) {
+        self.opened.size()
+    }
+
     /// Refuse the sessions `revocations` names (sign-out, "sign out
     /// everywhere", back-channel logout).
     pub fn revoking(mut self, revocations: Arc<RevocationView>) -> Credentials {

@@ -145,6 +145,12 @@ impl Oidc {
     }
 
     async fn discover_once(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
+        let discovered = self.discover_uncounted(http).await;
+        crate::metrics::provider_fetched(self.jwks.provider(), crate::metrics::Fetch::discovery, discovered.is_ok());
+        discovered
+    }
+
+    async fn discover_uncounted(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
         if let Ok(mut last) = self.last_attempt.lock() {
             *last = Some(Instant::now());
         }

@@ -172,6 +172,7 @@ pub async fn callback(
     let redirect_to = ReturnTo::parse(Some(&flow.redirect_to), &state.redirects);
     let fail = |error: SigninError| {
         tracing::info!(provider = %provider.id, error = error.code(), "sign-in failed at callback");
+        crate::metrics::signin_failed(&provider.id, error.code());
         to_signin(error, &redirect_to, Some(sessions.cookies.removal(name.clone())))
     };
     if let Err(error) = check_answer(provider, &flow.provider, &query) {
@@ -205,6 +206,7 @@ pub async fn callback(
     }
     super::managed::record_sign_in(&state, &sessions, &req, &session, idp_session.as_deref()).await;
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
+    crate::metrics::signed_in(&provider.id);
     HttpResponse::Found()
         .insert_header((LOCATION, redirect_to.as_str()))
         .insert_header(("Cache-Control", "no-store"))

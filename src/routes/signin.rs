@@ -4,6 +4,7 @@
 use super::pages;
 use crate::credentials::Credentials;
 use crate::errors::AppError;
+use crate::metrics;
 use crate::providers::credentials::{Busy, MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
 use crate::providers::ProviderError;
 use crate::return_to::ReturnTo;
@@ -231,6 +232,7 @@ pub async fn signin_credentials(
         && !username.chars().any(char::is_control)
         && form.password.expose_secret().len() <= MAX_PASSWORD;
     if !well_formed {
+        metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     }
     let attempt = state.limiter.reserve(&username, client).await.map_err(|retry_after_secs| {
@@ -248,6 +250,7 @@ pub async fn signin_credentials(
     let Some(user) = user else {
         attempt.failed();
         tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
+        metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
         return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
     };
     attempt.succeeded().await;
@@ -255,6 +258,7 @@ pub async fn signin_credentials(
     set_session(&req, &session)?;
     super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
+    metrics::signed_in(PROVIDER_ID);
     Ok(see_other(redirect_to.as_str()))
 }
 

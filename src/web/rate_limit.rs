@@ -69,6 +69,14 @@ impl FailureLimiter {
     /// too often in the current window. The reservation counts as a failure
     /// unless [`Attempt::succeeded`] or [`Attempt::not_made`] says otherwise.
     pub async fn reserve(&self, username: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
+        let reserved = self.reserve_counted(username, client).await;
+        if reserved.is_err() {
+            crate::metrics::rate_limited();
+        }
+        reserved
+    }
+
+    async fn reserve_counted(&self, username: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
         let user_key = InMemory::user_key(username);
         if let Some(shared) = &self.shared {
             match shared.reserve(&user_key, client, self.memory.max_per_user, self.memory.max_per_client).await {
