@@ -57,6 +57,45 @@ fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
 }
 
 impl Gateway {
+    /// Log, once at start, what this gateway is: the config file it read,
+    /// mode, addresses, the sign-in URL, its providers, password users, keys
+    /// and store. Never a secret: key ids, not keys.
+    pub fn log_summary(&self, config_file: Option<&std::path::Path>) {
+        let settings = &self.settings;
+        let config = config_file.map_or_else(|| "the embedded default".to_owned(), |path| path.display().to_string());
+        let signin = self.state.public_url.join("auth/signin").map(|url| url.to_string()).unwrap_or_default();
+        tracing::info!(
+            config = %config,
+            mode = ?settings.mode,
+            listen = %settings.server.listen,
+            metrics_listen = settings.server.metrics_listen.as_deref().unwrap_or("(on listen)"),
+            public_url = %self.state.public_url,
+            signin = %signin,
+            "sealgate is starting"
+        );
+        for provider in self.state.providers.iter() {
+            let discovery = if provider.is_oidc() { "discovering in the background" } else { "fixed endpoints" };
+            tracing::info!(provider = %provider.id, name = %provider.name, discovery, "provider configured");
+        }
+        match &self.state.credentials {
+            Some(users) => tracing::info!(
+                users = users.accounts(),
+                file = %settings.credentials.users_file.display(),
+                "password sign-in on"
+            ),
+            None => tracing::info!("password sign-in off"),
+        }
+        let keys = self.key_ring.set();
+        let kids: Vec<String> = keys.iter().map(|key| format!("{} ({:?})", key.kid(), key.state())).collect();
+        let source = if settings.keys.jwks.is_some() {
+            "keys.jwks".to_owned()
+        } else {
+            settings.keys.path.display().to_string()
+        };
+        tracing::info!(current = %keys.current().kid(), keys = %kids.join(", "), from = %source, "keys loaded");
+        tracing::info!(store = ?settings.store.kind, "state store");
+    }
+
     pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
         let mut problems = settings.problems();
         let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();

@@ -231,11 +231,14 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
     telemetry::init(&settings.log);
     let gateway =
         Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
-    let mode = gateway.settings.mode;
-    let public_url = gateway.settings.server.public_url.clone();
+    let config_file = config.cloned().or_else(|| {
+        let default = PathBuf::from(crate::config::DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
+    });
+    gateway.log_summary(config_file.as_deref());
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(gateway).map_err(|e| e.to_string())?;
-        tracing::info!(port = app.port(), ?mode, %public_url, "sealgate is listening");
+        tracing::info!(port = app.port(), metrics_port = app.metrics_port(), "sealgate is listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

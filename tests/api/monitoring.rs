@@ -211,3 +211,41 @@ async fn a_gateway_counts_what_it_answered_on_its_metrics_listener_and_logs_sign
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }
+
+/// The lines of the gateway's JSON log with `message`.
+fn logged(log: &str, message: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == message)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_start_up_log_says_once_what_the_gateway_is_and_no_secret() {
+    let dir = new_dir();
+    let gateway = start(dir.path()).await;
+    let log = std::fs::read_to_string(&gateway.log).unwrap();
+
+    let starting = logged(&log, "sealgate is starting");
+    assert_eq!(starting.len(), 1, "{log}");
+    let fields = &starting[0]["fields"];
+    assert_eq!(fields["config"], "config/sealgate.toml");
+    assert_eq!(fields["mode"], "Development");
+    assert_eq!(fields["listen"], gateway.base.trim_start_matches("http://"));
+    assert_eq!(fields["signin"], format!("{}/auth/signin", gateway.base));
+    assert_eq!(fields["metrics_listen"], gateway.metrics.trim_start_matches("http://").trim_end_matches("/metrics"));
+
+    let users = logged(&log, "password sign-in on");
+    assert_eq!(users.len(), 1, "{log}");
+    assert_eq!(users[0]["fields"]["users"], 3, "the test users file has three accounts");
+
+    let keys = std::fs::read_to_string(dir.path().join("keys.json")).unwrap();
+    let set: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    let kid = set["keys"][0]["kid"].as_str().unwrap();
+    let loaded = logged(&log, "keys loaded");
+    assert_eq!(loaded.len(), 1, "{log}");
+    assert_eq!(loaded[0]["fields"]["current"], kid);
+    let secret = set["keys"][0]["k"].as_str().unwrap();
+    assert!(!log.contains(secret), "a key reached the log");
+    assert_eq!(logged(&log, "sealgate is listening").len(), 1, "{log}");
+}

@@ -90,6 +90,11 @@ impl CredentialsProvider {
         self.accounts.load().is_active(username)
     }
 
+    /// How many accounts the users file in force has.
+    pub fn accounts(&self) -> usize {
+        self.accounts.load().len()
+    }
+
     /// The username as logs may show it.
     pub fn logged_name<'a>(&'a self, username: &'a str) -> LoggedName<'a> {
         let known = self.accounts.load().contains(username).then_some(username);
