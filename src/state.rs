@@ -9,6 +9,7 @@ use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::flow::FlowCodec;
 use crate::store::{RevocationView, Store};
+use crate::verification::Verifier;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use std::sync::Arc;
 use url::Url;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     /// What is revoked, kept current from the store; `None` without one.
     pub revocations: Option<Arc<RevocationView>>,
+    /// Sign-in verification by e-mailed code; `None` when it is off everywhere.
+    pub verification: Option<Arc<Verifier>>,
 }
 
 impl AppState {

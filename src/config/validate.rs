@@ -210,6 +210,20 @@ impl Settings {
         }
     }
 
+    /// The sign-in verification mode of every sign-in method, each with the
+    /// key that sets it: the default, password sign-in, each provider.
+    pub fn verification_modes(&self) -> Vec<(String, super::verification::VerificationMode)> {
+        let default = self.verification.default_mode(&self.email);
+        let mut modes = vec![("verification.mode".to_owned(), default)];
+        if self.credentials.enabled {
+            modes.push(("credentials.verification".into(), self.credentials.verification.unwrap_or(default)));
+        }
+        for (id, provider) in &self.providers {
+            modes.push((format!("providers.{id}.verification"), provider.verification.unwrap_or(default)));
+        }
+        modes
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let production = self.mode == Mode::Production;
@@ -345,6 +359,9 @@ impl Settings {
         }
         problems.extend(crate::policy::problems(&self.policy));
         problems.extend(self.store.problems());
+        problems.extend(self.email.problems());
+        let store_off = self.store.kind == super::store::StoreKind::None;
+        problems.extend(self.verification.problems(&self.email, &self.verification_modes(), store_off));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

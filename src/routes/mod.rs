@@ -13,6 +13,7 @@ mod signin;
 mod signout;
 mod token;
 mod verify;
+mod verify_signin;
 
 pub use admin::ADMIN_SCOPE;
 pub use signin::SigninError;
@@ -34,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .route("/auth/tokens", web::post().to(api_tokens::mint))
         .route("/metrics", web::get().to(health::metrics))
         .route("/auth/signin", web::get().to(signin::signin_page))
+        .route("/auth/verify-signin", web::get().to(verify_signin::page))
+        .route("/auth/verify-signin", web::post().to(verify_signin::submit))
+        .route("/auth/verify-signin/resend", web::post().to(verify_signin::resend))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
         .route("/auth/signin/{provider}", web::get().to(oauth::start))
         .route("/auth/callback/{provider}", web::get().to(oauth::callback))

@@ -200,13 +200,20 @@ pub async fn callback(
         Ok(session) => session,
         Err(_) => return HttpResponse::InternalServerError().finish(),
     };
+    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &redirect_to).await {
+        Ok(next) => next,
+        Err(mut refused) => {
+            let _ = refused.add_cookie(&removal);
+            return refused;
+        }
+    };
     if set_session(&req, &session).is_err() {
         return HttpResponse::InternalServerError().finish();
     }
     super::managed::record_sign_in(&state, &sessions, &req, &session, idp_session.as_deref()).await;
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
     HttpResponse::Found()
-        .insert_header((LOCATION, redirect_to.as_str()))
+        .insert_header((LOCATION, next.as_str()))
         .insert_header(("Cache-Control", "no-store"))
         .cookie(removal)
         .finish()

@@ -1,0 +1,267 @@
+//! Unusual sign-ins are confirmed by an e-mailed code (issue 24): the
+//! session stays unverified (signed out everywhere) until the code from the
+//! e-mail, sent through a real SMTP server on loopback, is entered.
+
+use crate::helpers::{
+    captured_logs, client, location, new_dir, on_store, set_cookies, test_settings, try_spawn_in, Spawn, TestApp,
+    ALICE, ALICE_PASSWORD, CROWD, CROWD_PASSWORD,
+};
+use crate::support::redis_server::RedisServer;
+use crate::support::smtp::SmtpSink;
+use reqwest::header::COOKIE;
+use reqwest::Client;
+use sealgate::clock::ManualClock;
+use sealgate::config::store::StoreKind;
+use sealgate::config::verification::VerificationMode;
+use sealgate::config::Settings;
+use std::sync::Arc;
+
+const MINUTE: i64 = 60;
+const HOUR: i64 = 3600;
+
+fn verifying(settings: &mut Settings, smtp: &SmtpSink, mode: VerificationMode) {
+    settings.email.smtp_url = Some(smtp.url());
+    settings.email.from = Some("sealgate <gate@example.com>".into());
+    settings.verification.mode = Some(mode);
+}
+
+async fn spawn(smtp: &SmtpSink, mode: VerificationMode, redis: Option<&RedisServer>) -> TestApp {
+    Spawn::new()
+        .configure(|s| {
+            verifying(s, smtp, mode);
+            on_store(s, redis);
+        })
+        .run()
+        .await
+}
+
+impl TestApp {
+    async fn session_json(&self) -> serde_json::Value {
+        self.get("/auth/session").await.json().await.unwrap()
+    }
+
+    async fn submit_code(&self, code: &str) -> reqwest::Response {
+        self.post_form("/auth/verify-signin", &[("code", code)]).await
+    }
+
+    /// Alice signs in and is sent to the verification page; her pending
+    /// session's cookie, as a Cookie header.
+    async fn sign_in_pending(&self) -> String {
+        let response = self.sign_in(ALICE, ALICE_PASSWORD).await;
+        assert_eq!(response.status(), 303);
+        assert_eq!(location(&response), "/auth/verify-signin");
+        let cookies = set_cookies(response.headers());
+        let session = cookies.iter().find(|c| c.name == self.cookie_name()).expect("a pending session cookie");
+        format!("{}={}", session.name, session.value)
+    }
+}
+
+fn bare() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn a_sign_in_waits_for_the_emailed_code(redis: Option<&RedisServer>) {
+    // Arrange
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, redis).await;
+
+    // Act: sign in with the right password.
+    app.sign_in_pending().await;
+
+    // Assert: signed out everywhere until the code is entered.
+    assert_eq!(app.verify().await.status(), 401);
+    assert_eq!(app.session_json().await, serde_json::json!({"authenticated": false, "pending_verification": true}));
+    let mint = app.client.post(app.url("/auth/tokens")).json(&serde_json::json!({"name": "laptop"})).send();
+    let mint = mint.await.unwrap();
+    assert_eq!(mint.status(), 401, "no API token for an unverified session");
+    let signin = app.get("/auth/signin?redirect_to=/app").await;
+    assert_eq!(signin.status(), 303);
+    assert_eq!(location(&signin), "/auth/verify-signin?redirect_to=%2Fapp");
+    let page = app.get("/auth/verify-signin").await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("a***@example.com") && page.contains("name=\"code\""), "{page}");
+
+    let mail = smtp.message(1).await;
+    assert!(mail.to().contains("alice@example.com"), "{}", mail.raw);
+    let code = mail.code();
+    assert_eq!(code.len(), 6);
+
+    let verified = app.submit_code(&code).await;
+    assert_eq!(verified.status(), 303);
+    assert_eq!(location(&verified), "/");
+    let cookies = set_cookies(verified.headers());
+    assert!(
+        cookies.iter().any(|c| c.name == format!("{}-device", app.cookie_name()) && !c.is_removal()),
+        "{cookies:?}"
+    );
+    assert_eq!(app.verify().await.status(), 200);
+    assert_eq!(app.session_json().await["authenticated"], true);
+    assert!(!captured_logs().contains(&code), "the code reached the log");
+}
+
+#[tokio::test]
+async fn a_sign_in_waits_for_the_emailed_code_on_the_local_store() {
+    a_sign_in_waits_for_the_emailed_code(None).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_waits_for_the_emailed_code_on_redis() {
+    let redis = RedisServer::start();
+    a_sign_in_waits_for_the_emailed_code(Some(&redis)).await;
+}
+
+#[tokio::test]
+async fn unusual_mode_trusts_a_known_device_and_not_a_fresh_browser() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Unusual, None).await;
+    app.sign_in_pending().await;
+    assert_eq!(app.submit_code(&smtp.code(1).await).await.status(), 303);
+
+    // The same browser, again: no code.
+    let again = app.sign_in(ALICE, ALICE_PASSWORD).await;
+    assert_eq!((again.status().as_u16(), location(&again)), (303, "/".to_owned()));
+    assert_eq!(app.verify().await.status(), 200);
+
+    // A fresh browser: a code.
+    let fresh = TestApp { client: client(), ..app };
+    fresh.sign_in_pending().await;
+    assert_eq!(fresh.verify().await.status(), 401);
+    smtp.message(2).await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_the_sign_in() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    let pending = app.sign_in_pending().await;
+    let code = smtp.code(1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    let first = app.submit_code(wrong).await;
+    assert_eq!(first.status(), 400);
+    assert!(first.text().await.unwrap().contains("4 attempt(s) left"));
+    let json = app.client.post(app.url("/auth/verify-signin")).json(&serde_json::json!({"code": wrong})).send().await;
+    let json: serde_json::Value = json.unwrap().json().await.unwrap();
+    assert_eq!(json, serde_json::json!({"error": "invalid_code", "attempts_left": 3}));
+    for _ in 0..2 {
+        assert_eq!(app.submit_code(wrong).await.status(), 400);
+    }
+    let last = app.submit_code(wrong).await;
+    assert_eq!(last.status(), 403);
+    assert!(set_cookies(last.headers()).iter().any(|c| c.name == app.cookie_name() && c.is_removal()));
+    assert!(last.text().await.unwrap().contains("data-error=\"too_many_attempts\""));
+    assert_eq!(app.session_json().await, serde_json::json!({"authenticated": false}));
+
+    // The right code, with the ended sign-in's cookie: still refused.
+    let replay = bare().post(app.url("/auth/verify-signin")).header(COOKIE, &pending).form(&[("code", &code)]);
+    let replay = replay.header("accept", "application/json").send().await.unwrap();
+    assert!(replay.status().is_client_error(), "{}", replay.status());
+    assert_eq!(app.verify_cookie(&pending).await, 401);
+}
+
+#[tokio::test]
+async fn a_code_works_once() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    let pending = app.sign_in_pending().await;
+    let code = smtp.code(1).await;
+    assert_eq!(app.submit_code(&code).await.status(), 303);
+
+    let again = bare().post(app.url("/auth/verify-signin")).header(COOKIE, &pending).form(&[("code", &code)]);
+    let again = again.header("accept", "application/json").send().await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"error": "code_used"}));
+    assert_eq!(app.verify_cookie(&pending).await, 401, "the pending cookie is still no session");
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    app.sign_in_pending().await;
+    let code = smtp.code(1).await;
+    app.clock.advance(16 * MINUTE);
+    let late = app.submit_code(&code).await;
+    assert_eq!(late.status(), 400);
+    assert!(late.text().await.unwrap().contains("expired"));
+    assert_eq!(app.verify().await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_new_code_waits_a_minute_and_replaces_the_old_one() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    app.sign_in_pending().await;
+    let old = smtp.code(1).await;
+
+    let soon = app.post_form("/auth/verify-signin/resend", &[]).await;
+    assert_eq!(soon.status(), 429);
+    assert!(soon.headers().get("retry-after").is_some());
+    app.clock.advance(MINUTE + 1);
+    let resent = app.post_form("/auth/verify-signin/resend", &[]).await;
+    assert_eq!(resent.status(), 303);
+    let new = smtp.code(2).await;
+    if new != old {
+        assert_eq!(app.submit_code(&old).await.status(), 400, "the old code stopped working");
+    }
+    assert_eq!(app.submit_code(&new).await.status(), 303);
+    assert_eq!(app.verify().await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unverified_session_ends_twelve_hours_after_sign_in() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    app.sign_in_pending().await;
+    app.clock.advance(12 * HOUR - 1);
+    assert_eq!(app.get("/auth/verify-signin").await.status(), 200);
+    app.clock.advance(1);
+    let gone = app.get("/auth/verify-signin").await;
+    assert_eq!((gone.status().as_u16(), location(&gone)), (303, "/auth/signin".to_owned()));
+    assert_eq!(app.session_json().await, serde_json::json!({"authenticated": false}));
+}
+
+#[tokio::test]
+async fn an_account_without_an_address_is_refused_in_always_and_passes_in_unusual() {
+    let smtp = SmtpSink::start();
+    let always = spawn(&smtp, VerificationMode::Always, None).await;
+    let refused = always.sign_in(CROWD, CROWD_PASSWORD).await;
+    assert_eq!(refused.status(), 403);
+    assert!(set_cookies(refused.headers()).iter().all(|c| c.name != always.cookie_name()), "no session");
+    assert!(refused.text().await.unwrap().contains("data-error=\"no_email\""));
+
+    let unusual = spawn(&smtp, VerificationMode::Unusual, None).await;
+    let signed_in = unusual.sign_in(CROWD, CROWD_PASSWORD).await;
+    assert_eq!((signed_in.status().as_u16(), location(&signed_in)), (303, "/".to_owned()));
+    assert_eq!(unusual.verify().await.status(), 200);
+    assert!(smtp.messages().is_empty());
+}
+
+#[tokio::test]
+async fn an_smtp_failure_is_a_clear_error_not_a_session() {
+    let smtp = SmtpSink::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = Spawn::new()
+        .configure(|s| {
+            verifying(s, &smtp, VerificationMode::Always);
+            s.email.smtp_url = Some(format!("smtp://127.0.0.1:{closed}"));
+        })
+        .run()
+        .await;
+    let response = app.sign_in(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(response.status(), 503);
+    assert!(set_cookies(response.headers()).iter().all(|c| c.name != app.cookie_name()));
+    assert!(response.text().await.unwrap().contains("data-error=\"email_failed\""));
+}
+
+#[tokio::test]
+async fn verification_without_a_store_is_refused_at_start() {
+    let smtp = SmtpSink::start();
+    let dir = Arc::new(new_dir());
+    let mut settings = test_settings(&dir);
+    verifying(&mut settings, &smtp, VerificationMode::Always);
+    settings.store.kind = StoreKind::None;
+    let error = try_spawn_in(dir, settings, ManualClock::at(1_800_000_000)).await.err().expect("it started");
+    assert!(error.contains("store.kind = \"none\""), "{error}");
+}
