@@ -97,7 +97,18 @@ async fn a_sign_in_waits_for_the_emailed_code(redis: Option<&RedisServer>) {
     );
     assert_eq!(app.verify().await.status(), 200);
     assert_eq!(app.session_json().await["authenticated"], true);
-    assert!(!captured_logs().contains(&code), "the code reached the log");
+    assert!(!logged(&code), "the code reached the log");
+}
+
+/// Whether `code` appears in the captured logs as a number of its own (not
+/// as the microseconds of a log line's timestamp, `18:40:12.123456Z`).
+fn logged(code: &str) -> bool {
+    let logs = captured_logs();
+    logs.match_indices(code).any(|(at, _)| {
+        let before = logs[..at].chars().next_back();
+        let after = logs[at + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == '.') && !after.is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 #[tokio::test]
@@ -264,4 +275,85 @@ async fn verification_without_a_store_is_refused_at_start() {
     settings.store.kind = StoreKind::None;
     let error = try_spawn_in(dir, settings, ManualClock::at(1_800_000_000)).await.err().expect("it started");
     assert!(error.contains("store.kind = \"none\""), "{error}");
+}
+
+#[tokio::test]
+async fn a_person_enters_the_emailed_code_in_a_real_browser() {
+    use crate::support::require::{require, Tool};
+    let chromium = require(Tool::Chromium);
+    require(Tool::Playwright);
+    let smtp = SmtpSink::start();
+    // The browser posts with `Origin: http://127.0.0.1:PORT`: that is the public URL.
+    let port = crate::support::network::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let app = Spawn::new()
+        .configure(|s| {
+            verifying(s, &smtp, VerificationMode::Unusual);
+            s.server.listen = format!("127.0.0.1:{port}");
+            s.server.public_url = public.clone();
+        })
+        .run()
+        .await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new(require(Tool::Node))
+        .arg(repo.join("tests/browser/verify_signin.mjs"))
+        .args(["--base-url", &app.address, "--username", ALICE, "--password", ALICE_PASSWORD])
+        .arg("--mail-dir")
+        .arg(smtp.dir())
+        .arg("--chromium")
+        .arg(&chromium)
+        .current_dir(repo)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the browser script did not finish in 90 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["verify_url"].as_str().unwrap().starts_with(&format!("{public}/auth/verify-signin")), "{report}");
+    assert_eq!(report["landed_url"], format!("{public}/auth/session"), "{report}");
+    assert_eq!(report["session"]["authenticated"], true, "{report}");
+    assert_eq!(report["session"]["user"]["id"], ALICE, "{report}");
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_can_ask_for_verification_when_the_default_is_off() {
+    use crate::support::idp::{authorize_at_idp, IdpOptions, TestIdp};
+    use crate::support::oidc::{deliver, start, ALICE as ALICE_AT_IDP, CALLBACK};
+    let smtp = SmtpSink::start();
+    let idp = TestIdp::start(IdpOptions { redirect_uris: vec![CALLBACK.into()], ..IdpOptions::default() }).await;
+    let mut provider = idp.provider();
+    provider.verification = Some(VerificationMode::Always);
+    let app = Spawn::new()
+        .configure(|s| {
+            verifying(s, &smtp, VerificationMode::Off);
+            s.providers.insert("corp".into(), provider);
+        })
+        .ready()
+        .run()
+        .await;
+
+    // Password sign-in follows the default: off.
+    let password = app.sign_in(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(location(&password), "/");
+
+    // The provider's sign-in waits for the code, then lands where it was going.
+    let (authorize, _) = start(&app, "/landing").await;
+    let callback = deliver(&app, &authorize_at_idp(&authorize, ALICE_AT_IDP, CALLBACK).await).await;
+    assert_eq!(callback.status(), 302);
+    assert_eq!(location(&callback), "/auth/verify-signin?redirect_to=%2Flanding");
+    assert_eq!(app.verify().await.status(), 401);
+    let mail = smtp.message(1).await;
+    assert!(mail.to().contains("alice@example.com"), "{}", mail.raw);
+    let verified = app.post_form("/auth/verify-signin", &[("code", &mail.code()), ("redirect_to", "/landing")]).await;
+    assert_eq!((verified.status().as_u16(), location(&verified)), (303, "/landing".to_owned()));
+    let session = app.session_json().await;
+    assert_eq!(session["provider"], "corp", "{session}");
+    assert_eq!(app.verify().await.status(), 200);
 }

@@ -62,6 +62,11 @@ impl SmtpSink {
         SmtpSink { port, dir, child }
     }
 
+    /// Where the messages are saved (`<n>.eml`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
