@@ -463,6 +463,17 @@ mod tests {
     }
 
     #[test]
+    fn verification_set_on_for_password_sign_in_needs_email_and_a_store() {
+        let text = "mode = \"development\"\n[credentials]\nenabled = true\nverification = \"always\"\n[store]\nkind = \"none\"\n";
+        let problems = Settings::from_toml(text).unwrap().problems();
+        let about =
+            |needle: &str| problems.iter().any(|p| p.contains("credentials.verification") && p.contains(needle));
+        assert!(about("email.smtp_url") && about("store.kind"), "{problems:?}");
+        let off = Settings::from_toml("mode = \"development\"\n[store]\nkind = \"none\"\n").unwrap().problems();
+        assert!(!off.iter().any(|p| p.contains("verification")), "off without e-mail: {off:?}");
+    }
+
+    #[test]
     fn store_problems_are_reported_with_the_rest() {
         let problems = Settings::from_toml("mode = \"development\"\n[store]\nkind = \"redis\"\n").unwrap().problems();
         assert!(problems.iter().any(|p| p.contains("store.url is required")), "{problems:?}");

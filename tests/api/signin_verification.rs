@@ -357,3 +357,35 @@ async fn a_provider_can_ask_for_verification_when_the_default_is_off() {
     assert_eq!(session["provider"], "corp", "{session}");
     assert_eq!(app.verify().await.status(), 200);
 }
+
+#[tokio::test]
+async fn with_new_network_a_known_device_on_another_network_is_verified_again() {
+    let smtp = SmtpSink::start();
+    let app = Spawn::new()
+        .configure(|s| {
+            verifying(s, &smtp, VerificationMode::Unusual);
+            s.verification.new_network = true;
+        })
+        .run()
+        .await;
+    // The test client's peer (loopback) is a trusted proxy: its X-Forwarded-For says who the client is.
+    let sign_in_from = |ip: &'static str| {
+        let form = [("username", ALICE), ("password", ALICE_PASSWORD), ("remember", "true")];
+        app.client.post(app.url("/auth/signin/credentials")).header("x-forwarded-for", ip).form(&form).send()
+    };
+    let first = sign_in_from("192.0.2.10").await.unwrap();
+    assert_eq!(location(&first), "/auth/verify-signin");
+    let code = smtp.code(1).await;
+    let verified = app
+        .client
+        .post(app.url("/auth/verify-signin"))
+        .header("x-forwarded-for", "192.0.2.10")
+        .form(&[("code", &code)]);
+    assert_eq!(verified.send().await.unwrap().status(), 303);
+
+    let same_network = sign_in_from("192.0.2.99").await.unwrap();
+    assert_eq!(location(&same_network), "/", "a known device on a recent /24");
+    let other_network = sign_in_from("198.51.100.7").await.unwrap();
+    assert_eq!(location(&other_network), "/auth/verify-signin", "a known device on a new network");
+    smtp.message(2).await;
+}
