@@ -389,3 +389,57 @@ async fn with_new_network_a_known_device_on_another_network_is_verified_again() 
     assert_eq!(location(&other_network), "/auth/verify-signin", "a known device on a new network");
     smtp.message(2).await;
 }
+
+#[tokio::test]
+async fn bad_verification_requests_get_a_4xx_never_a_500() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+
+    // Nothing pending: JSON callers get 401 `no_pending_signin`, browsers the sign-in page.
+    let json = app.client.get(app.url("/auth/verify-signin")).header("accept", "application/json").send().await;
+    let json = json.unwrap();
+    assert_eq!(json.status(), 401);
+    assert_eq!(json.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"error": "no_pending_signin"}));
+    let page = app.submit_code("123456").await;
+    assert_eq!((page.status().as_u16(), location(&page)), (303, "/auth/signin".to_owned()));
+
+    app.sign_in_pending().await;
+    let code = smtp.code(1).await;
+    // Cross-site, oversized, missing or malformed codes.
+    let cross_site = app
+        .client
+        .post(app.url("/auth/verify-signin"))
+        .header("origin", "https://evil.example")
+        .form(&[("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(app.submit_code(&"1".repeat(4096)).await.status(), 400);
+    assert_eq!(app.post_form("/auth/verify-signin", &[("nothing", "here")]).await.status(), 400);
+    assert_eq!(app.submit_code("12 34 5x").await.status(), 400);
+    let resend_cross_site =
+        app.client.post(app.url("/auth/verify-signin/resend")).header("origin", "https://evil.example").send().await;
+    assert_eq!(resend_cross_site.unwrap().status(), 403);
+    // Still pending, and the code (spaced as people type it) still works.
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    assert_eq!(app.submit_code(&spaced).await.status(), 303);
+    assert_eq!(app.verify().await.status(), 200);
+}
+
+#[tokio::test]
+async fn smtps_speaks_tls_from_the_first_byte() {
+    // aiosmtpd here speaks plain SMTP: a TLS client cannot send it anything.
+    let smtp = SmtpSink::start();
+    let app = Spawn::new()
+        .configure(|s| {
+            verifying(s, &smtp, VerificationMode::Always);
+            s.email.smtp_url = Some(format!("smtps://127.0.0.1:{}", smtp.port));
+            s.email.timeout = std::time::Duration::from_secs(3);
+        })
+        .run()
+        .await;
+    let response = app.sign_in(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(response.status(), 503);
+    assert!(smtp.messages().is_empty());
+}
