@@ -6,6 +6,7 @@
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
 #   - the test identity provider's npm packages (tests/idp, `npm ci`).
+#   - aiosmtpd (PyPI), the tests' SMTP server, in a venv at tests/support/.venv.
 # Idempotent and non-interactive; run as root (or with passwordless sudo).
 # Usage: bash scripts/install-test-deps.sh [--with-bench]
 set -euo pipefail
@@ -144,6 +145,25 @@ if [ ! -d "$idp/node_modules" ] || [ ! -e "$marker" ] || [ "$idp/package-lock.js
   (cd "$idp" && npm ci --no-audit --no-fund --loglevel=error)
 else
   say "$idp/node_modules is up to date"
+fi
+
+# ---------------------------------------------------------------------------
+# The tests' SMTP server (tests/support/smtp_sink.py): aiosmtpd in a venv
+
+venv=tests/support/.venv
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  say "$venv has aiosmtpd"
+else
+  command -v python3 >/dev/null 2>&1 || { echo "install-test-deps: python3 is needed for the tests' SMTP server" >&2; exit 1; }
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    say "apt-get install python3-venv"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  say "python3 -m venv $venv; pip install aiosmtpd"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 fi
 
 say "done"

@@ -19,6 +19,7 @@ use crate::session::flow::FlowCodec;
 use crate::session::{Lifetimes, SessionCodec};
 use crate::state::AppState;
 use crate::store::{RevocationView, Store};
+use crate::verification::Verifier;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies, BODY_LIMIT};
 use actix_web::web;
 use std::sync::Arc;
@@ -159,6 +160,9 @@ impl Gateway {
         let creds = &settings.credentials;
         let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
         let policy = Policy::from_settings(&settings.policy);
+        let verification = Verifier::from_settings(&settings, &keys, store.clone(), clock.clone())
+            .map_err(|e| ConfigError::new(vec![e]))?
+            .map(Arc::new);
         let state = AppState {
             origins: web::Data::new(OriginCheck::new(
                 public_url.origin().ascii_serialization(),
@@ -193,6 +197,7 @@ impl Gateway {
             revocations,
             access_log: settings.log.access,
             metrics_elsewhere: settings.server.metrics_listen.is_some(),
+            verification,
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

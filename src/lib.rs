@@ -10,6 +10,7 @@
 //! ```text
 //! config/  identity/  crypto/  clock            leaves
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
+//! email/  verification/                         e-mailed codes for unusual sign-ins
 //! credentials/                                  who is asking: one identify()
 //! web/                                          middleware, extractors, headers
 //! routes/  errors                               endpoints, the one error mapping
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod email;
 pub mod errors;
 pub mod identity;
 pub mod metrics;
@@ -45,4 +47,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod verification;
 pub mod web;

@@ -10,6 +10,7 @@ use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::flow::FlowCodec;
 use crate::store::{RevocationView, Store};
+use crate::verification::Verifier;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use std::sync::Arc;
 use url::Url;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub access_log: AccessLog,
     /// Whether `/metrics` is served on `server.metrics_listen` instead.
     pub metrics_elsewhere: bool,
+    /// Sign-in verification by e-mailed code; `None` when it is off everywhere.
+    pub verification: Option<Arc<Verifier>>,
 }
 
 impl AppState {

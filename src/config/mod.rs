@@ -9,6 +9,7 @@ mod list;
 mod secret;
 pub mod store;
 mod validate;
+pub mod verification;
 
 pub use secret::SecretSource;
 pub use validate::ConfigError;
@@ -67,6 +68,11 @@ pub struct Settings {
     pub api_tokens: ApiTokenSettings,
     #[serde(default)]
     pub store: store::StoreSettings,
+    /// Confirming unusual sign-ins with an e-mailed code.
+    #[serde(default)]
+    pub verification: verification::VerificationSettings,
+    #[serde(default)]
+    pub email: verification::EmailSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
@@ -300,6 +306,9 @@ pub struct ProviderSettings {
     /// Accept this provider's own tokens as `Authorization: Bearer`.
     #[serde(default)]
     pub bearer: BearerSettings,
+    /// Sign-in verification for this provider; default: `verification.mode`.
+    #[serde(default)]
+    pub verification: Option<verification::VerificationMode>,
 }
 
 /// `[providers.<id>.bearer]`: the provider's tokens as `Authorization: Bearer`.
@@ -503,6 +512,8 @@ pub struct CredentialsSettings {
     pub max_concurrent_verifications: usize,
     /// Sign-ins that may wait for a password check; beyond them, 503 with `Retry-After`.
     pub verification_queue: usize,
+    /// Sign-in verification (an e-mailed code) for password sign-ins; default: `verification.mode`.
+    pub verification: Option<verification::VerificationMode>,
 }
 
 impl Default for CredentialsSettings {
@@ -515,6 +526,7 @@ impl Default for CredentialsSettings {
             failure_window: Duration::from_secs(15 * 60),
             max_concurrent_verifications: 0,
             verification_queue: 16,
+            verification: None,
         }
     }
 }

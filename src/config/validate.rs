@@ -210,6 +210,20 @@ impl Settings {
         }
     }
 
+    /// The sign-in verification mode of every sign-in method, each with the
+    /// key that sets it: the default, password sign-in, each provider.
+    pub fn verification_modes(&self) -> Vec<(String, super::verification::VerificationMode)> {
+        let default = self.verification.default_mode(&self.email);
+        let mut modes = vec![("verification.mode".to_owned(), default)];
+        if self.credentials.enabled {
+            modes.push(("credentials.verification".into(), self.credentials.verification.unwrap_or(default)));
+        }
+        for (id, provider) in &self.providers {
+            modes.push((format!("providers.{id}.verification"), provider.verification.unwrap_or(default)));
+        }
+        modes
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let production = self.mode == Mode::Production;
@@ -357,6 +371,9 @@ impl Settings {
         }
         problems.extend(crate::policy::problems(&self.policy));
         problems.extend(self.store.problems());
+        problems.extend(self.email.problems());
+        let store_off = self.store.kind == super::store::StoreKind::None;
+        problems.extend(self.verification.problems(&self.email, &self.verification_modes(), store_off));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }
@@ -455,6 +472,17 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(error.problems().len() >= 4);
+    }
+
+    #[test]
+    fn verification_set_on_for_password_sign_in_needs_email_and_a_store() {
+        let text = "mode = \"development\"\n[credentials]\nenabled = true\nverification = \"always\"\n[store]\nkind = \"none\"\n";
+        let problems = Settings::from_toml(text).unwrap().problems();
+        let about =
+            |needle: &str| problems.iter().any(|p| p.contains("credentials.verification") && p.contains(needle));
+        assert!(about("email.smtp_url") && about("store.kind"), "{problems:?}");
+        let off = Settings::from_toml("mode = \"development\"\n[store]\nkind = \"none\"\n").unwrap().problems();
+        assert!(!off.iter().any(|p| p.contains("verification")), "off without e-mail: {off:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod signin;
 mod signout;
 mod token;
 mod verify;
+mod verify_signin;
 
 pub use admin::ADMIN_SCOPE;
 pub use signin::SigninError;
@@ -43,6 +44,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .service(at!("/auth/token").route(web::get().to(token::token)))
         .service(at!("/auth/tokens").route(web::post().to(api_tokens::mint)))
         .service(at!("/auth/signin").route(web::get().to(signin::signin_page)))
+        .service(
+            at!("/auth/verify-signin")
+                .route(web::get().to(verify_signin::page))
+                .route(web::post().to(verify_signin::submit)),
+        )
+        .service(at!("/auth/verify-signin/resend").route(web::post().to(verify_signin::resend)))
         .service(at!("/auth/signin/credentials").route(web::post().to(signin::signin_credentials)))
         .service(at!("/auth/signin/{provider}").route(web::get().to(oauth::start)))
         .service(at!("/auth/callback/{provider}").route(web::get().to(oauth::callback)))

@@ -201,6 +201,13 @@ pub async fn callback(
         Ok(session) => session,
         Err(_) => return HttpResponse::InternalServerError().finish(),
     };
+    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &redirect_to).await {
+        Ok(next) => next,
+        Err(mut refused) => {
+            let _ = refused.add_cookie(&removal);
+            return refused;
+        }
+    };
     if set_session(&req, &session).is_err() {
         return HttpResponse::InternalServerError().finish();
     }
@@ -208,7 +215,7 @@ pub async fn callback(
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
     crate::metrics::signed_in(&provider.id);
     HttpResponse::Found()
-        .insert_header((LOCATION, redirect_to.as_str()))
+        .insert_header((LOCATION, next.as_str()))
         .insert_header(("Cache-Control", "no-store"))
         .cookie(removal)
         .finish()

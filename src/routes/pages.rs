@@ -30,7 +30,7 @@ button{padding:.6rem;font-size:1rem;cursor:pointer}.error{background:#fde8e8;bor
 label.inline{display:flex;gap:.4rem;align-items:center}\
 a.provider{display:block;text-align:center;padding:.6rem;border:1px solid #888;border-radius:4px;color:#222;text-decoration:none}";
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\

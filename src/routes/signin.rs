@@ -184,6 +184,9 @@ pub async fn signin_page(
     if who.get().is_some() {
         return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
     }
+    if who.0.pending_verification() {
+        return see_other(&super::verify_signin::pending_url(&redirect_to));
+    }
     clear_refused(&req);
     let error = query.error.as_deref().map(SigninError::parse);
     let providers: Vec<(&str, &str)> = state.providers.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
@@ -255,11 +258,15 @@ pub async fn signin_credentials(
     };
     attempt.succeeded().await;
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
+    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &redirect_to).await {
+        Ok(next) => next,
+        Err(refused) => return Ok(refused),
+    };
     set_session(&req, &session)?;
     super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
     metrics::signed_in(PROVIDER_ID);
-    Ok(see_other(redirect_to.as_str()))
+    Ok(see_other(&next))
 }
 
 #[cfg(test)]

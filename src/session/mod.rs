@@ -50,6 +50,10 @@ pub struct Session {
     /// Whether the cookie outlives the browser session ("remember me").
     #[serde(rename = "rem", default)]
     pub remember: bool,
+    /// Signed in, but not yet confirmed with the e-mailed code
+    /// (`crate::verification`): such a session counts as signed out.
+    #[serde(rename = "pnd", default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// The provider's tokens, sealed by [`TokenCipher`] and bound to `id`.
     #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
     tokens: Option<String>,
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Session {
             .field("provider", &self.provider)
             .field("user", &self.user)
             .field("remember", &self.remember)
+            .field("pending", &self.pending)
             .field("tokens", &self.tokens.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -120,6 +125,9 @@ pub enum SessionError {
     /// from, the users file in force.
     #[error("the user is disabled or no longer in the users file")]
     UserDisabled,
+    /// A sign-in still waiting for its e-mailed code.
+    #[error("the sign-in is not verified yet")]
+    PendingVerification,
 }
 
 impl SessionError {
@@ -134,6 +142,7 @@ impl SessionError {
             SessionError::Revoked => "revoked",
             SessionError::Unverifiable => "store_unavailable",
             SessionError::UserDisabled => "user_disabled",
+            SessionError::PendingVerification => "pending_verification",
         }
     }
 }
@@ -234,6 +243,7 @@ impl SessionCodec {
             provider: provider.into(),
             user,
             remember,
+            pending: false,
             tokens,
             opened_tokens: OnceLock::new(),
         })

@@ -34,6 +34,7 @@ mod session_info;
 mod shared_rate_limits;
 mod sign_out_everywhere;
 mod signin_credentials;
+mod signin_verification;
 mod signout;
 mod support;
 mod verify;

@@ -429,5 +429,6 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         pass_access_token: false,
         revalidate: None,
         bearer: Default::default(),
+        verification: None,
     }
 }
