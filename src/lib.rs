@@ -10,7 +10,7 @@
 //! ```text
 //! config/  identity/  crypto/  clock            leaves
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
-//! credentials/                                  who is asking: one identify()
+//! credentials/  hooks/                          who is asking: one identify(); the app's say in sign-in
 //! web/                                          middleware, extractors, headers
 //! routes/  errors                               endpoints, the one error mapping
 //! state  assemble  startup  cli                 wiring and serving
@@ -32,6 +32,7 @@ pub mod config;
 pub mod credentials;
 pub mod crypto;
 pub mod errors;
+pub mod hooks;
 pub mod identity;
 pub mod metrics;
 pub mod policy;

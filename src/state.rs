@@ -1,6 +1,7 @@
 //! The shared, read-only state the routes use, built by
 //! [`assemble`](crate::assemble) and handed to every worker.
 
+use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     /// What is revoked, kept current from the store; `None` without one.
     pub revocations: Option<Arc<RevocationView>>,
+    /// The sign-in hook and the app's error page (`[hooks]`).
+    pub hooks: Hooks,
 }
 
 impl AppState {

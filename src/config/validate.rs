@@ -345,6 +345,7 @@ impl Settings {
         }
         problems.extend(crate::policy::problems(&self.policy));
         problems.extend(self.store.problems());
+        problems.extend(self.hooks.problems(production));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .route("/auth/signin", web::get().to(signin::signin_page))
         .route("/auth/signin/credentials", web::post().to(signin::signin_credentials))
         .route("/auth/signin/{provider}", web::get().to(oauth::start))
+        .route("/auth/signin/{provider}/url", web::get().to(oauth::start_url))
         .route("/auth/callback/{provider}", web::get().to(oauth::callback))
         .route("/auth/backchannel-logout/{provider}", web::post().to(logout::backchannel))
         .route("/auth/frontchannel-logout/{provider}", web::get().to(logout::frontchannel))

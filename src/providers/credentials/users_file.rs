@@ -84,6 +84,7 @@ impl Accounts {
                 name: entry.name,
                 avatar_url: None,
                 groups: entry.groups,
+                claims: Default::default(),
             };
             if let Err(e) = user.validate() {
                 problems.push(format!("{who}: {e}"));
