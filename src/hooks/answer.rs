@@ -114,8 +114,15 @@ impl Answer {
     pub fn parse(body: &[u8]) -> Result<Answer, AnswerError> {
         let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
         // The error says where, never what (the answer may carry personal data).
-        let raw: RawAnswer = serde_json::from_slice(body)
+        let value: Value = serde_json::from_slice(body)
             .map_err(|e| AnswerError::Shape(format!("{:?} at line {} column {}", e.classify(), e.line(), e.column())))?;
+        // An object only: serde would also read a struct from an array.
+        if !value.is_object() {
+            return Err(AnswerError::Shape("not a JSON object".into()));
+        }
+        let raw: RawAnswer = serde_json::from_value(value).map_err(|_| {
+            AnswerError::Shape("an unknown field, or a field of the wrong type or shape".into())
+        })?;
         match raw.deny {
             Some(code) => {
                 if raw.user.is_some() || raw.groups.is_some() || raw.claims.is_some() {
