@@ -28,7 +28,8 @@ pub struct DenyCode {
 
 impl DenyCode {
     pub fn parse(code: &str) -> Option<DenyCode> {
-        let well_formed = (1..=MAX_CODE).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        let well_formed =
+            (1..=MAX_CODE).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
         if !well_formed {
             return None;
         }
@@ -114,15 +115,15 @@ impl Answer {
     pub fn parse(body: &[u8]) -> Result<Answer, AnswerError> {
         let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
         // The error says where, never what (the answer may carry personal data).
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| AnswerError::Shape(format!("{:?} at line {} column {}", e.classify(), e.line(), e.column())))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            AnswerError::Shape(format!("{:?} at line {} column {}", e.classify(), e.line(), e.column()))
+        })?;
         // An object only: serde would also read a struct from an array.
         if !value.is_object() {
             return Err(AnswerError::Shape("not a JSON object".into()));
         }
-        let raw: RawAnswer = serde_json::from_value(value).map_err(|_| {
-            AnswerError::Shape("an unknown field, or a field of the wrong type or shape".into())
-        })?;
+        let raw: RawAnswer = serde_json::from_value(value)
+            .map_err(|_| AnswerError::Shape("an unknown field, or a field of the wrong type or shape".into()))?;
         match raw.deny {
             Some(code) => {
                 if raw.user.is_some() || raw.groups.is_some() || raw.claims.is_some() {
@@ -222,7 +223,10 @@ mod tests {
 
     #[test]
     fn a_deny_answer_names_a_plain_code() {
-        assert_eq!(Answer::parse(br#"{"deny": "not_invited"}"#).unwrap(), Answer::Deny(DenyCode::parse("not_invited").unwrap()));
+        assert_eq!(
+            Answer::parse(br#"{"deny": "not_invited"}"#).unwrap(),
+            Answer::Deny(DenyCode::parse("not_invited").unwrap())
+        );
         assert_eq!(DenyCode::parse("not_invited").unwrap().as_str(), "not_invited");
         for bad in [r#""Not""#, r#""a-b""#, r#""""#, r#"7"#, &format!("\"{}\"", "a".repeat(41))] {
             assert!(Answer::parse(format!(r#"{{"deny": {bad}}}"#).as_bytes()).is_err(), "{bad}");

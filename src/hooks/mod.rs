@@ -110,7 +110,10 @@ pub struct Hooks {
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").field("signin", &self.signin).field("error_page", &self.error_page).finish_non_exhaustive()
+        f.debug_struct("Hooks")
+            .field("signin", &self.signin)
+            .field("error_page", &self.error_page)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,8 +184,13 @@ impl Hooks {
             }
             claims
         });
-        let request =
-            Request { v: REQUEST_VERSION, event: "signin", provider: profile.provider, profile: claims, user: &profile.user };
+        let request = Request {
+            v: REQUEST_VERSION,
+            event: "signin",
+            provider: profile.provider,
+            profile: claims,
+            user: &profile.user,
+        };
         let body = serde_json::to_vec(&request).map_err(|_| HookError::Signing)?;
         let signed = signature::sign(&hook.secret, self.clock.now(), &body).ok_or(HookError::Signing)?;
         let response = self

@@ -74,7 +74,15 @@ fn check(field: &'static str, value: &str) -> Result<(), UserError> {
 
 impl User {
     pub fn new(id: impl Into<String>) -> User {
-        User { id: id.into(), username: None, email: None, name: None, avatar_url: None, groups: Vec::new(), claims: BTreeMap::new() }
+        User {
+            id: id.into(),
+            username: None,
+            email: None,
+            name: None,
+            avatar_url: None,
+            groups: Vec::new(),
+            claims: BTreeMap::new(),
+        }
     }
 
     /// About how many bytes this user takes on the heap: its text, and the

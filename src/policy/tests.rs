@@ -388,8 +388,7 @@ fn admits_decides_as_the_reference_does() {
         "allow_scopes=Reports:Read",
         "allow_groups=ΟΔΟΣ&allow_scopes=x",
     ];
-    let emails =
-        [None, Some("jürgen@example.com"), Some(" Ann@EXAMPLE.com "), Some("x@ΟΔΟΣ.test"), Some("no-at-sign")];
+    let emails = [None, Some("jürgen@example.com"), Some(" Ann@EXAMPLE.com "), Some("x@ΟΔΟΣ.test"), Some("no-at-sign")];
     let scopes: Vec<String> = vec!["REPORTS:read".into()];
     for query in queries {
         let lists = AllowLists::from_query(query);

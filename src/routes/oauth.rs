@@ -44,7 +44,12 @@ fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn to_failure(state: &AppState, error: SigninError, targets: &Targets, remove: Option<Cookie<'static>>) -> HttpResponse {
+fn to_failure(
+    state: &AppState,
+    error: SigninError,
+    targets: &Targets,
+    remove: Option<Cookie<'static>>,
+) -> HttpResponse {
     to_failure_clearing(state, error, targets, remove.into_iter().collect())
 }
 

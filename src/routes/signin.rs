@@ -430,8 +430,10 @@ mod tests {
     }
 
     fn hooks(error_page: Option<&str>) -> Hooks {
-        let mut settings = crate::config::hooks::HookSettings::default();
-        settings.error = error_page.map(|url| crate::config::hooks::HookTarget { url: url.into() });
+        let settings = crate::config::hooks::HookSettings {
+            error: error_page.map(|url| crate::config::hooks::HookTarget { url: url.into() }),
+            ..Default::default()
+        };
         let clock = std::sync::Arc::new(crate::clock::ManualClock::at(0));
         Hooks::new(&settings, clock, reqwest::Client::new()).unwrap()
     }
@@ -462,7 +464,10 @@ mod tests {
             targets(Some("https://app.test/login?x=1#top")).failure_url(error, &with_page),
             "https://app.test/login?x=1&error=invalid_credentials#top"
         );
-        assert_eq!(targets(None).failure_url(error, &with_page), "https://app.test/oops?lang=en&error=invalid_credentials");
+        assert_eq!(
+            targets(None).failure_url(error, &with_page),
+            "https://app.test/oops?lang=en&error=invalid_credentials"
+        );
         assert_eq!(
             targets(None).failure_url(error, &hooks(None)),
             "/auth/signin?error=invalid_credentials&redirect_to=%2Fapp"

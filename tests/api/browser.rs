@@ -143,8 +143,9 @@ async fn a_browser_lands_on_failure_to_after_a_wrong_password_and_on_success_to_
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}"));
+    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
+    });
     assert_eq!(report["ok"], true, "{report}\n--- stderr ---\n{stderr}");
 
     assert_eq!(report["failed_url"], format!("{public}/healthz?from=signin&error=invalid_credentials"), "{report}");

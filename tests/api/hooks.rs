@@ -240,7 +240,8 @@ async fn the_apps_error_page_gets_sign_in_errors_with_their_code() {
     let wrong = app.sign_in(ALICE, "wrong password").await;
     assert_eq!(location(&wrong), "https://app.example.com/oops?lang=en&error=invalid_credentials");
     // A failure_to of the request's own still comes first.
-    let own = app.post_form("/auth/signin/credentials", &[("username", ALICE), ("password", "nope"), ("failure_to", "/retry")]);
+    let own = app
+        .post_form("/auth/signin/credentials", &[("username", ALICE), ("password", "nope"), ("failure_to", "/retry")]);
     assert_eq!(location(&own.await), "/retry?error=invalid_credentials");
 }
 

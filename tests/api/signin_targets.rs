@@ -159,7 +159,8 @@ async fn a_json_start_gets_json_errors() {
 #[tokio::test]
 async fn a_provider_sign_in_that_fails_goes_to_its_failure_to() {
     let (_idp, app) = oidc_app().await;
-    let started = app.get("/auth/signin/corp?redirect_to=%2Fapp&failure_to=https%3A%2F%2Fapp.test%2Flogin%3Fx%3D1").await;
+    let started =
+        app.get("/auth/signin/corp?redirect_to=%2Fapp&failure_to=https%3A%2F%2Fapp.test%2Flogin%3Fx%3D1").await;
     assert_eq!(started.status(), 302);
     let callback = authorize_at_idp(&location(&started), Answer::Deny, CALLBACK).await;
     let response = deliver(&app, &callback).await;
@@ -189,8 +190,12 @@ async fn the_admin_api_revokes_a_users_file_account_named_in_any_case() {
     let scopes = vec!["sealgate:admin".to_owned()];
     let token = app.sessions.api_tokens.mint(User::new("ops"), "ops-tool", scopes, 600).unwrap().0;
 
-    let response =
-        reqwest::Client::new().post(app.url("/auth/admin/users/ALICE/revoke")).bearer_auth(&token).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(app.url("/auth/admin/users/ALICE/revoke"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["user"], "alice");
