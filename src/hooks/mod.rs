@@ -229,3 +229,25 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, HookEr
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::hooks::HookTarget;
+    use crate::config::SecretSource;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = "a-hook-secret-of-at-least-32-bytes-long";
+        let settings = HookSettings {
+            secret: Some(SecretSource::Inline(SecretString::from(secret))),
+            signin: Some(HookTarget { url: "http://127.0.0.1:9/hook".into() }),
+            ..HookSettings::default()
+        };
+        let hooks =
+            Hooks::new(&settings, std::sync::Arc::new(crate::clock::ManualClock::at(0)), reqwest::Client::new());
+        let shown = format!("{:?} {settings:?}", hooks.unwrap());
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("127.0.0.1:9/hook"), "{shown}");
+    }
+}

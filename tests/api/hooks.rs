@@ -221,6 +221,7 @@ async fn a_malformed_or_refusing_answer_counts_as_a_failure() {
         assert_eq!(signin_error(&response), "hook_failed", "{what}");
         assert!(!session_cookie_set(&response, &app), "{what}");
     }
+    assert!(!crate::helpers::captured_logs().contains(SECRET), "the hook secret reached a log");
 }
 
 #[tokio::test]
