@@ -8,6 +8,7 @@ use crate::config::{ConfigError, Mode, Settings};
 use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
 use crate::credentials::{ApiTokens, Credentials, ProviderBearer};
 use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
+use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
@@ -156,6 +157,10 @@ impl Gateway {
         if let Some(users) = &password {
             credentials = credentials.checking_password_users(Arc::clone(users));
         }
+        let hooks = crate::providers::http_client(settings.hooks.timeout)
+            .map_err(|e| format!("hooks: cannot build an HTTP client: {e}"))
+            .and_then(|http| Hooks::new(&settings.hooks, clock.clone(), http))
+            .map_err(|e| ConfigError::new(vec![e]))?;
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
@@ -198,6 +203,7 @@ impl Gateway {
             access_log: settings.log.access,
             metrics_elsewhere: settings.server.metrics_listen.is_some(),
             verification,
+            hooks,
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

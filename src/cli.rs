@@ -200,14 +200,23 @@ impl Cli {
                 sessions::revoke_user(self.config.as_ref(), &user)
             }
             Command::Token { action: TokenCommand::Mint { user, name, email, groups, scopes, ttl } } => {
-                let user = User { id: user, username: None, email, name: None, avatar_url: None, groups };
+                let user = User {
+                    id: user,
+                    username: None,
+                    email,
+                    name: None,
+                    avatar_url: None,
+                    groups,
+                    claims: Default::default(),
+                };
                 mint_api_token(self.config.as_ref(), user, &name, scopes, ttl)
             }
             Command::Session {
                 action:
                     SessionCommand::Mint { user, username, email, name, provider, groups, ttl, access_token, token_ttl },
             } => {
-                let user = User { id: user, username, email, name, avatar_url: None, groups };
+                let user =
+                    User { id: user, username, email, name, avatar_url: None, groups, claims: Default::default() };
                 mint(self.config.as_ref(), user, &provider, ttl, access_token.map(|t| (t, token_ttl)))
             }
         };

@@ -11,7 +11,7 @@
 //! config/  identity/  crypto/  clock            leaves
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
 //! email/  verification/                         e-mailed codes for unusual sign-ins
-//! credentials/                                  who is asking: one identify()
+//! credentials/  hooks/                          who is asking: one identify(); the app's say in sign-in
 //! web/                                          middleware, extractors, headers
 //! routes/  errors                               endpoints, the one error mapping
 //! state  assemble  startup  cli                 wiring and serving
@@ -34,6 +34,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod email;
 pub mod errors;
+pub mod hooks;
 pub mod identity;
 pub mod metrics;
 pub mod policy;

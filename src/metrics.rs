@@ -132,7 +132,7 @@ struct Provider {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ProviderReason {
     provider: String,
-    reason: &'static str,
+    reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -260,9 +260,11 @@ pub fn signed_in(provider: &str) {
     METRICS.signins.get_or_create(&Provider { provider: provider.to_owned() }).inc();
 }
 
-/// Count a failed sign-in with `provider`, by its error code.
-pub fn signin_failed(provider: &str, reason: &'static str) {
-    METRICS.signin_failures.get_or_create(&ProviderReason { provider: provider.to_owned(), reason }).inc();
+/// Count a failed sign-in with `provider`, by its error code (a sign-in
+/// page code, or a code a sign-in hook denied with: the app's own few).
+pub fn signin_failed(provider: &str, reason: &str) {
+    let labels = ProviderReason { provider: provider.to_owned(), reason: reason.to_owned() };
+    METRICS.signin_failures.get_or_create(&labels).inc();
 }
 
 /// Count a refresh that reached the provider.

@@ -2,6 +2,7 @@
 //! [`assemble`](crate::assemble) and handed to every worker.
 
 use crate::config::AccessLog;
+use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metrics_elsewhere: bool,
     /// Sign-in verification by e-mailed code; `None` when it is off everywhere.
     pub verification: Option<Arc<Verifier>>,
+    /// The sign-in hook and the app's error page (`[hooks]`).
+    pub hooks: Hooks,
 }
 
 impl AppState {

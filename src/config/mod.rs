@@ -5,6 +5,7 @@
 //! keys are errors); [`Settings::validate`] applies the cross-field rules and
 //! returns every problem at once in a [`ConfigError`].
 
+pub mod hooks;
 mod list;
 mod secret;
 pub mod store;
@@ -73,6 +74,9 @@ pub struct Settings {
     pub verification: verification::VerificationSettings,
     #[serde(default)]
     pub email: verification::EmailSettings,
+    /// The app's say in sign-in (`[hooks.signin]`, `[hooks.error]`).
+    #[serde(default)]
+    pub hooks: hooks::HookSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,

@@ -374,6 +374,7 @@ impl Settings {
         problems.extend(self.email.problems());
         let store_off = self.store.kind == super::store::StoreKind::None;
         problems.extend(self.verification.problems(&self.email, &self.verification_modes(), store_off));
+        problems.extend(self.hooks.problems(production));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

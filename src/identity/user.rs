@@ -1,6 +1,7 @@
 //! The signed-in person as sealgate carries them in a session.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A user profile. Every field ends up in an HTTP header on `/auth/verify`,
 /// so [`User::validate`] refuses control characters and bounds lengths.
@@ -19,6 +20,16 @@ pub struct User {
     pub avatar_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Custom claims kept in the session (a sign-in hook's), at most
+    /// [`MAX_CLAIMS_BYTES`] as JSON.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, serde_json::Value>,
+}
+
+/// The form usernames and e-mail addresses are compared in: trimmed and
+/// lower-cased, so `Alice@Example.com ` and `alice@example.com` are one person.
+pub fn comparable(name: &str) -> String {
+    name.trim().to_lowercase()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,10 +44,20 @@ pub enum UserError {
     GroupComma,
     #[error("too many groups")]
     TooManyGroups,
+    #[error("the custom claims are too large, or a claim name is not 1-64 letters, digits, `_`, `-` or `.`")]
+    Claims,
 }
 
 const MAX_FIELD: usize = 512;
 const MAX_GROUPS: usize = 256;
+/// Most bytes the custom claims take as JSON.
+pub const MAX_CLAIMS_BYTES: usize = 4096;
+const MAX_CLAIM_NAME: usize = 64;
+
+fn is_claim_name(name: &str) -> bool {
+    (1..=MAX_CLAIM_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
 
 fn check(field: &'static str, value: &str) -> Result<(), UserError> {
     if value.is_empty() {
@@ -53,7 +74,15 @@ fn check(field: &'static str, value: &str) -> Result<(), UserError> {
 
 impl User {
     pub fn new(id: impl Into<String>) -> User {
-        User { id: id.into(), username: None, email: None, name: None, avatar_url: None, groups: Vec::new() }
+        User {
+            id: id.into(),
+            username: None,
+            email: None,
+            name: None,
+            avatar_url: None,
+            groups: Vec::new(),
+            claims: BTreeMap::new(),
+        }
     }
 
     /// About how many bytes this user takes on the heap: its text, and the
@@ -64,7 +93,13 @@ impl User {
         self.id.len()
             + optional.iter().filter_map(|text| text.as_ref()).map(|text| text.len() + PER_STRING).sum::<usize>()
             + self.groups.iter().map(|group| group.len() + PER_STRING).sum::<usize>()
+            + if self.claims.is_empty() { 0 } else { self.claims_bytes() * 2 }
             + PER_STRING
+    }
+
+    /// How many bytes the custom claims take as JSON.
+    pub fn claims_bytes(&self) -> usize {
+        serde_json::to_vec(&self.claims).map_or(usize::MAX, |json| json.len())
     }
 
     pub fn validate(&self) -> Result<(), UserError> {
@@ -88,6 +123,11 @@ impl User {
                 return Err(UserError::GroupComma);
             }
         }
+        if !self.claims.is_empty()
+            && (self.claims_bytes() > MAX_CLAIMS_BYTES || !self.claims.keys().all(|name| is_claim_name(name)))
+        {
+            return Err(UserError::Claims);
+        }
         Ok(())
     }
 }
@@ -106,5 +146,23 @@ mod tests {
         let mut grouped = User::new("bob");
         grouped.groups = vec!["a,b".into()];
         assert_eq!(grouped.validate(), Err(UserError::GroupComma));
+    }
+
+    #[test]
+    fn custom_claims_are_bounded_and_named_plainly() {
+        let mut user = User::new("alice");
+        user.claims.insert("tenant".into(), serde_json::json!({"id": 7, "plan": "pro"}));
+        assert_eq!(user.validate(), Ok(()));
+        user.claims.insert("big".into(), serde_json::Value::String("x".repeat(MAX_CLAIMS_BYTES)));
+        assert_eq!(user.validate(), Err(UserError::Claims));
+        user.claims.remove("big");
+        user.claims.insert("bad name".into(), serde_json::Value::Bool(true));
+        assert_eq!(user.validate(), Err(UserError::Claims));
+    }
+
+    #[test]
+    fn names_compare_trimmed_and_lower_cased() {
+        assert_eq!(comparable(" Alice@Example.COM\t"), "alice@example.com");
+        assert_eq!(comparable("ÄRGER"), "ärger");
     }
 }

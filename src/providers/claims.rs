@@ -85,6 +85,7 @@ impl ClaimMap {
             name: text(lookup(json, &self.name)),
             avatar_url: text(lookup(json, &self.avatar_url)),
             groups,
+            claims: Default::default(),
         })
     }
 }

@@ -66,6 +66,7 @@ pub async fn profile(http: &reqwest::Client, api: &Url, token: &SecretString) ->
         name: text(&me, "global_name").or_else(|| text(&me, "username")),
         email: if verified { text(&me, "email") } else { None },
         groups: Vec::new(),
+        claims: Default::default(),
         id,
     })
 }

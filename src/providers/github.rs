@@ -76,5 +76,6 @@ pub async fn profile(http: &reqwest::Client, api: &Url, token: &SecretString) ->
         name: text(&user, "name"),
         avatar_url: text(&user, "avatar_url"),
         groups: Vec::new(),
+        claims: Default::default(),
     })
 }

@@ -430,7 +430,7 @@ impl Oidc {
         }
         let user = provider.claims.user(&profile)?;
         let tokens = super::oauth2_flow::tokens_from(&response, provider.now(), Some(raw_id_token));
-        Ok(SignedInUser { user, tokens, idp_session })
+        Ok(SignedInUser { user, tokens, idp_session, profile: Some(profile) })
     }
 }
 

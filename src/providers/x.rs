@@ -57,5 +57,6 @@ pub async fn profile(http: &reqwest::Client, api: &Url, token: &SecretString) ->
         name: text("name"),
         avatar_url: text("profile_image_url"),
         groups: Vec::new(),
+        claims: Default::default(),
     })
 }

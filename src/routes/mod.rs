@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .service(at!("/auth/verify-signin/resend").route(web::post().to(verify_signin::resend)))
         .service(at!("/auth/signin/credentials").route(web::post().to(signin::signin_credentials)))
         .service(at!("/auth/signin/{provider}").route(web::get().to(oauth::start)))
+        .service(at!("/auth/signin/{provider}/url").route(web::get().to(oauth::start_url)))
         .service(at!("/auth/callback/{provider}").route(web::get().to(oauth::callback)))
         .service(at!("/auth/backchannel-logout/{provider}").route(web::post().to(logout::backchannel)))
         .service(at!("/auth/frontchannel-logout/{provider}").route(web::get().to(logout::frontchannel)))

@@ -2,6 +2,7 @@
 //! "your sessions", the front-channel logout iframe, home.
 //! Plain HTML, every interpolated value escaped, no scripts.
 
+use super::signin::Targets;
 use super::SigninError;
 use crate::identity::Identity;
 use crate::return_to::ReturnTo;
@@ -81,21 +82,26 @@ pub fn framed_by(body: String, issuer: &str) -> HttpResponse {
         .body(body)
 }
 
-pub fn signin(
-    error: Option<SigninError>,
-    redirect_to: &ReturnTo,
-    credentials: bool,
-    providers: &[(&str, &str)],
-) -> String {
-    let message =
-        error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
+pub fn signin(error: Option<SigninError>, targets: &Targets, credentials: bool, providers: &[(&str, &str)]) -> String {
+    let message = error.map_or(String::new(), |e| {
+        let code = match e {
+            SigninError::Denied(code) => format!(" <code>{}</code>", escape(code.as_str())),
+            _ => String::new(),
+        };
+        format!("<p class=\"error\" role=\"alert\">{}{code}</p>", escape(e.message()))
+    });
+    let redirect_to = &targets.success;
+    let failure_to = targets.failure.as_ref().map(ReturnTo::as_str);
+    let failure_field = failure_to.map_or(String::new(), |failure| {
+        format!("<input type=\"hidden\" name=\"failure_to\" value=\"{}\">", escape(failure))
+    });
     let form = if credentials {
         format!(
             "<form method=\"post\" action=\"/auth/signin/credentials\">\
 <label>Username <input type=\"text\" name=\"username\" autocomplete=\"username\" required autofocus></label>\
 <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
 <label class=\"inline\"><input type=\"checkbox\" name=\"remember\" value=\"true\" checked> Remember me</label>\
-<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">\
+<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">{failure_field}\
 <button type=\"submit\">Sign in</button></form>",
             escape(redirect_to.as_str())
         )
@@ -104,8 +110,12 @@ pub fn signin(
     } else {
         String::new()
     };
-    let query =
-        url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_to", redirect_to.as_str()).finish();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("redirect_to", redirect_to.as_str());
+    if let Some(failure) = failure_to {
+        query.append_pair("failure_to", failure);
+    }
+    let query = query.finish();
     let buttons: String = providers
         .iter()
         .map(|(id, name)| {

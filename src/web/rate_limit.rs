@@ -209,8 +209,9 @@ impl InMemory {
         }
     }
 
+    /// Counted per person, however the name is typed: trimmed and lower-cased.
     fn user_key(username: &str) -> String {
-        username.to_lowercase()
+        crate::identity::comparable(username)
     }
 
     /// Seconds until a blocked window ends, if this window is blocked.
@@ -380,6 +381,17 @@ mod tests {
         assert_eq!(limiter.reserve("alice", None).await.err(), Some(1));
         clock.advance(1);
         assert!(limiter.reserve("alice", None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_username_typed_with_other_case_or_spaces_counts_as_one() {
+        let clock = ManualClock::at(1000);
+        let limiter = in_memory(&clock, 3, 100);
+        for typed in ["Alice", " alice", "ALICE "] {
+            let _failed = limiter.reserve(typed, ip("192.0.2.1")).await.unwrap();
+        }
+        assert_eq!(limiter.reserve("aLiCe", None).await.err(), Some(60));
+        assert!(limiter.reserve("bob", None).await.is_ok());
     }
 
     #[tokio::test]
