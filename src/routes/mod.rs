@@ -13,6 +13,7 @@ mod signin;
 mod signout;
 mod token;
 mod verify;
+mod verify_only;
 
 pub use admin::ADMIN_SCOPE;
 pub use signin::SigninError;
@@ -24,6 +25,10 @@ use actix_web::web;
 /// Every route. `/auth/verify` holds the session service and the app state
 /// itself, so its hot path looks neither up in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>, state: web::Data<AppState>) {
+    // A verify-only replica answers the routes that mint sessions first, and only so.
+    if state.verify_only.is_some() {
+        verify_only::configure(cfg);
+    }
     // `/auth/verify` first: routes are matched in order, and it is the hot path.
     cfg.route("/auth/verify", web::get().service(verify::service(sessions, state)))
         .route("/healthz", web::get().to(health::healthz))

@@ -19,6 +19,7 @@ mod idp_bearer;
 mod jose_vectors;
 mod keys;
 mod managed_sessions;
+mod nested;
 mod oidc_flow;
 mod policy;
 mod provider_discovery;
