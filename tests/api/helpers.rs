@@ -191,9 +191,13 @@ pub fn session_format_from_env(dir: &TempDir, settings: &mut Settings) {
     settings.session.format = SessionFormat::Nested;
 }
 
-/// Whether the suite runs with nested session cookies.
-pub fn nested_run() -> bool {
-    std::env::var("SEALGATE_TEST_SESSION_FORMAT").is_ok_and(|f| f.starts_with("nested"))
+/// The `alg` the outer header of a session cookie from [`Spawn::run`] has:
+/// the symmetric key's `alg`, or `ECDH-ES+A256KW` in a nested run.
+pub fn session_alg(alg: KeyAlg) -> &'static str {
+    match std::env::var("SEALGATE_TEST_SESSION_FORMAT") {
+        Ok(format) if format.starts_with("nested") => "ECDH-ES+A256KW",
+        _ => alg.as_str(),
+    }
 }
 
 /// Wait until the app is ready (`/readyz` is 200: every provider's

@@ -134,9 +134,15 @@ fn rfc8037_a_4_ed25519_signature() {
     let (input, signature) = compact.rsplit_once('.').unwrap();
     use josekit::jws::JwsSigner as _;
     assert_eq!(base64_url(&signer.sign(input.as_bytes()).unwrap()), signature, "the RFC's signature, exactly");
-    let verifier = josekit::jws::EdDSA.verifier_from_jwk(&rfc_key.public_jwk()).unwrap();
+    // A verifier from our key (it carries our kid) demands a kid, which the RFC's JWS lacks...
+    let ours = josekit::jws::EdDSA.verifier_from_jwk(&rfc_key.public_jwk()).unwrap();
+    assert!(josekit::jws::deserialize_compact(compact, &ours).is_err());
+    // ...the RFC's key as it is verifies it.
+    let rfc_jwk = josekit::jwk::Jwk::from_bytes(v["input"]["key"].to_string()).unwrap();
+    let verifier = josekit::jws::EdDSA.verifier_from_jwk(&rfc_jwk.to_public_key().unwrap()).unwrap();
     let (verified, _) = josekit::jws::deserialize_compact(compact, &verifier).unwrap();
     assert_eq!(verified, payload.as_bytes());
+    assert_eq!(rfc_key.public_jwk().parameter("x"), rfc_jwk.parameter("x"));
 
     let inner = split_inner(compact, 8192).unwrap();
     assert_eq!(inner.header.alg, "EdDSA");

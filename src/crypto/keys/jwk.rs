@@ -256,7 +256,8 @@ fn state_mark(member: Option<&str>) -> Result<Option<KeyState>, String> {
     }
 }
 
-/// The states of one group of keys (symmetric, encryption or signing), from
+/// The states of one group of keys (symmetric: `group` empty; `"encryption "`
+/// or `"signing "`), from
 /// their marks: exactly one current; without a key marked current, the last
 /// unmarked key is (as before states existed). An empty group has none.
 fn assign_states(marks: &[Option<KeyState>], group: &str) -> Result<Vec<KeyState>, String> {
@@ -266,10 +267,10 @@ fn assign_states(marks: &[Option<KeyState>], group: &str) -> Result<Vec<KeyState
     let marked_current = marks.iter().filter(|m| **m == Some(KeyState::Current)).count();
     let legacy_current = match marked_current {
         0 => Some(marks.iter().rposition(Option::is_none).ok_or_else(|| {
-            format!("no {group} key is current: every one is `next`; run `sealgate keys activate KID`")
+            format!("no {group}key is current: every {group}key is `next`; run `sealgate keys activate KID`")
         })?),
         1 => None,
-        _ => return Err(format!("more than one {group} key has sealgate_state `current`")),
+        _ => return Err(format!("more than one {group}key has sealgate_state `current`")),
     };
     Ok(marks
         .iter()
@@ -342,7 +343,7 @@ impl JwkSet {
             return Err("the set has no keys".into());
         }
         let marks: Vec<_> = keys.iter().map(|(_, m)| *m).collect();
-        let states = assign_states(&marks, "symmetric")?;
+        let states = assign_states(&marks, "")?;
         let keys = keys
             .into_iter()
             .zip(states)
@@ -355,7 +356,7 @@ impl JwkSet {
         for enc in [true, false] {
             let group: Vec<_> = pairs.iter().filter(|(k, _)| k.kind().is_enc() == enc).collect();
             let marks: Vec<_> = group.iter().map(|(_, m)| *m).collect();
-            let states = assign_states(&marks, if enc { "encryption" } else { "signing" })?;
+            let states = assign_states(&marks, if enc { "encryption " } else { "signing " })?;
             for ((key, _), state) in group.into_iter().zip(states) {
                 let mut key = key.clone();
                 key.state = state;
