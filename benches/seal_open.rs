@@ -9,8 +9,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::Rng;
 use sealgate::clock::{SharedClock, SystemClock};
-use sealgate::crypto::jwe::OpenError;
 use sealgate::config::SessionFormat;
+use sealgate::crypto::jwe::OpenError;
 use sealgate::crypto::keys::{EncCurve, JwkSet, KeyAlg, PairKind, SignAlg};
 use sealgate::identity::User;
 use sealgate::session::{Lifetimes, Session, SessionCodec, SessionError};

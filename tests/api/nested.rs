@@ -78,13 +78,8 @@ async fn a_verify_only_replica_opens_sessions_from_the_sign_in_tier_and_refuses_
         assert_eq!(posted.status(), 403);
         assert!(set_cookies(posted.headers()).is_empty(), "no cookie from a verify-only replica");
         for path in ["/auth/signin/corp", "/auth/callback/corp?code=c&state=s"] {
-            let response = replica
-                .client
-                .get(replica.url(path))
-                .header("accept", "application/json")
-                .send()
-                .await
-                .unwrap();
+            let response =
+                replica.client.get(replica.url(path)).header("accept", "application/json").send().await.unwrap();
             assert_eq!(response.status(), 403, "{path}");
             let body: serde_json::Value = response.json().await.unwrap();
             assert_eq!(body["error"], "verify_only_replica", "{path}");
@@ -112,7 +107,10 @@ async fn a_verify_only_replica_sends_browsers_to_the_sign_in_tier_when_configure
     .await;
     let response = replica.get("/auth/signin?redirect_to=https%3A%2F%2Fapp.example.com%2F").await;
     assert_eq!(response.status(), 303);
-    assert_eq!(location(&response), "https://login.example.com/auth/signin?redirect_to=https%3A%2F%2Fapp.example.com%2F");
+    assert_eq!(
+        location(&response),
+        "https://login.example.com/auth/signin?redirect_to=https%3A%2F%2Fapp.example.com%2F"
+    );
     // A password post is still refused: it would mint a session here.
     assert_eq!(replica.sign_in(ALICE, ALICE_PASSWORD).await.status(), 403);
 }
@@ -177,7 +175,8 @@ fn forgers(verify_file: &Path, clock: &ManualClock) -> Vec<SessionCodec> {
     let theirs_kid = forger.add_generated_pair(PairKind::Sig(SignAlg::Es256), KeyState::Current).unwrap();
     forger.add_generated(KeyAlg::Dir, KeyState::Current);
     let theirs: serde_json::Value = serde_json::from_str(&forger.to_json()).unwrap();
-    let their_sig = theirs["keys"].as_array().unwrap().iter().find(|k| k["kid"] == theirs_kid.as_str()).unwrap().clone();
+    let their_sig =
+        theirs["keys"].as_array().unwrap().iter().find(|k| k["kid"] == theirs_kid.as_str()).unwrap().clone();
     // Their key pair under our signing kid.
     for key in file["keys"].as_array_mut().unwrap() {
         if key["use"] == "sig" {
@@ -252,8 +251,7 @@ async fn flow_cookies_and_api_tokens_stay_symmetric_and_are_not_sessions() {
     let mut settings = test_settings(&dir);
     nested(&mut settings);
     let app = spawn_in(dir, settings, ManualClock::at(chrono::Utc::now().timestamp())).await;
-    let (token, _) =
-        app.sessions.api_tokens.mint(User::new(ALICE), "ci", Vec::new(), 3600).unwrap();
+    let (token, _) = app.sessions.api_tokens.mint(User::new(ALICE), "ci", Vec::new(), 3600).unwrap();
     assert_eq!(sealed_alg(&token), "dir", "API tokens are sealed with the symmetric key");
     let bearer = app.client.get(app.url("/auth/verify")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(bearer.status(), 200);

@@ -206,11 +206,7 @@ impl Jwk {
     /// This root key's key for `purpose` alone, as a key of its own.
     fn limited_to(&self, purpose: Purpose) -> Jwk {
         let derived = super::derive(self, purpose);
-        Jwk {
-            secret: Zeroizing::new(derived.bytes.to_vec()),
-            purpose: Some(purpose),
-            ..self.clone()
-        }
+        Jwk { secret: Zeroizing::new(derived.bytes.to_vec()), purpose: Some(purpose), ..self.clone() }
     }
 
     pub fn state(&self) -> KeyState {
@@ -375,8 +371,12 @@ impl JwkSet {
         let enc = self.pairs.iter().any(|k| k.kind().is_enc());
         let sig = self.pairs.iter().any(|k| !k.kind().is_enc());
         match (enc, sig) {
-            (true, false) => Err("the set has encryption key pairs but no signing key; the nested format needs both".into()),
-            (false, true) => Err("the set has signing keys but no encryption key pair; the nested format needs both".into()),
+            (true, false) => {
+                Err("the set has encryption key pairs but no signing key; the nested format needs both".into())
+            }
+            (false, true) => {
+                Err("the set has signing keys but no encryption key pair; the nested format needs both".into())
+            }
             _ => Ok(()),
         }
     }
@@ -386,8 +386,8 @@ impl JwkSet {
     /// sealgate takes as current).
     pub fn to_json(&self) -> String {
         let order = [KeyState::Previous, KeyState::Next, KeyState::Current];
-        let oct = order.into_iter().flat_map(|state| self.keys.iter().filter(move |k| k.state == state)).map(|k| {
-            JwkWire {
+        let oct =
+            order.into_iter().flat_map(|state| self.keys.iter().filter(move |k| k.state == state)).map(|k| JwkWire {
                 kty: "oct".into(),
                 kid: Some(k.kid.clone()),
                 use_: Some("enc".into()),
@@ -400,25 +400,25 @@ impl JwkSet {
                 sealgate_state: wire_state(k.state),
                 sealgate_purpose: k.purpose.map(|p| p.label().into()),
                 sealgate_created: k.created,
-            }
-        });
-        let pairs = order.into_iter().flat_map(|state| self.pairs.iter().filter(move |k| k.state() == state)).map(|k| {
-            let (x, y, d) = k.members();
-            JwkWire {
-                kty: k.kind().kty().into(),
-                kid: Some(k.kid().to_owned()),
-                use_: Some(k.kind().use_().into()),
-                alg: Some(k.kind().alg().into()),
-                k: None,
-                crv: Some(k.kind().crv().into()),
-                x: Some(x),
-                y,
-                d,
-                sealgate_state: wire_state(k.state()),
-                sealgate_purpose: None,
-                sealgate_created: k.created(),
-            }
-        });
+            });
+        let pairs =
+            order.into_iter().flat_map(|state| self.pairs.iter().filter(move |k| k.state() == state)).map(|k| {
+                let (x, y, d) = k.members();
+                JwkWire {
+                    kty: k.kind().kty().into(),
+                    kid: Some(k.kid().to_owned()),
+                    use_: Some(k.kind().use_().into()),
+                    alg: Some(k.kind().alg().into()),
+                    k: None,
+                    crv: Some(k.kind().crv().into()),
+                    x: Some(x),
+                    y,
+                    d,
+                    sealgate_state: wire_state(k.state()),
+                    sealgate_purpose: None,
+                    sealgate_created: k.created(),
+                }
+            });
         let wire = JwkSetWire { keys: oct.chain(pairs).collect() };
         // Serializing plain strings into a Value cannot fail.
         serde_json::to_string_pretty(&wire).unwrap_or_default() + "\n"

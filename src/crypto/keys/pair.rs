@@ -315,6 +315,7 @@ impl PairKey {
             && self.state == other.state
             && self.x == other.x
             && self.y == other.y
-            && self.d.as_ref().map(|d| d.expose_secret().to_owned()) == other.d.as_ref().map(|d| d.expose_secret().to_owned())
+            && self.d.as_ref().map(|d| d.expose_secret().to_owned())
+                == other.d.as_ref().map(|d| d.expose_secret().to_owned())
     }
 }

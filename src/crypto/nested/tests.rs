@@ -43,7 +43,10 @@ fn round_trips_with_both_key_kinds_and_headers_are_exactly_ours() {
         let (inner, _) = jwe::deserialize_compact(&token, &decrypter).unwrap();
         let inner = String::from_utf8(inner).unwrap();
         let header = decode(inner.split('.').next().unwrap());
-        assert_eq!(header, json!({"alg": sig.as_str(), "kid": set.current_pair(false).unwrap().kid(), "typ": "sealgate-session"}));
+        assert_eq!(
+            header,
+            json!({"alg": sig.as_str(), "kid": set.current_pair(false).unwrap().kid(), "typ": "sealgate-session"})
+        );
     }
 }
 
@@ -73,7 +76,8 @@ fn outer_headers_out_of_shape_are_refused_before_decryption() {
     };
     // The same inner JWS re-encrypted with our exact header opens: the test harness is sound.
     assert_eq!(s.open(&encrypt_to(&set, &inner, |_| {})).unwrap(), b"x");
-    let cases: Vec<(&str, Box<dyn Fn(&mut JweHeader)>)> = vec![
+    type Edit = Box<dyn Fn(&mut JweHeader)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("unknown kid", Box::new(|h| h.set_key_id("nobody"))),
         ("no cty", Box::new(|h| h.set_claim("cty", None).unwrap())),
         ("other cty", Box::new(|h| h.set_content_type("jwt+other"))),
@@ -173,10 +177,22 @@ fn inner_tokens_out_of_shape_or_signed_by_another_key_are_refused() {
             signed(forged_sig, json!({"alg": "ES256", "kid": forged_sig.kid(), "typ": "sealgate-session"}), b"p"),
             OpenError::UnknownSigner,
         ),
-        ("alg none", signed(sig, json!({"alg": "none", "kid": kid, "typ": "sealgate-session"}), b"p"), OpenError::UnknownSigner),
-        ("alg EdDSA", signed(sig, json!({"alg": "EdDSA", "kid": kid, "typ": "sealgate-session"}), b"p"), OpenError::UnknownSigner),
+        (
+            "alg none",
+            signed(sig, json!({"alg": "none", "kid": kid, "typ": "sealgate-session"}), b"p"),
+            OpenError::UnknownSigner,
+        ),
+        (
+            "alg EdDSA",
+            signed(sig, json!({"alg": "EdDSA", "kid": kid, "typ": "sealgate-session"}), b"p"),
+            OpenError::UnknownSigner,
+        ),
         ("no kid", signed(sig, json!({"alg": "ES256", "typ": "sealgate-session"}), b"p"), OpenError::UnknownSigner),
-        ("other typ", signed(sig, json!({"alg": "ES256", "kid": kid, "typ": "sealgate-flow"}), b"p"), OpenError::UnknownSigner),
+        (
+            "other typ",
+            signed(sig, json!({"alg": "ES256", "kid": kid, "typ": "sealgate-flow"}), b"p"),
+            OpenError::UnknownSigner,
+        ),
         (
             "jwk member",
             signed(sig, json!({"alg": "ES256", "kid": kid, "typ": "sealgate-session", "jwk": {}}), b"p"),
@@ -188,7 +204,11 @@ fn inner_tokens_out_of_shape_or_signed_by_another_key_are_refused() {
             OpenError::Inner,
         ),
         ("not a JWS", "hello".into(), OpenError::Inner),
-        ("four segments", format!("{}.x", signed(sig, json!({"alg": "ES256", "kid": kid, "typ": "sealgate-session"}), b"p")), OpenError::Inner),
+        (
+            "four segments",
+            format!("{}.x", signed(sig, json!({"alg": "ES256", "kid": kid, "typ": "sealgate-session"}), b"p")),
+            OpenError::Inner,
+        ),
     ];
     for (what, inner, expected) in cases {
         let token = encrypt_to(&set, inner.as_bytes(), |_| {});
