@@ -4,7 +4,7 @@
 //! one error.
 
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, Mode, Settings};
+use crate::config::{ConfigError, Mode, SessionFormat, SessionRole, Settings};
 use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
 use crate::credentials::{ApiTokens, Credentials, ProviderBearer};
 use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
@@ -18,7 +18,7 @@ use crate::return_to::RedirectPolicy;
 use crate::session::cookie::CookieSpec;
 use crate::session::flow::FlowCodec;
 use crate::session::{Lifetimes, SessionCodec};
-use crate::state::AppState;
+use crate::state::{AppState, VerifyOnly};
 use crate::store::{RevocationView, Store};
 use crate::verification::Verifier;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies, BODY_LIMIT};
@@ -56,6 +56,40 @@ fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
         },
     };
     result.map_err(|e| format!("keys: {e}"))
+}
+
+/// What the key set must hold for the session format and role: a
+/// verify-only replica nothing that mints, a full one a signing key.
+fn key_role_problems(settings: &Settings, keys: &JwkSet) -> Vec<String> {
+    let session = &settings.session;
+    let has_pairs = keys.current_pair(true).is_some() && keys.current_pair(false).is_some();
+    let mut problems = Vec::new();
+    if session.format == SessionFormat::Nested && !has_pairs {
+        problems.push(
+            "keys: session.format = \"nested\" needs an encryption and a signing key pair; \
+             run `sealgate keygen --alg ECDH-ES+A256KW --sign ES256`"
+                .into(),
+        );
+    }
+    match session.role {
+        SessionRole::Verify if keys.holds_minting_keys() => problems.push(
+            "keys: session.role = \"verify\" but the key set holds a symmetric root key or a signing private key, \
+             which could mint sessions; give this replica the file `sealgate keys export --verify-only` writes"
+                .into(),
+        ),
+        SessionRole::Full if session.format == SessionFormat::Nested && has_pairs && !keys.can_sign() => problems.push(
+            "keys: the key set holds no private half of the current signing key, so this replica cannot sign \
+             sessions; set session.role = \"verify\" for a verify-only replica"
+                .into(),
+        ),
+        SessionRole::Full if keys.current_oct().is_none() => problems.push(
+            "keys: the key set has no symmetric key, which flow cookies and API tokens need; \
+             a set without one is for session.role = \"verify\""
+                .into(),
+        ),
+        _ => {}
+    }
+    problems
 }
 
 impl Gateway {
@@ -101,6 +135,9 @@ impl Gateway {
     pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
         let mut problems = settings.problems();
         let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
+        if let Some(keys) = &keys {
+            problems.extend(key_role_problems(&settings, keys));
+        }
         let password = if settings.credentials.enabled {
             let limits = VerifyLimits {
                 concurrent: settings.credentials.max_concurrent_verifications,
@@ -127,8 +164,23 @@ impl Gateway {
             idle: settings.session.idle_lifetime.as_secs() as i64,
             absolute: settings.session.absolute_lifetime.as_secs() as i64,
         };
-        let codec = SessionCodec::new(&keys, clock.clone(), lifetimes, settings.session.max_token_bytes)
-            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let session = &settings.session;
+        let codec = SessionCodec::in_format(
+            &keys,
+            clock.clone(),
+            lifetimes,
+            session.max_token_bytes,
+            session.format,
+            session.accept_other_format,
+        )
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        if session.role == SessionRole::Verify {
+            tracing::info!(
+                signin_url = session.signin_url.as_deref().unwrap_or("none"),
+                "verify-only replica: sessions are opened and checked here, never minted, renewed or refreshed; \
+                 sign-in requests are refused (code verify_only_replica)"
+            );
+        }
         let flows = FlowCodec::new(&keys, clock.clone(), settings.oauth.flow_lifetime.as_secs() as i64)
             .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
         let api_tokens = ApiTokens::new(
@@ -204,6 +256,9 @@ impl Gateway {
             metrics_elsewhere: settings.server.metrics_listen.is_some(),
             verification,
             hooks,
+            verify_only: (settings.session.role == SessionRole::Verify).then(|| VerifyOnly {
+                signin_url: settings.session.signin_url.as_deref().and_then(|u| url::Url::parse(u).ok()),
+            }),
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

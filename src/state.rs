@@ -51,6 +51,16 @@ pub struct AppState {
     pub verification: Option<Arc<Verifier>>,
     /// The sign-in hook and the app's error page (`[hooks]`).
     pub hooks: Hooks,
+    /// `Some` on a verify-only replica (`session.role = "verify"`): it
+    /// refuses sign-ins, or sends browsers to the sign-in tier.
+    pub verify_only: Option<VerifyOnly>,
+}
+
+/// How a verify-only replica answers a request to sign in.
+#[derive(Debug, Clone)]
+pub struct VerifyOnly {
+    /// The sign-in tier's sign-in page (`session.signin_url`), if set.
+    pub signin_url: Option<Url>,
 }
 
 impl AppState {

@@ -443,6 +443,17 @@ pub struct SessionSettings {
     pub absolute_lifetime: Duration,
     /// Largest sealed session accepted, in bytes, before any cryptography.
     pub max_token_bytes: usize,
+    /// How new session cookies are sealed.
+    pub format: SessionFormat,
+    /// Whether this replica signs people in (`full`) or only opens and
+    /// checks sessions (`verify`: no signing private key).
+    pub role: SessionRole,
+    /// Also open sessions in the other format while the key set holds keys
+    /// for it (a format switch is a rotation); off once the switch is done.
+    pub accept_other_format: bool,
+    /// Where a verify-only replica sends a browser that wants to sign in
+    /// (the sign-in tier's `/auth/signin`); unset: it answers 403.
+    pub signin_url: Option<String>,
 }
 
 impl Default for SessionSettings {
@@ -451,8 +462,32 @@ impl Default for SessionSettings {
             idle_lifetime: Duration::from_secs(7 * 24 * 3600),
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             max_token_bytes: 16 * 1024,
+            format: SessionFormat::Sealed,
+            role: SessionRole::Full,
+            accept_other_format: true,
+            signin_url: None,
         }
     }
+}
+
+/// The session cookie's format (see README, "Session formats").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionFormat {
+    /// A JWE under a shared symmetric key (`dir` or `A256KW`).
+    Sealed,
+    /// A JWS signed by the signing key inside a JWE to the encryption key.
+    Nested,
+}
+
+/// What a replica may do with sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionRole {
+    /// Signs people in, renews and refreshes sessions.
+    Full,
+    /// Opens and checks nested sessions only; never mints one.
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

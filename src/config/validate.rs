@@ -1,7 +1,7 @@
 //! Cross-field rules for [`Settings`]. Every rule runs; every broken one is
 //! reported, so an operator fixes a config in one pass.
 
-use super::{Mode, ProviderKind, ProviderSettings, SameSite, Settings};
+use super::{Mode, ProviderKind, ProviderSettings, SameSite, SessionFormat, SessionRole, Settings};
 use secrecy::ExposeSecret;
 use std::fmt;
 use std::net::SocketAddr;
@@ -315,6 +315,20 @@ impl Settings {
         }
         if !(1024..=64 * 1024).contains(&self.session.max_token_bytes) {
             problems.push("session.max_token_bytes must be between 1024 and 65536".into());
+        }
+        if self.session.role == SessionRole::Verify && self.session.format != SessionFormat::Nested {
+            problems.push(
+                "session.role = \"verify\" needs session.format = \"nested\" (a sealed session's key also forges one)"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.session.signin_url {
+            if !matches!(Url::parse(url), Ok(u) if matches!(u.scheme(), "https" | "http")) {
+                problems.push(format!("session.signin_url `{url}` is not an absolute http(s) URL"));
+            }
+            if self.session.role != SessionRole::Verify {
+                problems.push("session.signin_url is only for session.role = \"verify\"".into());
+            }
         }
         let chunk_capacity = self.cookie.chunk_bytes.saturating_mul(self.cookie.max_chunks);
         if self.session.max_token_bytes > chunk_capacity {

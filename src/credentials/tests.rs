@@ -194,3 +194,21 @@ fn a_session_waiting_for_its_code_is_refused_but_found_as_pending() {
         .to_http_request();
     assert!(credentials.pending_session(&req).is_none(), "a verified session is not pending");
 }
+
+#[test]
+fn a_nested_cookie_is_opened_once_and_then_served_from_the_cache() {
+    use crate::config::SessionFormat;
+    use crate::crypto::keys::{EncCurve, PairKind, SignAlg};
+    let keys = JwkSet::generate_nested(PairKind::Enc(EncCurve::P256), PairKind::Sig(SignAlg::Es256)).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut credentials = credentials(&keys, &clock);
+    let lifetimes = Lifetimes { idle: 3600, absolute: 3 * 3600 };
+    credentials.codec =
+        SessionCodec::in_format(&keys, Arc::new(clock.clone()), lifetimes, 8192, SessionFormat::Nested, false).unwrap();
+    let session = credentials.codec.start(User::new("alice"), "credentials", true, None).unwrap();
+    let token = credentials.codec.seal(&session).unwrap();
+    let first = credentials.open_session_cookie(token.as_bytes()).unwrap();
+    let again = credentials.open_session_cookie(token.as_bytes()).unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the second request is a cache hit: no ECDH, no signature check");
+    assert_eq!(again.identity.user.id, "alice");
+}

@@ -13,6 +13,7 @@ mod signin;
 mod signout;
 mod token;
 mod verify;
+mod verify_only;
 mod verify_signin;
 
 pub use admin::ADMIN_SCOPE;
@@ -34,6 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         ($path:literal) => {
             web::resource($path).wrap(Observe::route($path, access)).default_service(web::to(method_not_allowed))
         };
+    }
+    // A verify-only replica answers the routes that mint sessions first, and only so.
+    if state.verify_only.is_some() {
+        verify_only::configure(cfg);
     }
     // `/auth/verify` first: routes are matched in order, and it is the hot path.
     cfg.service(at!("/auth/verify").route(web::get().service(verify::service(sessions, state))))

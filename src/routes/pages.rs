@@ -48,6 +48,18 @@ pub fn accepts_json(req: &actix_web::HttpRequest) -> bool {
     accept.is_some_and(|accept| accept.contains("application/json"))
 }
 
+/// The page a verify-only replica shows instead of a sign-in.
+pub fn verify_only(code: &str) -> String {
+    layout(
+        "Sign-in is not available here",
+        &format!(
+            "<h1>Sign-in is not available here</h1>\n<p>This server checks sessions but does not sign anyone in. \
+             Sign in where your organisation's sign-in page is, then come back.</p>\n<p class=\"error\">{}</p>",
+            escape(code)
+        ),
+    )
+}
+
 pub fn html(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -21,6 +21,7 @@ mod jose_vectors;
 mod keys;
 mod managed_sessions;
 mod monitoring;
+mod nested;
 mod oidc_flow;
 mod policy;
 mod provider_discovery;
