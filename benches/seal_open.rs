@@ -1,14 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Sealing and opening a realistic session (about 1.5 KB sealed), with both
-//! key algorithms, and the cost of refusing garbage.
+//! symmetric key algorithms and both nested kinds (ES256 inside
+//! ECDH-ES+A256KW on P-256; EdDSA inside it on X25519), and the cost of
+//! refusing garbage.
 //!
 //! Run: `cargo bench --bench seal_open` (quick: `-- --warm-up-time 1 --measurement-time 3`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::Rng;
 use sealgate::clock::{SharedClock, SystemClock};
+use sealgate::config::SessionFormat;
 use sealgate::crypto::jwe::OpenError;
-use sealgate::crypto::keys::{JwkSet, KeyAlg};
+use sealgate::crypto::keys::{EncCurve, JwkSet, KeyAlg, PairKind, SignAlg};
 use sealgate::identity::User;
 use sealgate::session::{Lifetimes, Session, SessionCodec, SessionError};
 use std::hint::black_box;
@@ -23,6 +26,13 @@ const LIFETIMES: Lifetimes = Lifetimes { idle: 7 * 24 * 3600, absolute: 30 * 24 
 fn codec(alg: KeyAlg) -> SessionCodec {
     let clock: SharedClock = Arc::new(SystemClock);
     SessionCodec::new(&JwkSet::generate(alg), clock, LIFETIMES, MAX_TOKEN_BYTES).expect("codec")
+}
+
+/// A codec sealing in the nested format, as `sealgate keygen --alg ECDH-ES+A256KW` sets it up.
+fn nested_codec(enc: EncCurve, sig: SignAlg) -> SessionCodec {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let set = JwkSet::generate_nested(PairKind::Enc(enc), PairKind::Sig(sig)).expect("nested keys");
+    SessionCodec::in_format(&set, clock, LIFETIMES, MAX_TOKEN_BYTES, SessionFormat::Nested, false).expect("codec")
 }
 
 fn user(groups: usize) -> User {
@@ -68,8 +78,10 @@ fn junk(len: usize) -> String {
 fn seal_open(c: &mut Criterion) {
     let dir = codec(KeyAlg::Dir);
     let a256kw = codec(KeyAlg::A256Kw);
+    let p256 = nested_codec(EncCurve::P256, SignAlg::Es256);
+    let x25519 = nested_codec(EncCurve::X25519, SignAlg::EdDsa);
     let session = session(&dir);
-    let codecs = [("dir", &dir), ("A256KW", &a256kw)];
+    let codecs = [("dir", &dir), ("A256KW", &a256kw), ("nested-P256-ES256", &p256), ("nested-X25519-EdDSA", &x25519)];
 
     let mut tokens = Vec::new();
     for (alg, codec) in codecs {

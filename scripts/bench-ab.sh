@@ -15,7 +15,8 @@
 # Usage: bash scripts/bench-ab.sh BINARY...
 # Environment (defaults): PAIRS (30), PAIR_DURATION (2s), CONNECTIONS (64),
 #   PIN (0; 1 puts every server on CPU 1 with one worker, and wrk on CPU 0 with one thread),
-#   CONFIG (config/sealgate.toml; give an older build's file when it cannot read the new keys).
+#   CONFIG (config/sealgate.toml; give an older build's file when it cannot read the new keys),
+#   FORMAT (sealed; nested-p256 or nested-x25519: every server seals and opens nested session cookies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,14 @@ export SEALGATE__KEYS__PATH="$tmp/keys.json"
 export SEALGATE__LOG__LEVEL=warn
 unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE SEALGATE_CONFIG
 "$1" --config "$CONFIG" keygen >&2 </dev/null
+# FORMAT=nested-p256|nested-x25519: the session cookie in the nested format (README, "Session formats").
+case "${FORMAT:-sealed}" in
+    sealed) ;;
+    nested-p256 | nested) "$1" --config "$CONFIG" keygen --alg ECDH-ES+A256KW --curve P-256 --sign ES256 >&2 </dev/null ;;
+    nested-x25519) "$1" --config "$CONFIG" keygen --alg ECDH-ES+A256KW --curve X25519 --sign EdDSA >&2 </dev/null ;;
+    *) die "FORMAT=$FORMAT: not sealed, nested-p256 (or nested) or nested-x25519" ;;
+esac
+[ "${FORMAT:-sealed}" = sealed ] || export SEALGATE__SESSION__FORMAT=nested
 access_token="bench-access-token-$(head -c 232 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 cookie="$("$1" --config "$CONFIG" session mint --user bench-user --email bench@example.com --name "Bench User" \
     --groups admins,staff --access-token "$access_token" --token-ttl 86400 </dev/null)"

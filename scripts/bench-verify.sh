@@ -16,6 +16,7 @@
 #
 # Usage: bash scripts/bench-verify.sh
 # Environment (defaults): DURATION (10s), ROUNDS (3), PAIRS (10), PAIR_DURATION (2s), CONNECTIONS (64),
+#   FORMAT (sealed; nested-p256 or nested-x25519 for the nested session format),
 #   PORT (a free port), TTL (604800 = the default idle lifetime, so a fresh session that is not renewed),
 #   SERVER_CPUS and WRK_CPUS (with two or more cores: 1 and 0, sealgate and wrk each pinned to a core of its
 #   own with taskset, and sealgate given one worker per pinned core; SHARED=1 unpins both, so they share
@@ -127,6 +128,14 @@ cp "$CONFIG" "$policy_config"
 
 log "creating a key set in $tmp"
 "$BIN" --config "$CONFIG" keygen >&2 </dev/null
+# FORMAT=nested-p256|nested-x25519: the session cookie in the nested format (README, "Session formats").
+case "${FORMAT:-sealed}" in
+    sealed) ;;
+    nested-p256 | nested) "$BIN" --config "$CONFIG" keygen --alg ECDH-ES+A256KW --curve P-256 --sign ES256 >&2 </dev/null ;;
+    nested-x25519) "$BIN" --config "$CONFIG" keygen --alg ECDH-ES+A256KW --curve X25519 --sign EdDSA >&2 </dev/null ;;
+    *) die "FORMAT=$FORMAT: not sealed, nested-p256 (or nested) or nested-x25519" ;;
+esac
+[ "${FORMAT:-sealed}" = sealed ] || export SEALGATE__SESSION__FORMAT=nested
 
 log "starting sealgate on 127.0.0.1:$PORT"
 "${server_pin[@]}" "$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" </dev/null >"$tmp/server.log" 2>&1 &

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what sealgate's integration tests need beyond the Rust toolchain:
-#   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server; wrk with
+#   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server,
+#     prometheus (for promtool); wrk with
 #     --with-bench. nginx and caddy are installed without being left running
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
 #   - the test identity provider's npm packages (tests/idp, `npm ci`).
+#   - aiosmtpd (PyPI), the tests' SMTP server, in a venv at tests/support/.venv.
 # Idempotent and non-interactive; run as root (or with passwordless sudo).
 # Usage: bash scripts/install-test-deps.sh [--with-bench]
 set -euo pipefail
@@ -40,7 +42,8 @@ candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; 
 # ---------------------------------------------------------------------------
 # Debian packages
 
-wanted=(nginx caddy chromium fonts-liberation redis-server)
+# prometheus for promtool, which checks examples/monitoring's alert rules.
+wanted=(nginx caddy chromium fonts-liberation redis-server prometheus)
 if $with_bench; then wanted+=(wrk); fi
 
 missing=()
@@ -94,7 +97,7 @@ fi
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
-for svc in nginx caddy redis-server; do
+for svc in nginx caddy redis-server prometheus prometheus-node-exporter; do
   installed "$svc" || continue
   if systemd_running; then
     if systemctl is-active --quiet "$svc" 2>/dev/null; then
@@ -115,7 +118,7 @@ for svc in nginx caddy redis-server; do
   fi
 done
 
-for bin in nginx chromium; do
+for bin in nginx chromium promtool; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin is not on PATH after install" >&2; exit 1; }
 done
 if installed caddy; then command -v caddy >/dev/null 2>&1 || { echo "install-test-deps: caddy is not on PATH after install" >&2; exit 1; }; fi
@@ -142,6 +145,25 @@ if [ ! -d "$idp/node_modules" ] || [ ! -e "$marker" ] || [ "$idp/package-lock.js
   (cd "$idp" && npm ci --no-audit --no-fund --loglevel=error)
 else
   say "$idp/node_modules is up to date"
+fi
+
+# ---------------------------------------------------------------------------
+# The tests' SMTP server (tests/support/smtp_sink.py): aiosmtpd in a venv
+
+venv=tests/support/.venv
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  say "$venv has aiosmtpd"
+else
+  command -v python3 >/dev/null 2>&1 || { echo "install-test-deps: python3 is needed for the tests' SMTP server" >&2; exit 1; }
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    say "apt-get install python3-venv"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  say "python3 -m venv $venv; pip install aiosmtpd"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 fi
 
 say "done"

@@ -5,10 +5,11 @@
 
 use crate::assertion::Assertions;
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, Mode, Settings};
+use crate::config::{ConfigError, Mode, SessionFormat, SessionRole, Settings};
 use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
 use crate::credentials::{ApiTokens, Credentials, ProviderBearer};
 use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
+use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
 use crate::providers::Providers;
@@ -18,8 +19,9 @@ use crate::return_to::RedirectPolicy;
 use crate::session::cookie::CookieSpec;
 use crate::session::flow::FlowCodec;
 use crate::session::{Lifetimes, SessionCodec};
-use crate::state::AppState;
+use crate::state::{AppState, VerifyOnly};
 use crate::store::{RevocationView, Store};
+use crate::verification::Verifier;
 use crate::web::identity_headers::IdentityHeaders;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies, BODY_LIMIT};
 use actix_web::web;
@@ -58,10 +60,86 @@ fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
     result.map_err(|e| format!("keys: {e}"))
 }
 
+/// What the key set must hold for the session format and role: a
+/// verify-only replica nothing that mints, a full one a signing key.
+fn key_role_problems(settings: &Settings, keys: &JwkSet) -> Vec<String> {
+    let session = &settings.session;
+    let has_pairs = keys.current_pair(true).is_some() && keys.current_pair(false).is_some();
+    let mut problems = Vec::new();
+    if session.format == SessionFormat::Nested && !has_pairs {
+        problems.push(
+            "keys: session.format = \"nested\" needs an encryption and a signing key pair; \
+             run `sealgate keygen --alg ECDH-ES+A256KW --sign ES256`"
+                .into(),
+        );
+    }
+    match session.role {
+        SessionRole::Verify if keys.holds_minting_keys() => problems.push(
+            "keys: session.role = \"verify\" but the key set holds a symmetric root key or a signing private key, \
+             which could mint sessions; give this replica the file `sealgate keys export --verify-only` writes"
+                .into(),
+        ),
+        SessionRole::Full if session.format == SessionFormat::Nested && has_pairs && !keys.can_sign() => problems.push(
+            "keys: the key set holds no private half of the current signing key, so this replica cannot sign \
+             sessions; set session.role = \"verify\" for a verify-only replica"
+                .into(),
+        ),
+        SessionRole::Full if keys.current_oct().is_none() => problems.push(
+            "keys: the key set has no symmetric key, which flow cookies and API tokens need; \
+             a set without one is for session.role = \"verify\""
+                .into(),
+        ),
+        _ => {}
+    }
+    problems
+}
+
 impl Gateway {
+    /// Log, once at start, what this gateway is: the config file it read,
+    /// mode, addresses, the sign-in URL, its providers, password users, keys
+    /// and store. Never a secret: key ids, not keys.
+    pub fn log_summary(&self, config_file: Option<&std::path::Path>) {
+        let settings = &self.settings;
+        let config = config_file.map_or_else(|| "the embedded default".to_owned(), |path| path.display().to_string());
+        let signin = self.state.public_url.join("auth/signin").map(|url| url.to_string()).unwrap_or_default();
+        tracing::info!(
+            config = %config,
+            mode = ?settings.mode,
+            listen = %settings.server.listen,
+            metrics_listen = settings.server.metrics_listen.as_deref().unwrap_or("(on listen)"),
+            public_url = %self.state.public_url,
+            signin = %signin,
+            "sealgate is starting"
+        );
+        for provider in self.state.providers.iter() {
+            let discovery = if provider.is_oidc() { "discovering in the background" } else { "fixed endpoints" };
+            tracing::info!(provider = %provider.id, name = %provider.name, discovery, "provider configured");
+        }
+        match &self.state.credentials {
+            Some(users) => tracing::info!(
+                users = users.accounts(),
+                file = %settings.credentials.users_file.display(),
+                "password sign-in on"
+            ),
+            None => tracing::info!("password sign-in off"),
+        }
+        let keys = self.key_ring.set();
+        let kids: Vec<String> = keys.iter().map(|key| format!("{} ({:?})", key.kid(), key.state())).collect();
+        let source = if settings.keys.jwks.is_some() {
+            "keys.jwks".to_owned()
+        } else {
+            settings.keys.path.display().to_string()
+        };
+        tracing::info!(current = %keys.current().kid(), keys = %kids.join(", "), from = %source, "keys loaded");
+        tracing::info!(store = ?settings.store.kind, "state store");
+    }
+
     pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
         let mut problems = settings.problems();
         let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
+        if let Some(keys) = &keys {
+            problems.extend(key_role_problems(&settings, keys));
+        }
         let password = if settings.credentials.enabled {
             let limits = VerifyLimits {
                 concurrent: settings.credentials.max_concurrent_verifications,
@@ -93,8 +171,23 @@ impl Gateway {
             idle: settings.session.idle_lifetime.as_secs() as i64,
             absolute: settings.session.absolute_lifetime.as_secs() as i64,
         };
-        let codec = SessionCodec::new(&keys, clock.clone(), lifetimes, settings.session.max_token_bytes)
-            .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        let session = &settings.session;
+        let codec = SessionCodec::in_format(
+            &keys,
+            clock.clone(),
+            lifetimes,
+            session.max_token_bytes,
+            session.format,
+            session.accept_other_format,
+        )
+        .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
+        if session.role == SessionRole::Verify {
+            tracing::info!(
+                signin_url = session.signin_url.as_deref().unwrap_or("none"),
+                "verify-only replica: sessions are opened and checked here, never minted, renewed or refreshed; \
+                 sign-in requests are refused (code verify_only_replica)"
+            );
+        }
         let flows = FlowCodec::new(&keys, clock.clone(), settings.oauth.flow_lifetime.as_secs() as i64)
             .map_err(|e| ConfigError::new(vec![format!("keys: {e}")]))?;
         let api_tokens = ApiTokens::new(
@@ -123,10 +216,17 @@ impl Gateway {
         if let Some(users) = &password {
             credentials = credentials.checking_password_users(Arc::clone(users));
         }
+        let hooks = crate::providers::http_client(settings.hooks.timeout)
+            .map_err(|e| format!("hooks: cannot build an HTTP client: {e}"))
+            .and_then(|http| Hooks::new(&settings.hooks, clock.clone(), http))
+            .map_err(|e| ConfigError::new(vec![e]))?;
         let redirects = RedirectPolicy::new(&public_url, &settings.redirects.allowed_hosts);
         let creds = &settings.credentials;
         let token_passers = providers.iter().filter(|p| p.pass_access_token).map(|p| p.id.clone()).collect();
         let policy = Policy::from_settings(&settings.policy);
+        let verification = Verifier::from_settings(&settings, &keys, store.clone(), clock.clone())
+            .map_err(|e| ConfigError::new(vec![e]))?
+            .map(Arc::new);
         let state = AppState {
             origins: web::Data::new(OriginCheck::new(
                 public_url.origin().ascii_serialization(),
@@ -161,6 +261,13 @@ impl Gateway {
             revocations,
             identity_headers: IdentityHeaders::from_settings(&settings),
             assertions,
+            access_log: settings.log.access,
+            metrics_elsewhere: settings.server.metrics_listen.is_some(),
+            verification,
+            hooks,
+            verify_only: (settings.session.role == SessionRole::Verify).then(|| VerifyOnly {
+                signin_url: settings.session.signin_url.as_deref().and_then(|u| url::Url::parse(u).ok()),
+            }),
         };
         let credentials = web::Data::new(credentials);
         Ok(Gateway { settings, key_ring, keys, credentials, state: web::Data::new(state) })

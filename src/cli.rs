@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `keygen`, `keys list|activate|retire`,
+//! The command line: `serve` (the default), `keygen`, `keys list|activate|retire|export`,
 //! `check-config`, `hash-password`, `session mint|inspect`, `token mint|inspect|revoke`,
 //! `sessions revoke`, `assertion-keys generate|list|activate|retire`.
 
@@ -53,8 +53,18 @@ enum Command {
     /// Add a new key to the key set and make it current (with --next: one
     /// that opens but does not seal until `keys activate`).
     Keygen {
+        /// `dir` or `A256KW`: a symmetric key. `ECDH-ES+A256KW` (with
+        /// `--sign`): an encryption and a signing key pair for
+        /// `session.format = "nested"` (and a `dir` key if the set has no
+        /// symmetric key: flow cookies and API tokens need one).
         #[arg(long, value_enum, default_value_t = AlgArg::Dir)]
         alg: AlgArg,
+        /// With `--alg ECDH-ES+A256KW`: the curve of the encryption key pair.
+        #[arg(long, value_enum, default_value_t = CurveArg::P256)]
+        curve: CurveArg,
+        /// With `--alg ECDH-ES+A256KW`: the signing algorithm (ES256 on P-256, EdDSA on Ed25519).
+        #[arg(long, value_enum)]
+        sign: Option<SignArg>,
         /// Add the key as `next`: every replica opens with it, none seals with
         /// it yet. The first step of a rotation in a fleet.
         #[arg(long)]
@@ -139,6 +149,17 @@ enum KeysCommand {
     Activate { kid: String },
     /// Remove key KID (never the current one): what it sealed stops opening.
     Retire { kid: String },
+    /// Write the key set a verify-only replica (`session.role = "verify"`)
+    /// holds: the encryption key pairs, the signing keys' public halves, and
+    /// the provider-tokens key of each symmetric key (never the root key).
+    Export {
+        /// The only export there is; required so that the command says what it writes.
+        #[arg(long, required = true)]
+        verify_only: bool,
+        /// Where to write it (owner-only permissions); it holds private decryption keys.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -146,6 +167,24 @@ enum AlgArg {
     Dir,
     #[value(name = "A256KW", alias = "a256kw")]
     A256kw,
+    #[value(name = "ECDH-ES+A256KW", alias = "ecdh-es+a256kw")]
+    EcdhEsA256kw,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CurveArg {
+    #[value(name = "P-256", alias = "p256")]
+    P256,
+    #[value(name = "X25519", alias = "x25519")]
+    X25519,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SignArg {
+    #[value(name = "ES256", alias = "es256")]
+    Es256,
+    #[value(name = "EdDSA", alias = "eddsa")]
+    EdDsa,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,7 +234,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command.unwrap_or(Command::Serve { listen: None }) {
             Command::Serve { listen } => serve(self.config.as_ref(), listen),
-            Command::Keygen { alg, next } => keygen(self.config.as_ref(), alg, next),
+            Command::Keygen { alg, curve, sign, next } => keygen(self.config.as_ref(), alg, curve, sign, next),
             Command::Keys { action } => keys_command(self.config.as_ref(), action),
             Command::CheckConfig => check_config(self.config.as_ref()),
             Command::AssertionKeys { action } => assertion_keys::run(self.config.as_ref(), action),
@@ -238,11 +277,14 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
     telemetry::init(&settings.log);
     let gateway =
         Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
-    let mode = gateway.settings.mode;
-    let public_url = gateway.settings.server.public_url.clone();
+    let config_file = config.cloned().or_else(|| {
+        let default = PathBuf::from(crate::config::DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
+    });
+    gateway.log_summary(config_file.as_deref());
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(gateway).map_err(|e| e.to_string())?;
-        tracing::info!(port = app.port(), ?mode, %public_url, "sealgate is listening");
+        tracing::info!(port = app.port(), metrics_port = app.metrics_port(), "sealgate is listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }
@@ -280,7 +322,21 @@ fn keys_command(config: Option<&PathBuf>, action: KeysCommand) -> Result<(), Str
             out!("{:<34} {:<7} {:<9} AGE", "KID", "ALG", "STATE")?;
             for key in set.iter() {
                 let age = key.created().map_or_else(|| "unknown".to_owned(), |created| age(now - created));
-                out!("{:<34} {:<7} {:<9} {age}", key.kid(), key.alg().as_str(), key.state().as_str())?;
+                let alg = if key.purpose().is_some() { "A256GCM" } else { key.alg().as_str() };
+                out!("{:<34} {:<7} {:<9} {age}", key.kid(), alg, key.state().as_str())?;
+            }
+            for key in set.pairs() {
+                let age = key.created().map_or_else(|| "unknown".to_owned(), |created| age(now - created));
+                let kind = key.kind();
+                let half = if key.has_private() { "" } else { " (public only)" };
+                out!(
+                    "{:<34} {:<7} {:<9} {age}  {} {}{half}",
+                    key.kid(),
+                    kind.alg(),
+                    key.state().as_str(),
+                    kind.use_(),
+                    kind.crv()
+                )?;
             }
         }
         KeysCommand::Activate { kid } => {
@@ -294,6 +350,15 @@ fn keys_command(config: Option<&PathBuf>, action: KeysCommand) -> Result<(), Str
                     path.display()
                 )?;
             }
+        }
+        KeysCommand::Export { verify_only: _, out } => {
+            let set = keys::export_verify_only(&path, &out).map_err(|e| e.to_string())?;
+            out!(
+                "wrote the verify-only key set ({} key(s)) to {}: give it to replicas with \
+                 session.role = \"verify\"; it opens and checks sessions, and mints none",
+                set.len(),
+                out.display()
+            )?;
         }
         KeysCommand::Retire { kid } => {
             let state = keys::retire(&path, &kid).map_err(|e| e.to_string())?;
@@ -318,16 +383,55 @@ fn age(seconds: i64) -> String {
     }
 }
 
-fn keygen(config: Option<&PathBuf>, alg: AlgArg, next: bool) -> Result<(), String> {
+/// `keygen --alg ECDH-ES+A256KW --sign ALG`: the key pairs of the nested format.
+fn keygen_pair(path: &std::path::Path, curve: CurveArg, sign: Option<SignArg>, next: bool) -> Result<(), String> {
+    use keys::{EncCurve, PairKind, SignAlg};
+    let sign = sign.ok_or("--alg ECDH-ES+A256KW needs --sign ES256 or --sign EdDSA (the signing key pair)")?;
+    let enc = PairKind::Enc(match curve {
+        CurveArg::P256 => EncCurve::P256,
+        CurveArg::X25519 => EncCurve::X25519,
+    });
+    let sig = PairKind::Sig(match sign {
+        SignArg::Es256 => SignAlg::Es256,
+        SignArg::EdDsa => SignAlg::EdDsa,
+    });
+    let (enc_kid, sig_kid, oct) = keys::keygen_pair(path, enc, sig, next).map_err(|e| e.to_string())?;
+    let set = keys::read_key_set(path).map_err(|e| e.to_string())?;
+    let state = |kid: &str| set.get_pair(kid).map_or("?", |k| k.state().as_str());
+    out!("added encryption key {enc_kid} ({} {}, {}) to {}", enc.alg(), enc.crv(), state(&enc_kid), path.display())?;
+    out!("added signing key {sig_kid} ({}, {})", sig.alg(), state(&sig_kid))?;
+    if let Some(oct) = oct {
+        out!("added symmetric key {oct} (dir, current): flow cookies and API tokens are sealed with it")?;
+    }
+    if state(&enc_kid) == "next" || state(&sig_kid) == "next" {
+        out!(
+            "Once every replica has reloaded the file, run `sealgate keys activate {enc_kid}` and \
+             `sealgate keys activate {sig_kid}`; then export the verify-only set again."
+        )?;
+    }
+    Ok(())
+}
+
+fn keygen(
+    config: Option<&PathBuf>,
+    alg: AlgArg,
+    curve: CurveArg,
+    sign: Option<SignArg>,
+    next: bool,
+) -> Result<(), String> {
     let settings = load_settings(config)?;
     if settings.keys.jwks.is_some() {
         return Err(
             "keys.jwks is set, so the key set is not a file sealgate can write; add the key there yourself".into()
         );
     }
+    if sign.is_some() && !matches!(alg, AlgArg::EcdhEsA256kw) {
+        return Err("--sign goes with --alg ECDH-ES+A256KW".into());
+    }
     let alg = match alg {
         AlgArg::Dir => KeyAlg::Dir,
         AlgArg::A256kw => KeyAlg::A256Kw,
+        AlgArg::EcdhEsA256kw => return keygen_pair(&settings.keys.path, curve, sign, next),
     };
     if next {
         return keygen_next(&settings.keys.path, alg);

@@ -23,6 +23,10 @@ pub enum AppError {
     /// OpenID Connect Back-Channel Logout 1.0 (2.8) asks of a refused logout.
     #[error("bad request: {code}: {description}")]
     BadRequestBecause { code: &'static str, description: &'static str },
+    /// A sign-in that failed, answered as JSON (a client that asked for
+    /// it): 400 with the sign-in page's `?error=` code.
+    #[error("sign-in failed: {0}")]
+    SigninFailed(String),
     #[error("payload too large")]
     TooLarge,
     #[error("the request body did not arrive in time")]
@@ -48,7 +52,7 @@ impl AppError {
     }
 
     /// The stable code in the response body.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             AppError::Unauthenticated => "unauthenticated",
             AppError::InvalidToken => "invalid_token",
@@ -57,6 +61,7 @@ impl AppError {
             | AppError::NotFound(code)
             | AppError::Unavailable(code) => code,
             AppError::BadRequestBecause { code, .. } => code,
+            AppError::SigninFailed(code) => code,
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
             AppError::RequestTimeout => "request_timeout",
@@ -80,7 +85,9 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::BadRequest(_) | AppError::BadRequestBecause { .. } => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::BadRequestBecause { .. } | AppError::SigninFailed(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -99,6 +106,7 @@ impl ResponseError for AppError {
             AppError::BadRequestBecause { code, description } => {
                 BoxBody::new(serde_json::json!({ "error": code, "error_description": description }).to_string())
             }
+            AppError::SigninFailed(code) => BoxBody::new(serde_json::json!({ "error": code }).to_string()),
             // Codes are fixed identifiers, so no escaping is needed.
             other => BoxBody::new(format!(r#"{{"error":"{}"}}"#, other.code())),
         };

@@ -11,7 +11,8 @@
 //! config/  identity/  crypto/  clock            leaves
 //! assertion/                                  the signed identity for upstreams
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
-//! credentials/                                  who is asking: one identify()
+//! email/  verification/                         e-mailed codes for unusual sign-ins
+//! credentials/  hooks/                          who is asking: one identify(); the app's say in sign-in
 //! web/                                          middleware, extractors, headers
 //! routes/  errors                               endpoints, the one error mapping
 //! state  assemble  startup  cli                 wiring and serving
@@ -33,7 +34,9 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod email;
 pub mod errors;
+pub mod hooks;
 pub mod identity;
 pub mod metrics;
 pub mod policy;
@@ -47,4 +50,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod verification;
 pub mod web;

@@ -7,6 +7,8 @@
 //! percent-encoded — falls back to `/`. Dot-segments are removed first
 //! (RFC 3986 5.2.4), so `/.//evil` cannot reach a downstream that collapses
 //! it into `//evil`; a target is at most 2 KB, before and after parsing.
+//! The same rules hold `success_to` and `failure_to` (see
+//! `routes::signin::Targets`), which refuse what does not pass instead.
 
 use crate::identity::HostPattern;
 use url::Url;
@@ -163,6 +165,21 @@ impl ReturnTo {
     }
 }
 
+/// `target` (a path or an absolute URL) with `key=value` added to its
+/// query, before any fragment: `/login?x=1#top` gives `/login?x=1&error=c#top`.
+pub fn with_query_pair(target: &str, key: &str, value: &str) -> String {
+    let (before, fragment) = target.split_once('#').map_or((target, None), |(before, f)| (before, Some(f)));
+    let pair = url::form_urlencoded::Serializer::new(String::new()).append_pair(key, value).finish();
+    let separator = match before.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some((_, query)) if query.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+    format!("{before}{separator}{pair}{fragment}")
+}
+
 impl std::fmt::Display for ReturnTo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -250,6 +267,21 @@ mod tests {
         let grows = format!("https://app.test/{}", "\u{e9}".repeat(900));
         assert!(grows.len() <= MAX_LEN);
         assert_eq!(ReturnTo::parse(Some(&grows), &policy()).as_str(), "/");
+    }
+
+    #[test]
+    fn a_query_pair_is_added_before_the_fragment() {
+        for (target, expected) in [
+            ("/login", "/login?error=a_b"),
+            ("/login?", "/login?error=a_b"),
+            ("/login?x=1", "/login?x=1&error=a_b"),
+            ("/login?x=1&", "/login?x=1&error=a_b"),
+            ("/login#top", "/login?error=a_b#top"),
+            ("https://app.test/p?q=a%20b#f?g", "https://app.test/p?q=a%20b&error=a_b#f?g"),
+        ] {
+            assert_eq!(with_query_pair(target, "error", "a_b"), expected, "{target}");
+        }
+        assert_eq!(with_query_pair("/x", "error", "a&b=c"), "/x?error=a%26b%3Dc");
     }
 
     #[test]

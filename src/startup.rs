@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub struct Application {
     port: u16,
     server: Server,
+    /// `server.metrics_listen`'s server and port, when set.
+    metrics: Option<(u16, Server)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,34 @@ fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState) -> Reload
         reloader.watch(Arc::new(crate::assertion::AssertionKeyFile(Arc::clone(assertions))));
     }
     reloader
+}
+
+/// Bind `address` (port 0 picks one), and say which port it got.
+fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
+    let listen = |source| StartupError::Listen { address: address.to_owned(), source };
+    let listener = TcpListener::bind(address).map_err(listen)?;
+    let port = listener.local_addr().map_err(listen)?.port();
+    Ok((listener, port))
+}
+
+/// The server of `server.metrics_listen`: `/metrics` alone, one worker.
+fn metrics_server(
+    address: &str,
+    settings: &Settings,
+    sessions: &web::Data<Credentials>,
+) -> Result<(u16, Server), StartupError> {
+    let (listener, port) = bind(address)?;
+    let (sessions, access) = (sessions.clone(), settings.log.access);
+    let server = HttpServer::new(move || {
+        App::new().app_data(sessions.clone()).configure(|cfg| routes::configure_metrics(cfg, access)).default_service(
+            web::to(|| async { HttpResponse::NotFound().json(serde_json::json!({"error": "not_found"})) }),
+        )
+    })
+    .workers(1)
+    .client_request_timeout(settings.server.client_timeout)
+    .listen(listener)
+    .map_err(|source| StartupError::Listen { address: address.to_owned(), source })?;
+    Ok((port, server.run()))
 }
 
 fn bad_request(error: actix_web::Error, too_large: bool) -> actix_web::Error {
@@ -95,10 +125,11 @@ pub fn app(
 
 impl Application {
     pub fn build(gateway: Gateway) -> Result<Application, StartupError> {
-        let address = gateway.settings.server.listen.clone();
-        let listener =
-            TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
+        let (listener, port) = bind(&gateway.settings.server.listen)?;
+        let metrics = match &gateway.settings.server.metrics_listen {
+            Some(address) => Some(metrics_server(address, &gateway.settings, &gateway.credentials)?),
+            None => None,
+        };
         let Gateway { settings, credentials: sessions, state, key_ring, .. } = gateway;
         reloader(&settings, &key_ring, &state).spawn().map_err(StartupError::Signal)?;
         // The revocation view follows the store for the life of the process.
@@ -121,14 +152,25 @@ impl Application {
             0 => server,
             n => server.workers(n),
         };
-        Ok(Application { port, server: server.run() })
+        Ok(Application { port, server: server.run(), metrics })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port of `server.metrics_listen`, when set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                let (served, metrics) = futures_util::future::join(self.server, metrics).await;
+                served.and(metrics)
+            }
+            None => self.server.await,
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! [`assemble`](crate::assemble) and handed to every worker.
 
 use crate::assertion::Assertions;
+use crate::config::AccessLog;
+use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::CredentialsProvider;
 use crate::providers::Providers;
@@ -10,6 +12,7 @@ use crate::refresh::Refresher;
 use crate::return_to::RedirectPolicy;
 use crate::session::flow::FlowCodec;
 use crate::store::{RevocationView, Store};
+use crate::verification::Verifier;
 use crate::web::identity_headers::IdentityHeaders;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use std::sync::Arc;
@@ -46,6 +49,24 @@ pub struct AppState {
     pub identity_headers: IdentityHeaders,
     /// `X-Auth-Assertion` and its keys; `None` unless `assertion.enabled`.
     pub assertions: Option<Arc<Assertions>>,
+    /// Which requests get an access log line.
+    pub access_log: AccessLog,
+    /// Whether `/metrics` is served on `server.metrics_listen` instead.
+    pub metrics_elsewhere: bool,
+    /// Sign-in verification by e-mailed code; `None` when it is off everywhere.
+    pub verification: Option<Arc<Verifier>>,
+    /// The sign-in hook and the app's error page (`[hooks]`).
+    pub hooks: Hooks,
+    /// `Some` on a verify-only replica (`session.role = "verify"`): it
+    /// refuses sign-ins, or sends browsers to the sign-in tier.
+    pub verify_only: Option<VerifyOnly>,
+}
+
+/// How a verify-only replica answers a request to sign in.
+#[derive(Debug, Clone)]
+pub struct VerifyOnly {
+    /// The sign-in tier's sign-in page (`session.signin_url`), if set.
+    pub signin_url: Option<Url>,
 }
 
 impl AppState {

@@ -6,10 +6,12 @@
 //! returns every problem at once in a [`ConfigError`].
 
 pub mod assertion;
+pub mod hooks;
 mod list;
 mod secret;
 pub mod store;
 mod validate;
+pub mod verification;
 
 pub use assertion::AssertionSettings;
 pub use secret::SecretSource;
@@ -75,6 +77,14 @@ pub struct Settings {
     /// Identity header name to claim, over the default `X-Auth-*` headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Confirming unusual sign-ins with an e-mailed code.
+    #[serde(default)]
+    pub verification: verification::VerificationSettings,
+    #[serde(default)]
+    pub email: verification::EmailSettings,
+    /// The app's say in sign-in (`[hooks.signin]`, `[hooks.error]`).
+    #[serde(default)]
+    pub hooks: hooks::HookSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
@@ -312,6 +322,9 @@ pub struct ProviderSettings {
     /// `claims.<name>` and the assertion), at most 16.
     #[serde(default, deserialize_with = "list::plain_or_list")]
     pub keep_claims: Vec<String>,
+    /// Sign-in verification for this provider; default: `verification.mode`.
+    #[serde(default)]
+    pub verification: Option<verification::VerificationMode>,
 }
 
 /// `[providers.<id>.bearer]`: the provider's tokens as `Authorization: Bearer`.
@@ -393,6 +406,9 @@ pub struct ServerSettings {
     /// body; slower clients get 408 and the connection is closed.
     #[serde(with = "humantime_serde")]
     pub client_timeout: Duration,
+    /// A separate address serving only `/metrics` (then not served on
+    /// `listen`); none serves it on `listen`.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -404,6 +420,7 @@ impl Default for ServerSettings {
             workers: 0,
             allowed_origins: Vec::new(),
             client_timeout: Duration::from_secs(10),
+            metrics_listen: None,
         }
     }
 }
@@ -438,6 +455,17 @@ pub struct SessionSettings {
     pub absolute_lifetime: Duration,
     /// Largest sealed session accepted, in bytes, before any cryptography.
     pub max_token_bytes: usize,
+    /// How new session cookies are sealed.
+    pub format: SessionFormat,
+    /// Whether this replica signs people in (`full`) or only opens and
+    /// checks sessions (`verify`: no signing private key).
+    pub role: SessionRole,
+    /// Also open sessions in the other format while the key set holds keys
+    /// for it (a format switch is a rotation); off once the switch is done.
+    pub accept_other_format: bool,
+    /// Where a verify-only replica sends a browser that wants to sign in
+    /// (the sign-in tier's `/auth/signin`); unset: it answers 403.
+    pub signin_url: Option<String>,
 }
 
 impl Default for SessionSettings {
@@ -446,8 +474,32 @@ impl Default for SessionSettings {
             idle_lifetime: Duration::from_secs(7 * 24 * 3600),
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             max_token_bytes: 16 * 1024,
+            format: SessionFormat::Sealed,
+            role: SessionRole::Full,
+            accept_other_format: true,
+            signin_url: None,
         }
     }
+}
+
+/// The session cookie's format (see README, "Session formats").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionFormat {
+    /// A JWE under a shared symmetric key (`dir` or `A256KW`).
+    Sealed,
+    /// A JWS signed by the signing key inside a JWE to the encryption key.
+    Nested,
+}
+
+/// What a replica may do with sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionRole {
+    /// Signs people in, renews and refreshes sessions.
+    Full,
+    /// Opens and checks nested sessions only; never mints one.
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -511,6 +563,8 @@ pub struct CredentialsSettings {
     pub max_concurrent_verifications: usize,
     /// Sign-ins that may wait for a password check; beyond them, 503 with `Retry-After`.
     pub verification_queue: usize,
+    /// Sign-in verification (an e-mailed code) for password sign-ins; default: `verification.mode`.
+    pub verification: Option<verification::VerificationMode>,
 }
 
 impl Default for CredentialsSettings {
@@ -523,6 +577,7 @@ impl Default for CredentialsSettings {
             failure_window: Duration::from_secs(15 * 60),
             max_concurrent_verifications: 0,
             verification_queue: 16,
+            verification: None,
         }
     }
 }
@@ -540,11 +595,25 @@ pub struct LogSettings {
     /// A tracing filter, e.g. `info` or `sealgate=debug`. `RUST_LOG` wins.
     pub level: String,
     pub format: LogFormat,
+    /// Which requests get an access log line.
+    pub access: AccessLog,
+}
+
+/// Which requests get an access log line (`log.access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    /// Every route but the per-request ones: `/auth/verify`, `/healthz`,
+    /// `/readyz` and `/metrics`.
+    Default,
+    /// Every route.
+    All,
+    Off,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text }
+        Self { level: "info".into(), format: LogFormat::Text, access: AccessLog::Default }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Cross-field rules for [`Settings`]. Every rule runs; every broken one is
 //! reported, so an operator fixes a config in one pass.
 
-use super::{Mode, ProviderKind, ProviderSettings, SameSite, Settings};
+use super::{Mode, ProviderKind, ProviderSettings, SameSite, SessionFormat, SessionRole, Settings};
 use secrecy::ExposeSecret;
 use std::fmt;
 use std::net::SocketAddr;
@@ -210,12 +210,38 @@ impl Settings {
         }
     }
 
+    /// The sign-in verification mode of every sign-in method, each with the
+    /// key that sets it: the default, password sign-in, each provider.
+    pub fn verification_modes(&self) -> Vec<(String, super::verification::VerificationMode)> {
+        let default = self.verification.default_mode(&self.email);
+        let mut modes = vec![("verification.mode".to_owned(), default)];
+        if self.credentials.enabled {
+            modes.push(("credentials.verification".into(), self.credentials.verification.unwrap_or(default)));
+        }
+        for (id, provider) in &self.providers {
+            modes.push((format!("providers.{id}.verification"), provider.verification.unwrap_or(default)));
+        }
+        modes
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let production = self.mode == Mode::Production;
 
         if self.server.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("server.listen `{}` is not an address like 127.0.0.1:4180", self.server.listen));
+        }
+        if let Some(metrics) = &self.server.metrics_listen {
+            match metrics.parse::<SocketAddr>() {
+                Err(_) => {
+                    problems.push(format!("server.metrics_listen `{metrics}` is not an address like 127.0.0.1:9180"))
+                }
+                Ok(address) if address.port() != 0 && self.server.listen.parse() == Ok(address) => problems.push(
+                    "server.metrics_listen must differ from server.listen (leave it out to serve /metrics on listen)"
+                        .into(),
+                ),
+                Ok(_) => {}
+            }
         }
         match Url::parse(&self.server.public_url) {
             Err(e) => problems.push(format!("server.public_url `{}` is not a URL: {e}", self.server.public_url)),
@@ -290,6 +316,20 @@ impl Settings {
         if !(1024..=64 * 1024).contains(&self.session.max_token_bytes) {
             problems.push("session.max_token_bytes must be between 1024 and 65536".into());
         }
+        if self.session.role == SessionRole::Verify && self.session.format != SessionFormat::Nested {
+            problems.push(
+                "session.role = \"verify\" needs session.format = \"nested\" (a sealed session's key also forges one)"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.session.signin_url {
+            if !matches!(Url::parse(url), Ok(u) if matches!(u.scheme(), "https" | "http")) {
+                problems.push(format!("session.signin_url `{url}` is not an absolute http(s) URL"));
+            }
+            if self.session.role != SessionRole::Verify {
+                problems.push("session.signin_url is only for session.role = \"verify\"".into());
+            }
+        }
         let chunk_capacity = self.cookie.chunk_bytes.saturating_mul(self.cookie.max_chunks);
         if self.session.max_token_bytes > chunk_capacity {
             problems.push(format!(
@@ -346,6 +386,10 @@ impl Settings {
         problems.extend(crate::policy::problems(&self.policy));
         problems.extend(self.store.problems());
         problems.extend(self.assertion_problems());
+        problems.extend(self.email.problems());
+        let store_off = self.store.kind == super::store::StoreKind::None;
+        problems.extend(self.verification.problems(&self.email, &self.verification_modes(), store_off));
+        problems.extend(self.hooks.problems(production));
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }
@@ -444,6 +488,17 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(error.problems().len() >= 4);
+    }
+
+    #[test]
+    fn verification_set_on_for_password_sign_in_needs_email_and_a_store() {
+        let text = "mode = \"development\"\n[credentials]\nenabled = true\nverification = \"always\"\n[store]\nkind = \"none\"\n";
+        let problems = Settings::from_toml(text).unwrap().problems();
+        let about =
+            |needle: &str| problems.iter().any(|p| p.contains("credentials.verification") && p.contains(needle));
+        assert!(about("email.smtp_url") && about("store.kind"), "{problems:?}");
+        let off = Settings::from_toml("mode = \"development\"\n[store]\nkind = \"none\"\n").unwrap().problems();
+        assert!(!off.iter().any(|p| p.contains("verification")), "off without e-mail: {off:?}");
     }
 
     #[test]

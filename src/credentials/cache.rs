@@ -86,8 +86,19 @@ impl OpenCache {
     /// Bytes, not `str`: a hit compares the whole token with one that was
     /// valid when stored, so the hot path skips UTF-8 validation.
     pub fn get(&self, token: &[u8], generation: u64) -> Option<Opened> {
-        let entry = self.entries.get(&tag(token)?)?;
-        (*entry.token == *token && entry.generation == generation).then(|| entry.outcome.clone())
+        let found = self
+            .entries
+            .get(&tag(token)?)
+            .filter(|entry| *entry.token == *token && entry.generation == generation)
+            .map(|entry| entry.outcome.clone());
+        crate::metrics::open_cache_lookup(found.is_some());
+        found
+    }
+
+    /// How many entries the cache holds, and their weight.
+    pub fn size(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
+        (self.entries.entry_count(), self.entries.weighted_size())
     }
 
     /// Keep what opening `token` gave in key generation `generation`, when

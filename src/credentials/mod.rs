@@ -115,7 +115,8 @@ impl Refusal {
                 | SessionError::Chunks
                 | SessionError::Revoked
                 | SessionError::Unverifiable
-                | SessionError::UserDisabled => false,
+                | SessionError::UserDisabled
+                | SessionError::PendingVerification => false,
             },
             Refusal::ApiToken(error) => error == ApiTokenError::Payload,
             Refusal::ProviderToken(error) => error.is_final(),
@@ -169,6 +170,11 @@ impl Outcome {
     /// Whether the request carried a Bearer credential that was refused.
     pub fn bad_bearer(&self) -> bool {
         matches!(self, Outcome::Refused(refusal) if refusal.is_bearer())
+    }
+
+    /// Whether the request carried a session still waiting for its e-mailed code.
+    pub fn pending_verification(&self) -> bool {
+        matches!(self, Outcome::Refused(Refusal::Session(SessionError::PendingVerification)))
     }
 }
 
@@ -224,6 +230,11 @@ impl Credentials {
     ) -> Credentials {
         let opened = OpenCache::new(OPEN_CACHE_BYTES, OPEN_CACHE_IDLE);
         Credentials { codec, cookies, api_tokens, provider_tokens, revocations: None, password_users: None, opened }
+    }
+
+    /// How many credentials the open-cache holds, and its weight in bytes.
+    pub fn open_cache_size(&self) -> (u64, u64) {
+        self.opened.size()
     }
 
     /// Refuse the sessions `revocations` names (sign-out, "sign out
@@ -306,8 +317,27 @@ impl Credentials {
     }
 
     /// Open a session cookie's value. Each distinct token is decrypted and
-    /// validated once; later requests with it only re-check its times.
+    /// validated once; later requests with it only re-check its times. A
+    /// session still waiting for its e-mailed code is refused here, so it
+    /// counts as signed out on every route.
     pub fn open_session_cookie(&self, token: &[u8]) -> Result<Arc<Identified>, Refusal> {
+        let identified = self.open_session_any(token)?;
+        if identified.session.as_ref().is_some_and(|session| session.pending) {
+            return Err(SessionError::PendingVerification.into());
+        }
+        Ok(identified)
+    }
+
+    /// The session `req`'s cookie carries when it is waiting for its
+    /// e-mailed code and otherwise valid (times, revocations, account).
+    pub fn pending_session(&self, req: &HttpRequest) -> Option<Session> {
+        let Ok(Some(value)) = self.cookies.read(req) else { return None };
+        let identified = self.open_session_any(&value).ok()?;
+        identified.session.clone().filter(|session| session.pending)
+    }
+
+    /// [`open_session_cookie`](Self::open_session_cookie), verified or not.
+    fn open_session_any(&self, token: &[u8]) -> Result<Arc<Identified>, Refusal> {
         // Read before opening: a key reload meanwhile leaves the entry stale.
         let generation = keys::generation();
         let identified = match self.opened.get(token, generation) {

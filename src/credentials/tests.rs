@@ -167,3 +167,48 @@ fn a_revoked_session_is_refused_after_the_cache_opened_it() {
     assert_eq!(open(), Err(Refusal::Session(SessionError::Revoked)), "cached, and still refused");
     assert!(!Refusal::Session(SessionError::Revoked).is_final(), "a revocation is not kept in the open-cache");
 }
+
+#[test]
+fn a_session_waiting_for_its_code_is_refused_but_found_as_pending() {
+    let keys = JwkSet::generate(KeyAlg::Dir);
+    let clock = ManualClock::at(T0);
+    let credentials = credentials(&keys, &clock);
+    let mut session = credentials.codec.start(User::new("alice"), "credentials", true, None).unwrap();
+    session.pending = true;
+    let token = credentials.codec.seal(&session).unwrap();
+    let pending = Refusal::Session(SessionError::PendingVerification);
+    assert_eq!(user_of(credentials.open_session_cookie(token.as_bytes())).unwrap_err(), pending);
+    assert_eq!(user_of(credentials.open_session_cookie(token.as_bytes())).unwrap_err(), pending, "cached too");
+    assert!(Outcome::Refused(pending).pending_verification());
+    let req = actix_web::test::TestRequest::default()
+        .insert_header(("cookie", format!("{}={token}", credentials.cookies.name)))
+        .to_http_request();
+    assert_eq!(credentials.pending_session(&req).map(|s| s.user.id), Some("alice".to_owned()));
+    clock.set(session.expires_at);
+    assert!(credentials.pending_session(&req).is_none(), "an expired pending session is not pending");
+    session.pending = false;
+    let verified = credentials.codec.seal(&session).unwrap();
+    clock.set(T0);
+    let req = actix_web::test::TestRequest::default()
+        .insert_header(("cookie", format!("{}={verified}", credentials.cookies.name)))
+        .to_http_request();
+    assert!(credentials.pending_session(&req).is_none(), "a verified session is not pending");
+}
+
+#[test]
+fn a_nested_cookie_is_opened_once_and_then_served_from_the_cache() {
+    use crate::config::SessionFormat;
+    use crate::crypto::keys::{EncCurve, PairKind, SignAlg};
+    let keys = JwkSet::generate_nested(PairKind::Enc(EncCurve::P256), PairKind::Sig(SignAlg::Es256)).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut credentials = credentials(&keys, &clock);
+    let lifetimes = Lifetimes { idle: 3600, absolute: 3 * 3600 };
+    credentials.codec =
+        SessionCodec::in_format(&keys, Arc::new(clock.clone()), lifetimes, 8192, SessionFormat::Nested, false).unwrap();
+    let session = credentials.codec.start(User::new("alice"), "credentials", true, None).unwrap();
+    let token = credentials.codec.seal(&session).unwrap();
+    let first = credentials.open_session_cookie(token.as_bytes()).unwrap();
+    let again = credentials.open_session_cookie(token.as_bytes()).unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the second request is a cache hit: no ECDH, no signature check");
+    assert_eq!(again.identity.user.id, "alice");
+}

@@ -10,7 +10,7 @@
 
 mod sealer;
 
-pub use sealer::{SealError, Sealer};
+pub use sealer::{SealError, Sealer, ENC};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -34,6 +34,12 @@ pub enum OpenError {
     UnknownHeader,
     #[error("decryption failed")]
     Decrypt,
+    #[error("the nested token's inner JWS is malformed")]
+    Inner,
+    #[error("the inner JWS header is not one we issue (unknown kid, alg or typ, or extra members)")]
+    UnknownSigner,
+    #[error("the inner JWS signature does not verify")]
+    Signature,
 }
 
 impl OpenError {
@@ -48,6 +54,9 @@ impl OpenError {
             OpenError::EncryptedKey => "encrypted_key",
             OpenError::UnknownHeader => "unknown_header",
             OpenError::Decrypt => "decrypt",
+            OpenError::Inner => "inner",
+            OpenError::UnknownSigner => "unknown_signer",
+            OpenError::Signature => "signature",
         }
     }
 }
@@ -68,7 +77,7 @@ pub const TAG_BYTES: usize = 16;
 /// Canonical unpadded base64url: only its alphabet, a length some byte
 /// count encodes to, and no stray bits in the last symbol (`AB` and `AA`
 /// would both decode to one zero byte; only `AA` is canonical).
-fn is_b64url(segment: &str) -> bool {
+pub(crate) fn is_b64url(segment: &str) -> bool {
     let symbols_ok = segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     // The bits of the last symbol past the end of the data: 4 after one
     // byte of a group (2 symbols), 2 after two (3 symbols).

@@ -16,9 +16,11 @@
 //! cookie, say) can never be opened as another (a session).
 
 mod jwk;
+mod pair;
 mod ring;
 
 pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
+pub use pair::{EncCurve, PairKey, PairKind, SignAlg, ECDH_ALG};
 pub use ring::{generation, KeyRing, Keyed};
 
 use crate::config::{Mode, Settings};
@@ -85,13 +87,26 @@ impl std::fmt::Debug for PurposeKey {
 
 const HKDF_SALT: &[u8] = b"sealgate/v1";
 
-/// Derive the key for `purpose` from a root key.
+/// Derive the key for `purpose` from a root key. A key that is one
+/// purpose's key already ([`Jwk::purpose`]) is that key as it is: callers
+/// skip it for any other purpose (see [`serves`]).
 pub fn derive(root: &Jwk, purpose: Purpose) -> PurposeKey {
+    if root.purpose() == Some(purpose) {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(root.secret());
+        return PurposeKey { kid: root.kid().to_owned(), alg: root.alg(), bytes };
+    }
     let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), root.secret());
     let mut bytes = Zeroizing::new([0u8; 32]);
     // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
     let _ = hkdf.expand(purpose.label().as_bytes(), bytes.as_mut_slice());
     PurposeKey { kid: root.kid().to_owned(), alg: root.alg(), bytes }
+}
+
+/// Whether `root` may seal or open for `purpose`: a root key serves every
+/// purpose, a purpose's own key only its purpose.
+pub fn serves(root: &Jwk, purpose: Purpose) -> bool {
+    root.purpose().is_none_or(|p| p == purpose)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +197,43 @@ pub fn keygen_next(path: &Path, alg: KeyAlg) -> Result<String, KeyError> {
     let kid = set.add_generated(alg, KeyState::Next);
     write_key_set(path, &set)?;
     Ok(kid)
+}
+
+/// `sealgate keygen --alg ECDH-ES+A256KW --sign ALG`: add a fresh
+/// encryption key pair and signing key pair (current, or with `next` both
+/// next) to the set at `path`, creating it, and a `dir` key too when the set
+/// has no symmetric key (flow cookies, API tokens and provider tokens stay
+/// symmetric). Returns the new kids (encryption, signing, symmetric if added).
+pub fn keygen_pair(
+    path: &Path,
+    enc: PairKind,
+    sig: PairKind,
+    next: bool,
+) -> Result<(String, String, Option<String>), KeyError> {
+    let mut set = match read_key_set(path) {
+        Ok(set) => set,
+        Err(KeyError::Missing(_)) => JwkSet::empty(),
+        Err(e) => return Err(e),
+    };
+    // The first pair of a kind is current at once: it seals nothing until
+    // `session.format = "nested"`, and every replica opens with it.
+    let state = |set: &JwkSet, kind: PairKind| match set.current_pair(kind.is_enc()) {
+        Some(_) if next => KeyState::Next,
+        _ => KeyState::Current,
+    };
+    let oct = set.current_oct().is_none().then(|| set.add_generated(KeyAlg::Dir, KeyState::Current));
+    let enc_kid = set.add_generated_pair(enc, state(&set, enc)).map_err(KeyError::Refused)?;
+    let sig_kid = set.add_generated_pair(sig, state(&set, sig)).map_err(KeyError::Refused)?;
+    write_key_set(path, &set)?;
+    Ok((enc_kid, sig_kid, oct))
+}
+
+/// `sealgate keys export --verify-only`: write the verify-only key set of
+/// the set at `path` to `out` (see [`JwkSet::verify_only`]).
+pub fn export_verify_only(path: &Path, out: &Path) -> Result<JwkSet, KeyError> {
+    let set = read_key_set(path)?.verify_only().map_err(KeyError::Refused)?;
+    write_key_set(out, &set)?;
+    Ok(set)
 }
 
 /// `sealgate keys activate KID`: make `kid` current. Returns the kid that was.

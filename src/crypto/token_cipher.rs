@@ -8,7 +8,7 @@
 //!
 //! Format: `kid.nonce.ciphertext`, each part base64url.
 
-use crate::crypto::keys::{derive, JwkSet, KeyState, Keyed, Purpose};
+use crate::crypto::keys::{derive, serves, JwkSet, KeyState, Keyed, Purpose};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -105,9 +105,9 @@ struct Ciphers {
 
 impl Ciphers {
     fn build(set: &JwkSet) -> Ciphers {
-        let current = set.iter().position(|root| root.state() == KeyState::Current).unwrap_or_default();
-        let keys = set
-            .iter()
+        let roots = || set.iter().filter(|root| serves(root, Purpose::ProviderTokens));
+        let current = roots().position(|root| root.state() == KeyState::Current).unwrap_or(usize::MAX);
+        let keys = roots()
             .map(|root| {
                 let key = derive(root, Purpose::ProviderTokens);
                 (key.kid.clone(), Aes256Gcm::new(key.bytes.as_slice().into()))

@@ -17,7 +17,7 @@ mod user;
 
 pub use host_pattern::HostPattern;
 pub use provider_id::{ProviderId, ProviderIdError};
-pub use user::{User, UserError};
+pub use user::{comparable, User, UserError, MAX_CLAIMS_BYTES};
 
 /// Where an identity came from, as `X-Auth-Source` and `/auth/session` say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -132,7 +132,7 @@ impl AllowLists {
         let on_providers = || holds(&self.providers, who.provider);
         let on_emails = || {
             (!self.emails.is_empty() || !self.email_domains.is_empty())
-                && who.user.email.as_deref().is_some_and(|email| {
+                && who.user.email.as_deref().map(str::trim).is_some_and(|email| {
                     with_lowercase(email, |email| {
                         self.emails.contains(email)
                             || email.rsplit_once('@').is_some_and(|(_, domain)| self.email_domains.contains(domain))

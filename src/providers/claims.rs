@@ -2,8 +2,9 @@
 
 use super::ProviderError;
 use crate::config::ClaimSettings;
-use crate::identity::User;
+use crate::identity::{User, MAX_CLAIMS_BYTES};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Dotted paths to the fields that make up a user.
 #[derive(Debug, Clone)]
@@ -33,14 +34,15 @@ fn lookup<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
 /// The longest kept claim value: as long as any user field.
 const MAX_KEPT: usize = 512;
 
-/// A kept claim as text: a string, a number or a boolean, short and without
+/// A kept claim: a string, a number or a boolean, short and without
 /// control characters (it may become a header); anything else is not kept.
-fn kept(value: Option<&Value>) -> Option<String> {
-    let text = match value? {
-        Value::Bool(b) => b.to_string(),
-        other => text(Some(other))?,
+fn kept(value: Option<&Value>) -> Option<Value> {
+    let short = match value? {
+        Value::String(s) => !s.is_empty() && s.len() <= MAX_KEPT && !s.contains(char::is_control),
+        Value::Number(_) | Value::Bool(_) => true,
+        _ => false,
     };
-    (text.len() <= MAX_KEPT && !text.contains(char::is_control)).then_some(text)
+    short.then(|| value.cloned()).flatten()
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -81,6 +83,23 @@ impl ClaimMap {
         }
     }
 
+    /// The claims `keep_claims` names, in order, while they fit in the
+    /// session's bound for custom claims ([`MAX_CLAIMS_BYTES`]).
+    fn kept_claims(&self, json: &Value) -> BTreeMap<String, Value> {
+        let mut claims = BTreeMap::new();
+        let mut bytes = 2;
+        for name in &self.keep {
+            let Some(value) = kept(lookup(json, name)) else { continue };
+            // `"name":value,` in the JSON form.
+            bytes += name.len() + value.to_string().len() + 4;
+            if bytes > MAX_CLAIMS_BYTES {
+                break;
+            }
+            claims.insert(name.clone(), value);
+        }
+        claims
+    }
+
     /// Build a user. An email whose sibling `email_verified` is `false` is dropped.
     pub fn user(&self, json: &Value) -> Result<User, ProviderError> {
         let id =
@@ -102,7 +121,7 @@ impl ClaimMap {
             name: text(lookup(json, &self.name)),
             avatar_url: text(lookup(json, &self.avatar_url)),
             groups,
-            claims: self.keep.iter().filter_map(|name| Some((name.clone(), kept(lookup(json, name))?))).collect(),
+            claims: self.kept_claims(json),
         })
     }
 }
@@ -150,8 +169,8 @@ mod tests {
             "essay": "x".repeat(MAX_KEPT + 1), "bell": "ding\u{7}", "unasked": "no"
         });
         let user = map.user(&profile).unwrap();
-        let kept: Vec<(&str, &str)> = user.claims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(kept, [("admin", "true"), ("org.unit", "7"), ("team", "blue")]);
+        let kept: Vec<(&str, &Value)> = user.claims.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_eq!(kept, [("admin", &json!(true)), ("org.unit", &json!(7)), ("team", &json!("blue"))]);
         assert_eq!(user.validate(), Ok(()));
     }
 }

@@ -194,6 +194,11 @@ impl Jwks {
         self.snapshot().is_some_and(|(keys, _)| !keys.is_empty())
     }
 
+    /// The id of the provider whose keys these are.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
     /// Claim the right to fetch now: false while the last fetch is too recent.
     fn may_fetch(&self) -> bool {
         let now = self.clock.now();
@@ -207,6 +212,12 @@ impl Jwks {
     /// Fetch the set and keep it if it holds a usable key; the set we had
     /// stays otherwise. The caller holds `fetching`.
     async fn fetch_and_keep(&self, uri: &Url) -> Option<Arc<KeySet>> {
+        let kept = self.fetch_and_keep_uncounted(uri).await;
+        crate::metrics::provider_fetched(&self.provider, crate::metrics::Fetch::jwks, kept.is_some());
+        kept
+    }
+
+    async fn fetch_and_keep_uncounted(&self, uri: &Url) -> Option<Arc<KeySet>> {
         let document = match get_json(&self.http, uri, None, "application/json").await {
             Ok(document) => document,
             Err(error) => {

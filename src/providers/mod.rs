@@ -60,6 +60,8 @@ mod x;
 
 pub use claims::ClaimMap;
 pub use error::ProviderError;
+/// The one HTTP client's builder, for the other outgoing calls (sign-in hooks).
+pub use http::{client as http_client, describe as describe_http_error};
 pub use logout_token::{is_session_id, LogoutToken, LogoutTokenError, BACKCHANNEL_LOGOUT_EVENT, REPLAY_WINDOW};
 pub use preset::{Endpoints, FetchProfile, Preset, Profile, ProfileApi, Protocol};
 pub use provider::{AccountStatus, Provider, SigningKeyError};
@@ -94,6 +96,10 @@ pub struct SignedInUser {
     /// front-channel logout name; kept in the store's session record, not
     /// in the cookie.
     pub idp_session: Option<String>,
+    /// The provider's claims the user was made from (the ID token's and
+    /// userinfo's, or the userinfo answer), for the sign-in hook; `None`
+    /// for providers whose profile comes from their own API.
+    pub profile: Option<serde_json::Value>,
 }
 
 /// Every configured OAuth provider, in configuration order (ids sorted).

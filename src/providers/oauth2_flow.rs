@@ -170,13 +170,13 @@ impl OAuth2 {
         let response = request.request_async(&provider.http).await.map_err(token_error)?;
         let tokens = tokens_from(&response, provider.now(), None);
         let http = &provider.http;
-        let user = match &self.profile {
+        let (user, profile) = match &self.profile {
             ProfileSource::Userinfo(url) => {
                 let json = get_json(http, url, Some(&tokens.access_token), "application/json").await?;
-                provider.claims.user(&json)?
+                (provider.claims.user(&json)?, Some(json))
             }
-            ProfileSource::Api { api, fetch } => fetch(http, api, &tokens.access_token).await?,
+            ProfileSource::Api { api, fetch } => (fetch(http, api, &tokens.access_token).await?, None),
         };
-        Ok(SignedInUser { user, tokens, idp_session: None })
+        Ok(SignedInUser { user, tokens, idp_session: None, profile })
     }
 }

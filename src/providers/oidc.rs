@@ -145,6 +145,12 @@ impl Oidc {
     }
 
     async fn discover_once(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
+        let discovered = self.discover_uncounted(http).await;
+        crate::metrics::provider_fetched(self.jwks.provider(), crate::metrics::Fetch::discovery, discovered.is_ok());
+        discovered
+    }
+
+    async fn discover_uncounted(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, ProviderError> {
         if let Ok(mut last) = self.last_attempt.lock() {
             *last = Some(Instant::now());
         }
@@ -424,7 +430,7 @@ impl Oidc {
         }
         let user = provider.claims.user(&profile)?;
         let tokens = super::oauth2_flow::tokens_from(&response, provider.now(), Some(raw_id_token));
-        Ok(SignedInUser { user, tokens, idp_session })
+        Ok(SignedInUser { user, tokens, idp_session, profile: Some(profile) })
     }
 }
 

@@ -168,7 +168,9 @@ impl Refresher {
                 return TokenStatus::Ended;
             }
         };
-        if !force && !self.is_stale(&tokens) {
+        // A verify-only replica cannot seal refreshed tokens into the
+        // session: the tokens stand as they are, stale or not.
+        if (!force && !self.is_stale(&tokens)) || !codec.can_mint() {
             return TokenStatus::Fresh { tokens, refreshed: None };
         }
         let (Some(provider), true) = (provider, tokens.refresh_token.is_some()) else {

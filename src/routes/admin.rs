@@ -1,5 +1,6 @@
 //! The admin API, for operators' tools: `POST /auth/admin/users/{id}/revoke`
 //! signs a user out everywhere (as `sealgate sessions revoke --user ID` does).
+//! An id that names a users-file account is compared without case.
 //!
 //! Only a sealgate API token whose scopes hold [`ADMIN_SCOPE`] may call it.
 //! Such a token is minted by an operator (`sealgate token mint --scopes
@@ -45,6 +46,8 @@ pub async fn revoke_user(
     if User::new(user.as_str()).validate().is_err() {
         return Err(AppError::BadRequest("invalid_user"));
     }
+    // A users-file account's id as the file spells it: `ALICE` revokes `alice`.
+    let user = state.credentials.as_ref().and_then(|users| users.account_id(&user)).unwrap_or(user);
     if state.store.is_off() {
         return Err(AppError::NotFound("sessions_unavailable"));
     }

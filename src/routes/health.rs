@@ -1,5 +1,6 @@
 //! Liveness and readiness.
 
+use crate::credentials::Credentials;
 use crate::state::AppState;
 use crate::store::Health;
 use actix_web::{web, HttpResponse};
@@ -42,7 +43,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Counters in the Prometheus text format.
-pub async fn metrics() -> HttpResponse {
+/// Every metric in the Prometheus text format, the open-cache's size read now.
+pub async fn metrics(credentials: Option<web::Data<Credentials>>) -> HttpResponse {
+    if let Some(credentials) = credentials {
+        let (entries, bytes) = credentials.open_cache_size();
+        crate::metrics::open_cache_size(entries, bytes);
+    }
     HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(crate::metrics::render())
 }

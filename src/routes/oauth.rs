@@ -1,10 +1,15 @@
-//! OAuth 2.0 / OpenID Connect sign-in: `GET /auth/signin/{id}` starts it,
-//! `GET /auth/callback/{id}` finishes it. Every failure is a 302 to the
-//! sign-in page with a documented `?error=` code, never a 500.
+//! OAuth 2.0 / OpenID Connect sign-in: `GET /auth/signin/{id}` starts it
+//! (`GET /auth/signin/{id}/url`, `?format=json` or `Accept:
+//! application/json` answer `{"url": ...}` and the flow cookie instead of
+//! a redirect, for single-page apps), `GET /auth/callback/{id}` finishes
+//! it. Every failure is a 302 to the failure target (`failure_to`, the
+//! app's error page, or the sign-in page) with a documented `?error=` code
+//! — a JSON 400 `{"error": CODE}` for a JSON start — never a 500.
 
 use super::pages;
-use super::signin::{signin_url, SigninError};
+use super::signin::{admit, SigninError, TargetParams, Targets};
 use crate::credentials::Credentials;
+use crate::errors::AppError;
 use crate::providers::Provider;
 use crate::return_to::ReturnTo;
 use crate::session::flow::{self, FlowSecret, Found};
@@ -19,6 +24,8 @@ use subtle::ConstantTimeEq;
 #[derive(Deserialize)]
 pub struct StartQuery {
     redirect_to: Option<String>,
+    success_to: Option<String>,
+    failure_to: Option<String>,
     format: Option<String>,
 }
 
@@ -37,13 +44,24 @@ fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn to_signin(error: SigninError, redirect_to: &ReturnTo, remove: Option<Cookie<'static>>) -> HttpResponse {
-    to_signin_clearing(error, redirect_to, remove.into_iter().collect())
+fn to_failure(
+    state: &AppState,
+    error: SigninError,
+    targets: &Targets,
+    remove: Option<Cookie<'static>>,
+) -> HttpResponse {
+    to_failure_clearing(state, error, targets, remove.into_iter().collect())
 }
 
-fn to_signin_clearing(error: SigninError, redirect_to: &ReturnTo, remove: Vec<Cookie<'static>>) -> HttpResponse {
+fn to_failure_clearing(
+    state: &AppState,
+    error: SigninError,
+    targets: &Targets,
+    remove: Vec<Cookie<'static>>,
+) -> HttpResponse {
     let mut response = HttpResponse::Found();
-    response.insert_header((LOCATION, signin_url(error, redirect_to))).insert_header(("Cache-Control", "no-store"));
+    let location = targets.failure_url(error, &state.hooks);
+    response.insert_header((LOCATION, location)).insert_header(("Cache-Control", "no-store"));
     for cookie in remove {
         response.cookie(cookie);
     }
@@ -69,22 +87,58 @@ fn wants_json(req: &HttpRequest, format: Option<&str>) -> bool {
     format == Some("json") || pages::accepts_json(req)
 }
 
+/// `GET /auth/signin/{id}`: to the provider (or `{"url": ...}` for a JSON caller).
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
     sessions: web::Data<Credentials>,
     id: web::Path<String>,
     query: web::Query<StartQuery>,
-) -> HttpResponse {
-    let redirect_to = ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects);
-    let Some(provider) = state.providers.get(id.as_str()) else {
-        return to_signin(SigninError::UnknownProvider, &redirect_to, None);
+) -> Result<HttpResponse, AppError> {
+    let json = wants_json(&req, query.format.as_deref());
+    begin(&req, &state, &sessions, &id, &query, json).await
+}
+
+/// `GET /auth/signin/{id}/url`: `{"url": ...}` and the flow cookie, always JSON.
+pub async fn start_url(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sessions: web::Data<Credentials>,
+    id: web::Path<String>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, AppError> {
+    begin(&req, &state, &sessions, &id, &query, true).await
+}
+
+async fn begin(
+    req: &HttpRequest,
+    state: &AppState,
+    sessions: &Credentials,
+    id: &str,
+    query: &StartQuery,
+    json: bool,
+) -> Result<HttpResponse, AppError> {
+    let params = TargetParams {
+        redirect_to: query.redirect_to.as_deref(),
+        success_to: query.success_to.as_deref(),
+        failure_to: query.failure_to.as_deref(),
+    };
+    let targets = Targets::parse(params, &state.redirects)?;
+    let fail = |error: SigninError| {
+        if json {
+            Err(AppError::SigninFailed(error.code().to_owned()))
+        } else {
+            Ok(to_failure(state, error, &targets, None))
+        }
+    };
+    let Some(provider) = state.providers.get(id) else {
+        return fail(SigninError::UnknownProvider);
     };
     let authorization = match provider.authorize().await {
         Ok(authorization) => authorization,
         Err(e) => {
             tracing::warn!(provider = %provider.id, error = %e, "cannot start sign-in");
-            return to_signin(SigninError::ProviderUnavailable, &redirect_to, None);
+            return fail(SigninError::ProviderUnavailable);
         }
     };
     let flow = state.flows.start(
@@ -92,25 +146,25 @@ pub async fn start(
         authorization.state,
         authorization.nonce,
         authorization.pkce_verifier,
-        redirect_to.to_string(),
+        targets.success.to_string(),
     );
-    let Ok(sealed) = state.flows.seal(&flow) else {
-        return HttpResponse::InternalServerError().finish();
-    };
+    let flow = state.flows.failing_to(flow, targets.failure.as_ref().map(ReturnTo::to_string));
+    let sealed = state.flows.seal(&flow).map_err(AppError::internal)?;
     // The session, if any, stays until the callback replaces it: a
     // cross-site link to this endpoint must not sign anyone out.
-    let carried = state.flows.carried(&sessions.cookies, &req);
+    let carried = state.flows.carried(&sessions.cookies, req);
     let cookie = state.flows.cookie(&sessions.cookies, &carried, sealed);
-    let mut response = if wants_json(&req, query.format.as_deref()) {
-        let mut ok = HttpResponse::Ok();
-        ok.insert_header(("Cache-Control", "no-store"));
-        ok.cookie(cookie);
-        return ok.json(serde_json::json!({ "url": authorization.url.as_str() }));
-    } else {
-        HttpResponse::Found()
-    };
-    response.insert_header((LOCATION, authorization.url.as_str())).insert_header(("Cache-Control", "no-store"));
-    response.cookie(cookie).finish()
+    if json {
+        return Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .cookie(cookie)
+            .json(serde_json::json!({ "url": authorization.url.as_str() })));
+    }
+    Ok(HttpResponse::Found()
+        .insert_header((LOCATION, authorization.url.as_str()))
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(cookie)
+        .finish())
 }
 
 /// The callback's answer belongs to this provider's sign-in, and is not an
@@ -145,12 +199,12 @@ pub async fn callback(
     id: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
-    let fallback = ReturnTo::default();
+    let fallback = Targets::default();
     let Some(provider) = state.providers.get(id.as_str()) else {
-        return to_signin(SigninError::UnknownProvider, &fallback, None);
+        return to_failure(&state, SigninError::UnknownProvider, &fallback, None);
     };
     let Some(callback_state) = query.state.as_deref().filter(|s| !s.is_empty() && s.len() <= MAX_PARAM) else {
-        return to_signin(SigninError::InvalidState, &fallback, None);
+        return to_failure(&state, SigninError::InvalidState, &fallback, None);
     };
     let carried = state.flows.carried(&sessions.cookies, &req);
     let (name, flow) = match flow::find(carried, callback_state) {
@@ -159,20 +213,20 @@ pub async fn callback(
             // Another browser's callback, or a tampered one: the flows in
             // progress here stay, so their own callbacks still finish.
             tracing::info!(provider = %provider.id, "no flow cookie has the callback's state");
-            let redirect_to = ReturnTo::parse(Some(&newest.redirect_to), &state.redirects);
-            return to_signin(SigninError::InvalidState, &redirect_to, None);
+            return to_failure(&state, SigninError::InvalidState, &flow_targets(&state, &newest), None);
         }
         Found::Nothing { dead } => {
             tracing::info!(provider = %provider.id, refused = dead.len(), "no live flow cookie at callback");
             let removals = dead.into_iter().map(|name| sessions.cookies.removal(name)).collect();
-            return to_signin_clearing(SigninError::FlowExpired, &fallback, removals);
+            return to_failure_clearing(&state, SigninError::FlowExpired, &fallback, removals);
         }
     };
     let removal = sessions.cookies.removal(name.clone());
-    let redirect_to = ReturnTo::parse(Some(&flow.redirect_to), &state.redirects);
+    let targets = flow_targets(&state, &flow);
     let fail = |error: SigninError| {
         tracing::info!(provider = %provider.id, error = error.code(), "sign-in failed at callback");
-        to_signin(error, &redirect_to, Some(sessions.cookies.removal(name.clone())))
+        crate::metrics::signin_failed(&provider.id, error.code());
+        to_failure(&state, error, &targets, Some(sessions.cookies.removal(name.clone())))
     };
     if let Err(error) = check_answer(provider, &flow.provider, &query) {
         return fail(error);
@@ -194,20 +248,42 @@ pub async fn callback(
             return fail(SigninError::from(e));
         }
     };
+    let user = match admit(&state, &provider.id, signed_in.profile.as_ref(), signed_in.user).await {
+        Ok(user) => user,
+        Err(error) => return fail(error),
+    };
     state.refresher.remember(&signed_in.tokens);
     let idp_session = signed_in.idp_session;
-    let session = match sessions.codec.start(signed_in.user, &provider.id, true, Some(&signed_in.tokens)) {
+    let session = match sessions.codec.start(user, &provider.id, true, Some(&signed_in.tokens)) {
         Ok(session) => session,
         Err(_) => return HttpResponse::InternalServerError().finish(),
+    };
+    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &targets.success).await {
+        Ok(next) => next,
+        Err(mut refused) => {
+            let _ = refused.add_cookie(&removal);
+            return refused;
+        }
     };
     if set_session(&req, &session).is_err() {
         return HttpResponse::InternalServerError().finish();
     }
     super::managed::record_sign_in(&state, &sessions, &req, &session, idp_session.as_deref()).await;
     tracing::info!(user = %session.user.id, provider = %provider.id, "signed in");
+    crate::metrics::signed_in(&provider.id);
     HttpResponse::Found()
-        .insert_header((LOCATION, redirect_to.as_str()))
+        .insert_header((LOCATION, next.as_str()))
         .insert_header(("Cache-Control", "no-store"))
         .cookie(removal)
         .finish()
+}
+
+/// Where a started flow ends (its targets passed the allow-list when it
+/// started; they are checked again, as the allow-list may have changed).
+fn flow_targets(state: &AppState, flow: &flow::Flow) -> Targets {
+    let policy = &state.redirects;
+    Targets {
+        success: ReturnTo::parse(Some(&flow.redirect_to), policy),
+        failure: flow.failure_to.as_deref().and_then(|failure| ReturnTo::try_parse(failure, policy)),
+    }
 }

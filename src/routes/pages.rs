@@ -2,6 +2,7 @@
 //! "your sessions", the front-channel logout iframe, home.
 //! Plain HTML, every interpolated value escaped, no scripts.
 
+use super::signin::Targets;
 use super::SigninError;
 use crate::identity::Identity;
 use crate::return_to::ReturnTo;
@@ -30,7 +31,7 @@ button{padding:.6rem;font-size:1rem;cursor:pointer}.error{background:#fde8e8;bor
 label.inline{display:flex;gap:.4rem;align-items:center}\
 a.provider{display:block;text-align:center;padding:.6rem;border:1px solid #888;border-radius:4px;color:#222;text-decoration:none}";
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -45,6 +46,18 @@ fn layout(title: &str, body: &str) -> String {
 pub fn accepts_json(req: &actix_web::HttpRequest) -> bool {
     let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok());
     accept.is_some_and(|accept| accept.contains("application/json"))
+}
+
+/// The page a verify-only replica shows instead of a sign-in.
+pub fn verify_only(code: &str) -> String {
+    layout(
+        "Sign-in is not available here",
+        &format!(
+            "<h1>Sign-in is not available here</h1>\n<p>This server checks sessions but does not sign anyone in. \
+             Sign in where your organisation's sign-in page is, then come back.</p>\n<p class=\"error\">{}</p>",
+            escape(code)
+        ),
+    )
 }
 
 pub fn html(body: String) -> HttpResponse {
@@ -81,21 +94,26 @@ pub fn framed_by(body: String, issuer: &str) -> HttpResponse {
         .body(body)
 }
 
-pub fn signin(
-    error: Option<SigninError>,
-    redirect_to: &ReturnTo,
-    credentials: bool,
-    providers: &[(&str, &str)],
-) -> String {
-    let message =
-        error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e.message())));
+pub fn signin(error: Option<SigninError>, targets: &Targets, credentials: bool, providers: &[(&str, &str)]) -> String {
+    let message = error.map_or(String::new(), |e| {
+        let code = match e {
+            SigninError::Denied(code) => format!(" <code>{}</code>", escape(code.as_str())),
+            _ => String::new(),
+        };
+        format!("<p class=\"error\" role=\"alert\">{}{code}</p>", escape(e.message()))
+    });
+    let redirect_to = &targets.success;
+    let failure_to = targets.failure.as_ref().map(ReturnTo::as_str);
+    let failure_field = failure_to.map_or(String::new(), |failure| {
+        format!("<input type=\"hidden\" name=\"failure_to\" value=\"{}\">", escape(failure))
+    });
     let form = if credentials {
         format!(
             "<form method=\"post\" action=\"/auth/signin/credentials\">\
 <label>Username <input type=\"text\" name=\"username\" autocomplete=\"username\" required autofocus></label>\
 <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
 <label class=\"inline\"><input type=\"checkbox\" name=\"remember\" value=\"true\" checked> Remember me</label>\
-<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">\
+<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">{failure_field}\
 <button type=\"submit\">Sign in</button></form>",
             escape(redirect_to.as_str())
         )
@@ -104,8 +122,12 @@ pub fn signin(
     } else {
         String::new()
     };
-    let query =
-        url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_to", redirect_to.as_str()).finish();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("redirect_to", redirect_to.as_str());
+    if let Some(failure) = failure_to {
+        query.append_pair("failure_to", failure);
+    }
+    let query = query.finish();
     let buttons: String = providers
         .iter()
         .map(|(id, name)| {

@@ -11,6 +11,9 @@ fn rfc3339(seconds: i64) -> Option<String> {
 
 pub async fn session_info(who: MaybeIdentity) -> Result<HttpResponse, AppError> {
     let body = match who.unless_bad_bearer()?.map(|identified| &identified.identity) {
+        None if who.0.pending_verification() => {
+            serde_json::json!({ "authenticated": false, "pending_verification": true })
+        }
         None => serde_json::json!({ "authenticated": false }),
         Some(identity) => serde_json::json!({
             "authenticated": true,

@@ -1,12 +1,18 @@
-//! Sign-in: the page (`GET /auth/signin`) and password sign-in
-//! (`POST /auth/signin/credentials`).
+//! Sign-in: the page (`GET /auth/signin`), password sign-in
+//! (`POST /auth/signin/credentials`), and what every sign-in shares: its
+//! error codes ([`SigninError`]), where it ends ([`Targets`]: `success_to`,
+//! `failure_to`), and [`admit`], the one point a sign-in passes (the
+//! sign-in hook) before its session is sealed.
 
 use super::pages;
 use crate::credentials::Credentials;
 use crate::errors::AppError;
+use crate::hooks::{DenyCode, Hooks, Profile, Refusal};
+use crate::identity::User;
+use crate::metrics;
 use crate::providers::credentials::{Busy, MAX_PASSWORD, MAX_USERNAME, PROVIDER_ID};
 use crate::providers::ProviderError;
-use crate::return_to::ReturnTo;
+use crate::return_to::{with_query_pair, RedirectPolicy, ReturnTo};
 use crate::state::AppState;
 use crate::web::{clear_refused, set_session, MaybeIdentity, SameOrigin};
 use actix_web::http::header::LOCATION;
@@ -51,12 +57,17 @@ pub enum SigninError {
     InvalidIdToken,
     /// The provider's profile could not be used.
     ProfileError,
+    /// The sign-in hook could not be asked (down, slow, malformed answer)
+    /// and `hooks.on_failure = "deny"`.
+    HookFailed,
+    /// The sign-in hook refused the sign-in, with its own code.
+    Denied(DenyCode),
     /// A code sealgate does not know; shown generically, never echoed.
     Unknown,
 }
 
 impl SigninError {
-    const ALL: [SigninError; 17] = [
+    const ALL: [SigninError; 18] = [
         SigninError::InvalidCredentials,
         SigninError::InvalidRequest,
         SigninError::UnknownProvider,
@@ -74,9 +85,10 @@ impl SigninError {
         SigninError::ProviderError,
         SigninError::InvalidIdToken,
         SigninError::ProfileError,
+        SigninError::HookFailed,
     ];
 
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             SigninError::InvalidCredentials => "invalid_credentials",
             SigninError::InvalidRequest => "invalid_request",
@@ -95,12 +107,18 @@ impl SigninError {
             SigninError::ProviderError => "provider_error",
             SigninError::InvalidIdToken => "invalid_id_token",
             SigninError::ProfileError => "profile_error",
+            SigninError::HookFailed => "hook_failed",
+            SigninError::Denied(code) => code.as_str(),
             SigninError::Unknown => "unknown",
         }
     }
 
-    pub fn parse(code: &str) -> SigninError {
-        Self::ALL.into_iter().find(|e| e.code() == code).unwrap_or(SigninError::Unknown)
+    /// The error a `?error=` code names. A code of sealgate's own is that
+    /// error; any other well-formed one is a sign-in hook's denial when a
+    /// hook is configured (`hooks`: [`Hooks::asks`]), else [`SigninError::Unknown`].
+    pub fn parse(code: &str, hooks: bool) -> SigninError {
+        let denied = || DenyCode::parse(code).filter(|_| hooks).map(SigninError::Denied);
+        Self::ALL.into_iter().find(|e| e.code() == code).or_else(denied).unwrap_or(SigninError::Unknown)
     }
 
     pub fn message(self) -> &'static str {
@@ -133,6 +151,8 @@ impl SigninError {
                 "The sign-in provider answered with an error. Please try again."
             }
             SigninError::ProfileError => "Your account at the provider could not be used to sign in.",
+            SigninError::HookFailed => "Sign-in cannot be completed right now. Please try again later.",
+            SigninError::Denied(_) => "Sign-in was refused.",
             SigninError::Unknown => "Sign-in failed. Please try again.",
         }
     }
@@ -152,9 +172,65 @@ impl From<ProviderError> for SigninError {
     }
 }
 
+/// A sign-in hook's refusal, as the sign-in page's code.
+impl From<Refusal> for SigninError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Denied(code) => SigninError::Denied(code),
+            Refusal::Failed => SigninError::HookFailed,
+        }
+    }
+}
+
+/// Where a sign-in ends. On success at `success`: `success_to`, else
+/// `redirect_to` (the two are synonyms; `success_to` wins when both are
+/// given). On failure at `failure_to?error=CODE` when given, else at the
+/// app's error page (`hooks.error.url?error=CODE`), else at sealgate's
+/// sign-in page. `success_to` and `failure_to` must pass the redirect
+/// allow-list or the request is refused (`invalid_redirect`); a
+/// `redirect_to` that does not pass falls back to `/`, as it always has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub success: ReturnTo,
+    pub failure: Option<ReturnTo>,
+}
+
+/// The three target parameters of a sign-in start, as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TargetParams<'a> {
+    pub redirect_to: Option<&'a str>,
+    pub success_to: Option<&'a str>,
+    pub failure_to: Option<&'a str>,
+}
+
+impl Targets {
+    pub fn parse(params: TargetParams<'_>, policy: &RedirectPolicy) -> Result<Targets, AppError> {
+        let strict = |raw: Option<&str>| match raw.filter(|raw| !raw.is_empty()) {
+            None => Ok(None),
+            Some(raw) => ReturnTo::try_parse(raw, policy).map(Some).ok_or(AppError::BadRequest("invalid_redirect")),
+        };
+        let success = match strict(params.success_to)? {
+            Some(success) => success,
+            None => ReturnTo::parse(params.redirect_to, policy),
+        };
+        Ok(Targets { success, failure: strict(params.failure_to)? })
+    }
+
+    /// Where a browser goes when this sign-in fails with `error`.
+    pub fn failure_url(&self, error: SigninError, hooks: &Hooks) -> String {
+        match (&self.failure, hooks.error_page()) {
+            (Some(failure), _) => with_query_pair(failure.as_str(), "error", error.code()),
+            (None, Some(page)) => with_query_pair(page, "error", error.code()),
+            (None, None) => signin_url(error, &self.success),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SigninQuery {
     redirect_to: Option<String>,
+    success_to: Option<String>,
+    failure_to: Option<String>,
     error: Option<String>,
 }
 
@@ -173,20 +249,40 @@ pub fn signin_url(error: SigninError, redirect_to: &ReturnTo) -> String {
     format!("/auth/signin?{}", query.finish())
 }
 
+/// The one point every sign-in passes before its session is sealed: the
+/// sign-in hook may change the user, or refuse the sign-in.
+pub async fn admit(
+    state: &AppState,
+    provider: &str,
+    claims: Option<&serde_json::Value>,
+    user: User,
+) -> Result<User, SigninError> {
+    let profile = Profile { provider, claims, user, password: provider == PROVIDER_ID };
+    state.hooks.apply(profile).await.map_err(SigninError::from)
+}
+
 pub async fn signin_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<SigninQuery>,
     who: MaybeIdentity,
-) -> HttpResponse {
-    let redirect_to = ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects);
+) -> Result<HttpResponse, AppError> {
+    let params = TargetParams {
+        redirect_to: query.redirect_to.as_deref(),
+        success_to: query.success_to.as_deref(),
+        failure_to: query.failure_to.as_deref(),
+    };
+    let targets = Targets::parse(params, &state.redirects)?;
     if who.get().is_some() {
-        return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
+        return Ok(HttpResponse::Found().insert_header((LOCATION, targets.success.as_str())).finish());
+    }
+    if who.0.pending_verification() {
+        return Ok(see_other(&super::verify_signin::pending_url(&targets.success)));
     }
     clear_refused(&req);
-    let error = query.error.as_deref().map(SigninError::parse);
+    let error = query.error.as_deref().map(|code| SigninError::parse(code, state.hooks.asks()));
     let providers: Vec<(&str, &str)> = state.providers.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
-    pages::html(pages::signin(error, &redirect_to, state.credentials.is_some(), &providers))
+    Ok(pages::html(pages::signin(error, &targets, state.credentials.is_some(), &providers)))
 }
 
 /// A checkbox (`"true"`, `"on"`, `"1"`) or a JSON boolean.
@@ -210,6 +306,35 @@ pub struct CredentialsForm {
     #[serde(default, deserialize_with = "flag")]
     remember: bool,
     redirect_to: Option<String>,
+    success_to: Option<String>,
+    failure_to: Option<String>,
+}
+
+/// How a sign-in answers: redirects for a browser, JSON for a client that
+/// sent `Accept: application/json` (200 `{"authenticated": true,
+/// "redirect_to": ...}`, or 400 `{"error": CODE}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answering {
+    Browser,
+    Json,
+}
+
+impl Answering {
+    pub fn of(req: &HttpRequest) -> Answering {
+        if pages::accepts_json(req) {
+            Answering::Json
+        } else {
+            Answering::Browser
+        }
+    }
+
+    /// A failed sign-in: to the failure target, or a JSON 400.
+    pub fn failed(self, error: SigninError, targets: &Targets, hooks: &Hooks) -> Result<HttpResponse, AppError> {
+        match self {
+            Answering::Browser => Ok(see_other(&targets.failure_url(error, hooks))),
+            Answering::Json => Err(AppError::SigninFailed(error.code().to_owned())),
+        }
+    }
 }
 
 pub async fn signin_credentials(
@@ -223,7 +348,13 @@ pub async fn signin_credentials(
     let Some(credentials) = state.credentials.clone() else {
         return Err(AppError::Forbidden("credentials_disabled"));
     };
-    let redirect_to = ReturnTo::parse(form.redirect_to.as_deref(), &state.redirects);
+    let answering = Answering::of(&req);
+    let params = TargetParams {
+        redirect_to: form.redirect_to.as_deref(),
+        success_to: form.success_to.as_deref(),
+        failure_to: form.failure_to.as_deref(),
+    };
+    let targets = Targets::parse(params, &state.redirects)?;
     let username = form.username;
     let client = state.proxies.client_ip(&req);
     let well_formed = !username.is_empty()
@@ -231,7 +362,8 @@ pub async fn signin_credentials(
         && !username.chars().any(char::is_control)
         && form.password.expose_secret().len() <= MAX_PASSWORD;
     if !well_formed {
-        return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
+        metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
+        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks);
     }
     let attempt = state.limiter.reserve(&username, client).await.map_err(|retry_after_secs| {
         tracing::warn!(username = %credentials.logged_name(&username), client = ?client, "sign-in rate limited");
@@ -248,14 +380,37 @@ pub async fn signin_credentials(
     let Some(user) = user else {
         attempt.failed();
         tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
-        return Ok(see_other(&signin_url(SigninError::InvalidCredentials, &redirect_to)));
+        metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
+        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks);
     };
     attempt.succeeded().await;
+    let user = match admit(&state, PROVIDER_ID, None, user).await {
+        Ok(user) => user,
+        Err(error) => {
+            metrics::signin_failed(PROVIDER_ID, error.code());
+            return answering.failed(error, &targets, &state.hooks);
+        }
+    };
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
+    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &targets.success).await {
+        Ok(next) => next,
+        Err(refused) => return Ok(refused),
+    };
     set_session(&req, &session)?;
     super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;
     tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
-    Ok(see_other(redirect_to.as_str()))
+    metrics::signed_in(PROVIDER_ID);
+    match answering {
+        Answering::Browser => Ok(see_other(&next)),
+        Answering::Json => {
+            // A sign-in that waits for its e-mailed code says so; `next` is then where to enter it.
+            let mut body = serde_json::json!({ "authenticated": !session.pending, "redirect_to": next });
+            if let (true, Some(fields)) = (session.pending, body.as_object_mut()) {
+                fields.insert("pending_verification".into(), true.into());
+            }
+            Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -276,5 +431,65 @@ mod tests {
         for (error, code) in cases {
             assert_eq!(SigninError::from(error).code(), code);
         }
+    }
+
+    #[test]
+    fn a_code_parses_back_to_its_error_and_a_hooks_code_only_with_a_hook() {
+        for error in SigninError::ALL {
+            assert_eq!(SigninError::parse(error.code(), false), error);
+        }
+        let denied = SigninError::parse("not_invited", true);
+        assert_eq!((denied.code(), denied.message()), ("not_invited", "Sign-in was refused."));
+        assert_eq!(SigninError::parse("not_invited", false), SigninError::Unknown);
+        assert_eq!(SigninError::parse("Not-a-code", true), SigninError::Unknown);
+    }
+
+    fn policy() -> RedirectPolicy {
+        RedirectPolicy::new(&url::Url::parse("https://gate.example.com").unwrap(), &["app.test".into()])
+    }
+
+    fn hooks(error_page: Option<&str>) -> Hooks {
+        let settings = crate::config::hooks::HookSettings {
+            error: error_page.map(|url| crate::config::hooks::HookTarget { url: url.into() }),
+            ..Default::default()
+        };
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::at(0));
+        Hooks::new(&settings, clock, reqwest::Client::new()).unwrap()
+    }
+
+    #[test]
+    fn success_to_is_redirect_to_and_wins_over_it() {
+        let parse = |redirect_to, success_to, failure_to| {
+            Targets::parse(TargetParams { redirect_to, success_to, failure_to }, &policy())
+        };
+        assert_eq!(parse(Some("/a"), None, None).unwrap().success.as_str(), "/a");
+        assert_eq!(parse(Some("/a"), Some("https://app.test/b"), None).unwrap().success.as_str(), "https://app.test/b");
+        assert_eq!(parse(Some("https://evil.example/"), None, None).unwrap().success.as_str(), "/");
+        for unlisted in ["https://evil.example/", "//evil.example", "javascript:alert(1)"] {
+            let refused = |e: AppError| e.code() == "invalid_redirect";
+            assert!(parse(None, Some(unlisted), None).is_err_and(refused), "{unlisted}");
+            assert!(parse(None, None, Some(unlisted)).is_err_and(refused), "{unlisted}");
+        }
+    }
+
+    #[test]
+    fn a_failure_goes_to_failure_to_then_the_error_page_then_the_sign_in_page() {
+        let targets = |failure_to| {
+            Targets::parse(TargetParams { redirect_to: Some("/app"), success_to: None, failure_to }, &policy()).unwrap()
+        };
+        let error = SigninError::InvalidCredentials;
+        let with_page = hooks(Some("https://app.test/oops?lang=en"));
+        assert_eq!(
+            targets(Some("https://app.test/login?x=1#top")).failure_url(error, &with_page),
+            "https://app.test/login?x=1&error=invalid_credentials#top"
+        );
+        assert_eq!(
+            targets(None).failure_url(error, &with_page),
+            "https://app.test/oops?lang=en&error=invalid_credentials"
+        );
+        assert_eq!(
+            targets(None).failure_url(error, &hooks(None)),
+            "/auth/signin?error=invalid_credentials&redirect_to=%2Fapp"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The sign-in flow cookie: what a started OAuth sign-in must remember until
-//! its callback (state, nonce, PKCE verifier, provider, `redirect_to`),
+//! its callback (state, nonce, PKCE verifier, provider, `redirect_to` (or
+//! `success_to`), `failure_to`),
 //! sealed with its own purpose key and alive for minutes.
 //!
 //! A browser holds at most [`MAX_FLOWS`] flow cookies, in named slots
@@ -38,7 +39,11 @@ pub struct Flow {
     pub nonce: Option<FlowSecret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce_verifier: Option<FlowSecret>,
+    /// Where the person goes once signed in (`success_to`, else `redirect_to`).
     pub redirect_to: String,
+    /// Where the person goes if the sign-in fails (`failure_to`), with `?error=CODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_to: Option<String>,
     pub iat: i64,
     /// Orders flows started within the same second (by this process), so
     /// the oldest is the one replaced.
@@ -78,7 +83,11 @@ impl std::fmt::Debug for FlowSecret {
 
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Flow").field("provider", &self.provider).field("redirect_to", &self.redirect_to).finish()
+        f.debug_struct("Flow")
+            .field("provider", &self.provider)
+            .field("redirect_to", &self.redirect_to)
+            .field("failure_to", &self.failure_to)
+            .finish()
     }
 }
 
@@ -160,10 +169,17 @@ impl FlowCodec {
             nonce: nonce.map(FlowSecret::new),
             pkce_verifier: pkce_verifier.map(FlowSecret::new),
             redirect_to,
+            failure_to: None,
             iat: now,
             seq: self.started.fetch_add(1, Ordering::Relaxed),
             exp: now + self.lifetime,
         }
+    }
+
+    /// `flow`, sending the person to `failure_to` if the sign-in fails.
+    pub fn failing_to(&self, mut flow: Flow, failure_to: Option<String>) -> Flow {
+        flow.failure_to = failure_to;
+        flow
     }
 
     pub fn seal(&self, flow: &Flow) -> Result<String, SealError> {
@@ -254,6 +270,22 @@ mod tests {
         assert!(session_sealer.open(&token).is_err());
         clock.advance(600);
         assert_eq!(codec.open(&token).unwrap_err(), FlowError::Expired);
+    }
+
+    #[test]
+    fn a_flow_carries_its_failure_target_and_older_flows_still_open() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let codec = FlowCodec::new(&keys, Arc::new(ManualClock::at(1000)), 600).unwrap();
+        let flow = codec.start("corp", "s".into(), None, None, "/ok".into());
+        let flow = codec.failing_to(flow, Some("/failed?x=1".into()));
+        let opened = codec.open(&codec.seal(&flow).unwrap()).unwrap();
+        assert_eq!((opened.redirect_to.as_str(), opened.failure_to.as_deref()), ("/ok", Some("/failed?x=1")));
+        // A flow sealed before `failure_to` existed has none.
+        let plain = codec.start("corp", "s".into(), None, None, "/".into());
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("failure_to"), "{json}");
+        let old = codec.sealer.seal(json.as_bytes()).unwrap();
+        assert_eq!(codec.open(&old).unwrap().failure_to, None);
     }
 
     fn spec() -> CookieSpec {

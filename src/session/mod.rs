@@ -15,8 +15,10 @@ pub mod cookie;
 pub mod flow;
 
 use crate::clock::SharedClock;
-use crate::crypto::jwe::{OpenError, SealError, Sealer};
+use crate::config::SessionFormat;
+use crate::crypto::jwe::{OpenError, SealError};
 use crate::crypto::keys::{JwkSet, Purpose};
+use crate::crypto::nested::SessionSealer;
 use crate::crypto::{ProviderTokens, TokenCipher, TokensError};
 use crate::identity::{Identity, ProviderId, Source, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,6 +52,10 @@ pub struct Session {
     /// Whether the cookie outlives the browser session ("remember me").
     #[serde(rename = "rem", default)]
     pub remember: bool,
+    /// Signed in, but not yet confirmed with the e-mailed code
+    /// (`crate::verification`): such a session counts as signed out.
+    #[serde(rename = "pnd", default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// The provider's tokens, sealed by [`TokenCipher`] and bound to `id`.
     #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
     tokens: Option<String>,
@@ -67,6 +73,7 @@ impl std::fmt::Debug for Session {
             .field("provider", &self.provider)
             .field("user", &self.user)
             .field("remember", &self.remember)
+            .field("pending", &self.pending)
             .field("tokens", &self.tokens.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -120,6 +127,9 @@ pub enum SessionError {
     /// from, the users file in force.
     #[error("the user is disabled or no longer in the users file")]
     UserDisabled,
+    /// A sign-in still waiting for its e-mailed code.
+    #[error("the sign-in is not verified yet")]
+    PendingVerification,
 }
 
 impl SessionError {
@@ -134,6 +144,7 @@ impl SessionError {
             SessionError::Revoked => "revoked",
             SessionError::Unverifiable => "store_unavailable",
             SessionError::UserDisabled => "user_disabled",
+            SessionError::PendingVerification => "pending_verification",
         }
     }
 }
@@ -151,7 +162,7 @@ const FUTURE_SKEW: i64 = 60;
 
 /// Seals and opens sessions.
 pub struct SessionCodec {
-    sealer: Sealer,
+    sealer: SessionSealer,
     tokens: TokenCipher,
     clock: SharedClock,
     lifetimes: Lifetimes,
@@ -176,12 +187,31 @@ impl SessionCodec {
         lifetimes: Lifetimes,
         max_token_bytes: usize,
     ) -> Result<Self, SealError> {
+        Self::in_format(keys, clock, lifetimes, max_token_bytes, SessionFormat::Sealed, true)
+    }
+
+    /// A codec that seals in `format`, and opens the other format too when
+    /// `accept_other` (see [`SessionSealer`]).
+    pub fn in_format(
+        keys: &JwkSet,
+        clock: SharedClock,
+        lifetimes: Lifetimes,
+        max_token_bytes: usize,
+        format: SessionFormat,
+        accept_other: bool,
+    ) -> Result<Self, SealError> {
         Ok(SessionCodec {
-            sealer: Sealer::new(keys, Purpose::Session, max_token_bytes)?,
+            sealer: SessionSealer::new(keys, Purpose::Session, max_token_bytes, format, accept_other)?,
             tokens: TokenCipher::new(keys),
             clock,
             lifetimes,
         })
+    }
+
+    /// Whether this replica can mint sessions (seal new or renewed ones): a
+    /// verify-only replica opens and checks them only.
+    pub fn can_mint(&self) -> bool {
+        self.sealer.can_seal()
     }
 
     pub fn now(&self) -> i64 {
@@ -234,6 +264,7 @@ impl SessionCodec {
             provider: provider.into(),
             user,
             remember,
+            pending: false,
             tokens,
             opened_tokens: OnceLock::new(),
         })
@@ -292,7 +323,8 @@ impl SessionCodec {
 
     /// [`renewal`](Self::renewal) at a time already read.
     pub fn renewal_at(&self, session: &Session, now: i64) -> Option<Session> {
-        if session.expires_at - now >= self.lifetimes.idle / 2 {
+        // A verify-only replica cannot seal a renewed session: it lives to its own expiry.
+        if session.expires_at - now >= self.lifetimes.idle / 2 || !self.can_mint() {
             return None;
         }
         let expires_at = self.capped(session.created_at, now + self.lifetimes.idle);

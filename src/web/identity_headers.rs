@@ -19,6 +19,8 @@ use crate::identity::Identity;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use serde_json::Value;
+use std::borrow::Cow;
 
 pub const USER: &str = "x-auth-user";
 pub const USERNAME: &str = "x-auth-username";
@@ -69,9 +71,9 @@ impl Claim {
         })
     }
 
-    fn value<'i>(&self, identity: &'i Identity, groups: &'i Option<String>) -> Option<&'i str> {
+    fn value<'i>(&self, identity: &'i Identity, groups: &'i Option<String>) -> Option<Cow<'i, str>> {
         let user = &identity.user;
-        match self {
+        let text = match self {
             Claim::Sub => Some(user.id.as_str()),
             Claim::Username => user.username.as_deref(),
             Claim::Email => user.email.as_deref(),
@@ -80,8 +82,15 @@ impl Claim {
             Claim::Groups => groups.as_deref(),
             Claim::Provider => Some(identity.provider.as_str()),
             Claim::Source => Some(identity.source.as_str()),
-            Claim::Kept(name) => user.claims.get(name).map(String::as_str),
-        }
+            // A kept or hook claim: a string as it is, anything else as JSON.
+            Claim::Kept(name) => {
+                return user.claims.get(name).map(|value| match value {
+                    Value::String(text) => Cow::Borrowed(text.as_str()),
+                    other => Cow::Owned(other.to_string()),
+                })
+            }
+        };
+        text.map(Cow::Borrowed)
     }
 }
 
@@ -122,7 +131,7 @@ impl IdentityHeaders {
         self.headers
             .iter()
             .filter_map(|(name, claim)| {
-                Some((name.clone(), HeaderValue::from_str(claim.value(identity, &groups)?).ok()?))
+                Some((name.clone(), HeaderValue::from_str(&claim.value(identity, &groups)?).ok()?))
             })
             .collect()
     }
@@ -202,15 +211,17 @@ mod tests {
     #[test]
     fn configured_headers_carry_the_claims_they_name_kept_claims_included() {
         let settings = Settings::from_toml(
-            "[headers]\nX-User = \"email\"\nX-Team = \"claims.team\"\nX-Auth-Name = \"\"\nX-Missing = \"claims.none\"\n",
+            "[headers]\nX-User = \"email\"\nX-Team = \"claims.team\"\nX-Level = \"claims.level\"\nX-Auth-Name = \"\"\nX-Missing = \"claims.none\"\n",
         )
         .unwrap();
         let mut identity = ivy("Ivy");
         identity.user.claims.insert("team".into(), "blue".into());
+        identity.user.claims.insert("level".into(), serde_json::json!(3));
         let built = as_text(&IdentityHeaders::from_settings(&settings).build(&identity));
         let find = |name: &str| built.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         assert_eq!(find("x-user"), Some("ivy@example.com"));
-        assert_eq!(find("x-team"), Some("blue"));
+        assert_eq!(find("x-team"), Some("blue"), "a string claim as it is");
+        assert_eq!(find("x-level"), Some("3"), "any other claim as JSON");
         assert_eq!(find("x-auth-user"), Some("ivy"), "the defaults stay");
         assert_eq!(find("x-auth-name"), None, "an empty claim drops a default");
         assert_eq!(find("x-missing"), None, "a claim the user lacks sends nothing");

@@ -9,6 +9,7 @@ mod extract;
 mod forwarded;
 pub mod identity_headers;
 mod middleware;
+mod observe;
 mod origin;
 mod rate_limit;
 
@@ -16,5 +17,6 @@ pub use body::{BodyLimits, BODY_LIMIT};
 pub use extract::{clear_refused, clear_session, load, load_with, set_session, MaybeIdentity, SameOrigin, SignedIn};
 pub use forwarded::TrustedProxies;
 pub use middleware::Identify;
+pub use observe::Observe;
 pub use origin::OriginCheck;
 pub use rate_limit::FailureLimiter;

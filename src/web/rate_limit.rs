@@ -69,6 +69,14 @@ impl FailureLimiter {
     /// too often in the current window. The reservation counts as a failure
     /// unless [`Attempt::succeeded`] or [`Attempt::not_made`] says otherwise.
     pub async fn reserve(&self, username: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
+        let reserved = self.reserve_counted(username, client).await;
+        if reserved.is_err() {
+            crate::metrics::rate_limited();
+        }
+        reserved
+    }
+
+    async fn reserve_counted(&self, username: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
         let user_key = InMemory::user_key(username);
         if let Some(shared) = &self.shared {
             match shared.reserve(&user_key, client, self.memory.max_per_user, self.memory.max_per_client).await {
@@ -201,8 +209,9 @@ impl InMemory {
         }
     }
 
+    /// Counted per person, however the name is typed: trimmed and lower-cased.
     fn user_key(username: &str) -> String {
-        username.to_lowercase()
+        crate::identity::comparable(username)
     }
 
     /// Seconds until a blocked window ends, if this window is blocked.
@@ -372,6 +381,17 @@ mod tests {
         assert_eq!(limiter.reserve("alice", None).await.err(), Some(1));
         clock.advance(1);
         assert!(limiter.reserve("alice", None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_username_typed_with_other_case_or_spaces_counts_as_one() {
+        let clock = ManualClock::at(1000);
+        let limiter = in_memory(&clock, 3, 100);
+        for typed in ["Alice", " alice", "ALICE "] {
+            let _failed = limiter.reserve(typed, ip("192.0.2.1")).await.unwrap();
+        }
+        assert_eq!(limiter.reserve("aLiCe", None).await.err(), Some(60));
+        assert!(limiter.reserve("bob", None).await.is_ok());
     }
 
     #[tokio::test]

@@ -105,3 +105,53 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", screenshot.display());
     assert!(png.len() > 1000, "the screenshot is suspiciously small ({} bytes)", png.len());
 }
+
+/// A real browser on sealgate's own sign-in page, opened with `success_to`
+/// and `failure_to`: a wrong password lands on `failure_to` with the error
+/// code, the right one on `success_to`, signed in.
+#[tokio::test]
+async fn a_browser_lands_on_failure_to_after_a_wrong_password_and_on_success_to_after_the_right_one() {
+    let chromium = require(Tool::Chromium);
+    require(Tool::Playwright);
+    // The page's origin is the public URL (the form post's Origin is checked against it).
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let app = Spawn::new()
+        .configure(|s| {
+            s.server.listen = format!("127.0.0.1:{port}");
+            s.server.public_url = public.clone();
+        })
+        .run()
+        .await;
+    let signin = format!("{public}/auth/signin?success_to=%2Fauth%2Fsession&failure_to=%2Fhealthz%3Ffrom%3Dsignin");
+    let run = tokio::process::Command::new(require(Tool::Node))
+        .arg(repo().join("tests/browser/targets.mjs"))
+        .args(["--signin-url", &signin, "--login", crate::helpers::ALICE])
+        .args(["--password", crate::helpers::ALICE_PASSWORD, "--wrong-password", "not her password"])
+        .arg("--chromium")
+        .arg(&chromium)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the browser script did not finish in 90 s")
+        .unwrap_or_else(|e| panic!("node did not run: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
+    });
+    assert_eq!(report["ok"], true, "{report}\n--- stderr ---\n{stderr}");
+
+    assert_eq!(report["failed_url"], format!("{public}/healthz?from=signin&error=invalid_credentials"), "{report}");
+    assert_eq!(report["succeeded_url"], format!("{public}/auth/session"), "{report}");
+    let session: serde_json::Value = serde_json::from_str(report["succeeded_text"].as_str().unwrap()).unwrap();
+    assert_eq!(session["authenticated"], true, "{report}");
+    assert_eq!(session["user"]["id"], "alice", "{report}");
+    drop(app);
+}

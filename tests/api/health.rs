@@ -26,8 +26,10 @@ async fn healthz_and_readyz_answer() {
 }
 
 #[tokio::test]
-async fn unknown_paths_are_404_not_500() {
+async fn unknown_paths_are_404_and_unknown_methods_405_not_500() {
     let app = spawn_app().await;
     assert_eq!(app.get("/nope").await.status(), 404);
-    assert_eq!(app.client.delete(app.url("/auth/verify")).send().await.unwrap().status(), 404);
+    let delete = app.client.delete(app.url("/auth/verify")).send().await.unwrap();
+    assert_eq!(delete.status(), 405);
+    assert_eq!(delete.json::<serde_json::Value>().await.unwrap()["error"], "method_not_allowed");
 }

@@ -5,7 +5,7 @@
 //! reloaded, and each seal or open uses the keys in force (one atomic load).
 
 use super::{decoded_len, split_strict, OpenError};
-use crate::crypto::keys::{derive, JwkSet, KeyAlg, KeyState, Keyed, Purpose};
+use crate::crypto::keys::{derive, serves, JwkSet, KeyAlg, KeyState, Keyed, Purpose};
 use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader};
 use std::sync::Arc;
 
@@ -20,6 +20,9 @@ pub enum SealError {
     Key { kid: String, alg: &'static str },
     #[error("encryption failed")]
     Encrypt,
+    /// A verify-only replica: it holds no signing private key.
+    #[error("this replica cannot sign sessions: it holds no signing private key (session.role = \"verify\")")]
+    CannotSign,
 }
 
 struct SealKey {
@@ -66,6 +69,12 @@ impl Sealer {
         self.purpose
     }
 
+    /// Whether this sealer has a key to seal with.
+    pub fn can_seal(&self) -> bool {
+        let keys = self.keys.load();
+        keys.current < keys.keys.len()
+    }
+
     /// Seal `payload` with the current key.
     pub fn seal(&self, payload: &[u8]) -> Result<String, SealError> {
         let keys = self.keys.load();
@@ -94,8 +103,10 @@ impl Sealer {
 impl SealKeys {
     fn build(set: &JwkSet, purpose: Purpose) -> Result<SealKeys, SealError> {
         let mut keys = Vec::with_capacity(set.len());
-        let mut current = 0;
-        for root in set.iter() {
+        // Past the end (nothing seals) when the set has no symmetric key for
+        // this purpose: a verify-only set.
+        let mut current = usize::MAX;
+        for root in set.iter().filter(|root| serves(root, purpose)) {
             if root.state() == KeyState::Current {
                 current = keys.len();
             }

@@ -90,6 +90,17 @@ impl CredentialsProvider {
         self.accounts.load().is_active(username)
     }
 
+    /// How many accounts the users file in force has.
+    pub fn accounts(&self) -> usize {
+        self.accounts.load().len()
+    }
+
+    /// The user id of the account `username` names, compared without case
+    /// (`ALICE` gives the file's `alice`).
+    pub fn account_id(&self, username: &str) -> Option<String> {
+        self.accounts.load().account_id(username).map(str::to_owned)
+    }
+
     /// The username as logs may show it.
     pub fn logged_name<'a>(&'a self, username: &'a str) -> LoggedName<'a> {
         let known = self.accounts.load().contains(username).then_some(username);
@@ -153,6 +164,25 @@ mod tests {
         assert_eq!(user.groups, ["admins"]);
         assert!(provider.verify("alice", secret("wrong")).await.unwrap().is_none());
         assert!(provider.verify("bob", secret("correct horse")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn usernames_are_compared_trimmed_and_without_case() {
+        let hash = hash_password_with(&secret("correct horse"), cheap()).unwrap();
+        let file = users_file(&format!("[[users]]\nusername = \"Alice\"\npassword_hash = \"{hash}\"\n"));
+        let provider = Arc::new(CredentialsProvider::load(file.path(), false, ONE).unwrap());
+        for typed in ["alice", "ALICE", " Alice "] {
+            let user = provider.verify(typed, secret("correct horse")).await.unwrap();
+            assert_eq!(user.map(|u| u.id).as_deref(), Some("Alice"), "{typed:?}");
+            assert!(provider.is_active(typed), "{typed:?}");
+        }
+        assert_eq!(provider.account_id("aLiCe").as_deref(), Some("Alice"));
+        assert_eq!(provider.account_id("bob"), None);
+        let twice = users_file(&format!(
+            "[[users]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n[[users]]\nusername = \"ALICE\"\npassword_hash = \"{hash}\"\n"
+        ));
+        let problems = CredentialsProvider::load(twice.path(), false, ONE).err().unwrap();
+        assert!(problems.iter().any(|p| p.contains("appears twice")), "{problems:?}");
     }
 
     #[tokio::test]

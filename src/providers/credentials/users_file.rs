@@ -7,7 +7,7 @@
 
 use super::gate::Memory;
 use super::hash::StoredHash;
-use crate::identity::User;
+use crate::identity::{comparable, User};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -52,6 +52,7 @@ struct Account {
 /// The users file's accounts as one value, swapped whole when the file is
 /// reloaded, with the dummy hash and the memory they need.
 pub(super) struct Accounts {
+    /// By [`comparable`] username: `Alice` signs in as `alice ` too.
     by_name: HashMap<String, Account>,
     dummy: StoredHash,
     /// The most working memory any check needs.
@@ -97,8 +98,8 @@ impl Accounts {
                 }
             };
             let account = Account { user, hash, disabled: entry.disabled };
-            if accounts.insert(entry.username.clone(), account).is_some() {
-                problems.push(format!("{who} appears twice"));
+            if accounts.insert(comparable(&entry.username), account).is_some() {
+                problems.push(format!("{who} appears twice (usernames are compared without case)"));
             }
         }
         if !problems.is_empty() {
@@ -116,19 +117,24 @@ impl Accounts {
     }
 
     pub(super) fn contains(&self, username: &str) -> bool {
-        self.by_name.contains_key(username)
+        self.by_name.contains_key(&comparable(username))
+    }
+
+    /// The account's user id (its username as the file spells it).
+    pub(super) fn account_id(&self, username: &str) -> Option<&str> {
+        self.by_name.get(&comparable(username)).map(|account| account.user.id.as_str())
     }
 
     /// Whether `username` is in the file and not disabled.
     pub(super) fn is_active(&self, username: &str) -> bool {
-        self.by_name.get(username).is_some_and(|account| !account.disabled)
+        self.by_name.get(&comparable(username)).is_some_and(|account| !account.disabled)
     }
 
     /// The user, when `password` is theirs and the account is not disabled.
     /// Always verifies one hash, whether or not the user exists or is
     /// disabled, so the time taken tells neither.
     pub(super) fn check(&self, username: &str, password: &SecretString, memory: &mut Memory) -> Option<User> {
-        let account = self.by_name.get(username);
+        let account = self.by_name.get(&comparable(username));
         let hash = account.map_or(&self.dummy, |a| &a.hash);
         let password = password.expose_secret().as_bytes();
         let matches = password.len() <= MAX_PASSWORD && hash.matches(password, memory);

@@ -430,5 +430,6 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         revalidate: None,
         bearer: Default::default(),
         keep_claims: Vec::new(),
+        verification: None,
     }
 }

@@ -12,6 +12,7 @@ pub mod proxy;
 #[path = "../../common/redis_server.rs"]
 pub mod redis_server;
 pub mod require;
+pub mod smtp;
 
 /// One `#[tokio::test]` per proxy for each story, in a module per proxy
 /// (`<file>::nginx::<story>`, `<file>::caddy::<story>`); a story is an

@@ -19,6 +19,8 @@ pub enum Tool {
     TestIdp,
     /// playwright-core, which drives chromium (in `tests/idp/node_modules`).
     Playwright,
+    /// Prometheus's rule checker, for `examples/monitoring`.
+    Promtool,
 }
 
 impl Tool {
@@ -30,6 +32,7 @@ impl Tool {
             Tool::Node => "node",
             Tool::TestIdp => "the test IdP (tests/idp/node_modules)",
             Tool::Playwright => "playwright-core (tests/idp/node_modules)",
+            Tool::Promtool => "promtool",
         }
     }
 
@@ -38,7 +41,7 @@ impl Tool {
         match self {
             Tool::TestIdp => Some("oidc-provider"),
             Tool::Playwright => Some("playwright-core"),
-            Tool::Nginx | Tool::Caddy | Tool::Chromium | Tool::Node => None,
+            Tool::Nginx | Tool::Caddy | Tool::Chromium | Tool::Node | Tool::Promtool => None,
         }
     }
 }
