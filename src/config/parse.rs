@@ -48,11 +48,9 @@ fn every_problem(figment: &Figment) -> Vec<String> {
         let known = SECTIONS.join(", ");
         problems.push(format!("{}: unknown key `{key}` (known: {known})", origin(figment, key)));
     }
-    let mut section = |name: &str, read: &dyn Fn(&Figment, &str) -> Result<(), figment::Error>| {
+    let mut section = |name: &str, read: &dyn Fn(&Figment, &str) -> Vec<String>| {
         if top.contains_key(name.split('.').next().unwrap_or(name)) {
-            if let Err(errors) = read(figment, name) {
-                problems.extend(errors.into_iter().map(|error| describe(&error, &[name])));
-            }
+            problems.extend(read(figment, name));
         }
     };
     section("mode", &check::<super::Mode>);
@@ -79,20 +77,23 @@ fn every_problem(figment: &Figment) -> Vec<String> {
     problems
 }
 
-fn check<T: DeserializeOwned>(figment: &Figment, key: &str) -> Result<(), figment::Error> {
-    figment.extract_inner::<T>(key).map(drop)
+/// The problems of section `key` read as a `T`.
+fn check<T: DeserializeOwned>(figment: &Figment, key: &str) -> Vec<String> {
+    match figment.extract_inner::<T>(key) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|error| describe(&error, &[key])).collect(),
+    }
 }
 
 /// `file: key: what is wrong`, the key as written (no profile prefix).
 fn describe(error: &figment::Error, section: &[&str]) -> String {
     let mut path: Vec<String> = section.iter().flat_map(|s| s.split('.')).map(str::to_owned).collect();
     // Figment adds the section it was asked for after the path inside it.
-    let inner: Vec<&String> = error.path.iter().collect();
-    let inner = match inner.iter().position(|part| Some(part.as_str()) == path.first().map(String::as_str)) {
-        Some(at) => inner[..at].to_vec(),
-        None => inner,
-    };
-    path.extend(inner.into_iter().cloned());
+    let mut inner = error.path.clone();
+    if let Some(at) = inner.iter().position(|part| Some(part.as_str()) == path.first().map(String::as_str)) {
+        inner.truncate(at);
+    }
+    path.extend(inner);
     let key = path.join(".");
     let place = match &error.metadata {
         Some(metadata) => match &metadata.source {
