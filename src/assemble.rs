@@ -136,10 +136,6 @@ impl Gateway {
 
     pub fn assemble(settings: Settings, clock: SharedClock, init: KeyInit) -> Result<Gateway, ConfigError> {
         let mut problems = settings.problems();
-        let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
-        if let Some(keys) = &keys {
-            problems.extend(key_role_problems(&settings, keys));
-        }
         let password = if settings.credentials.enabled {
             let limits = VerifyLimits {
                 concurrent: settings.credentials.max_concurrent_verifications,
@@ -154,11 +150,20 @@ impl Gateway {
         let providers =
             Providers::from_settings(&settings, clock.clone()).map_err(|e| problems.extend(e)).ok().unwrap_or_default();
         let store = Store::open(&settings.store, clock.clone()).map_err(|e| problems.push(format!("store: {e}"))).ok();
+        // Keys last: a development key set (session or assertion keys) is
+        // written only when nothing else stops the start, so a failed start
+        // leaves no `keys/` behind.
+        let init = if problems.is_empty() { init } else { KeyInit::ReadOnly };
         let assertions = Assertions::from_settings(&settings, clock.clone(), init == KeyInit::CreateInDevelopment)
             .map_err(|e| problems.push(format!("assertion: {e}")))
             .ok()
             .flatten()
             .map(Arc::new);
+        let init = if problems.is_empty() { init } else { KeyInit::ReadOnly };
+        let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
+        if let Some(keys) = &keys {
+            problems.extend(key_role_problems(&settings, keys));
+        }
         let public_url = settings.public_url();
         let (Some(keys), Some(public_url), Some(store), true) = (keys, public_url, store, problems.is_empty()) else {
             return Err(ConfigError::new(problems));

@@ -3,10 +3,10 @@
 //! `sessions revoke`, `assertion-keys generate|list|activate|retire`.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::crypto::keys::{self, KeyAlg};
 use crate::identity::User;
-use crate::providers::credentials::hash_password;
+use crate::providers::credentials::{hash_password, CredentialsProvider, VerifyLimits};
 use crate::startup::{Application, Gateway, KeyInit};
 use crate::telemetry;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,15 +28,50 @@ mod sessions;
 mod tokens;
 use tokens::{inspect, mint, mint_api_token, revoke_api_token};
 
+/// What every `--help` ends with: where settings come from (a macro, so
+/// that `concat!` can put examples before it).
+macro_rules! environment {
+    () => {
+        "\
+Environment:
+  SEALGATE_CONFIG=PATH          the configuration file, as --config
+  SEALGATE__SECTION__KEY=VALUE  overrides any key of the file, e.g.
+                                SEALGATE__MODE=production
+                                SEALGATE__SERVER__LISTEN=0.0.0.0:4180
+                                SEALGATE__SERVER__PUBLIC_URL=https://auth.example.com
+                                SEALGATE__KEYS__PATH=/var/lib/sealgate/keys.json
+                                SEALGATE__CREDENTIALS__ENABLED=false
+                                SEALGATE__API_TOKENS__DENY_LIST=/etc/sealgate/revoked.txt
+                                SEALGATE__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16
+  RUST_LOG=FILTER               wins over log.level
+Relative paths in a config file resolve against its directory; those in
+the environment, against the working directory."
+    };
+}
+
+/// `--help`'s epilogue: `Examples:`, the given lines, then the environment.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", environment!())
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sealgate",
     version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SEALGATE_COMMIT"), ")"),
-    about = "A stateless session gateway"
+    about = "A stateless session gateway",
+    after_help = examples!(
+        "sealgate                      # serve config/sealgate.toml, else the embedded default",
+        "sealgate --config /etc/sealgate/sealgate.toml check-config",
+        "sealgate --config /etc/sealgate/sealgate.toml keygen",
+        "SEALGATE__MODE=production sealgate --config /etc/sealgate/sealgate.toml serve",
+    )
 )]
 pub struct Cli {
-    /// Configuration file (default: config/sealgate.toml, else the embedded default).
-    #[arg(long, global = true, env = "SEALGATE_CONFIG")]
+    /// Configuration file (default: config/sealgate.toml in the working
+    /// directory, else the embedded default).
+    #[arg(long, global = true, env = "SEALGATE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,13 +80,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway (the default).
+    #[command(after_help = examples!(
+        "sealgate serve --config /etc/sealgate/sealgate.toml",
+        "sealgate serve --listen 127.0.0.1:8080      # or SEALGATE__SERVER__LISTEN=127.0.0.1:8080",
+    ))]
     Serve {
-        /// Listen address, overriding `server.listen`.
-        #[arg(long)]
+        /// Listen address, overriding `server.listen` (and SEALGATE__SERVER__LISTEN).
+        #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
     /// Add a new key to the key set and make it current (with --next: one
-    /// that opens but does not seal until `keys activate`).
+    /// that opens but does not seal until `keys activate`). Writes
+    /// `keys.path` (SEALGATE__KEYS__PATH) and prints its absolute path.
+    #[command(after_help = examples!(
+        "sealgate keygen --config /etc/sealgate/sealgate.toml",
+        "sealgate keygen --next                     # stage a rotation, then `keys activate KID`",
+        "sealgate keygen --alg ECDH-ES+A256KW --sign ES256   # key pairs for session.format = \"nested\"",
+        "SEALGATE__KEYS__PATH=/var/lib/sealgate/keys.json sealgate keygen",
+    ))]
     Keygen {
         /// `dir` or `A256KW`: a symmetric key. `ECDH-ES+A256KW` (with
         /// `--sign`): an encryption and a signing key pair for
@@ -71,26 +117,55 @@ enum Command {
         next: bool,
     },
     /// List, activate or retire the keys of the key set.
+    #[command(after_help = examples!(
+        "sealgate keys list",
+        "sealgate keys activate KID",
+        "sealgate keys retire KID",
+        "sealgate keys export --verify-only --out /etc/sealgate/verify.jwks.json",
+    ))]
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
     },
-    /// Validate the configuration, keys and users file; list every problem.
+    /// Validate the configuration, keys and users file; list every problem
+    /// and exit non-zero on any. Never writes a file.
+    #[command(after_help = examples!(
+        "sealgate check-config --config /etc/sealgate/sealgate.toml",
+        "SEALGATE__MODE=production sealgate check-config",
+    ))]
     CheckConfig,
     /// Print the argon2id hash of a password: asked twice without echo on a
     /// terminal, else read as one line from stdin.
+    #[command(after_help = examples!(
+        "sealgate hash-password                     # asks twice, no echo",
+        "printf '%s\\n' 'a long passphrase' | sealgate hash-password",
+    ))]
     HashPassword,
     /// Mint or inspect session cookies.
+    #[command(after_help = examples!(
+        "sealgate session mint --user alice --groups admins",
+        "curl -H \"Cookie: $(sealgate session mint --user alice)\" http://127.0.0.1:4180/auth/verify",
+        "sealgate session inspect 'sealgate=eyJ...'",
+    ))]
     Session {
         #[command(subcommand)]
         action: SessionCommand,
     },
     /// Mint, inspect or revoke API tokens (`Authorization: Bearer`).
+    #[command(after_help = examples!(
+        "sealgate token mint --user ci --name deploy --scopes deploy --ttl 3600",
+        "sealgate token inspect eyJ...",
+        "sealgate token revoke ID      # appends to api_tokens.deny_list (SEALGATE__API_TOKENS__DENY_LIST)",
+    ))]
     Token {
         #[command(subcommand)]
         action: TokenCommand,
     },
     /// Act on the sessions the state store knows of (`store.kind` local or redis).
+    #[command(after_help = examples!(
+        "sealgate sessions revoke --user alice",
+        "SEALGATE__STORE__KIND=redis SEALGATE__STORE__URL=redis://127.0.0.1:6379 sealgate sessions revoke --user alice",
+    ))]
     Sessions {
         #[command(subcommand)]
         action: SessionsCommand,
@@ -275,17 +350,31 @@ fn serve(config: Option<&PathBuf>, listen: Option<String>) -> Result<(), String>
         settings.server.listen = listen;
     }
     telemetry::init(&settings.log);
+    let config_file = config_file(config);
+    if config_file.is_none() {
+        tracing::info!(
+            keys = %settings.keys.path.display(),
+            users = %settings.credentials.users_file.display(),
+            "no --config and no {} here: the embedded default configuration, its paths under the working directory",
+            crate::config::DEFAULT_CONFIG_PATH
+        );
+    }
     let gateway =
         Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::CreateInDevelopment).map_err(|e| e.to_string())?;
-    let config_file = config.cloned().or_else(|| {
-        let default = PathBuf::from(crate::config::DEFAULT_CONFIG_PATH);
-        default.exists().then_some(default)
-    });
     gateway.log_summary(config_file.as_deref());
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(gateway).map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), metrics_port = app.metrics_port(), "sealgate is listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+/// The config file read: `--config`, else `config/sealgate.toml` when it
+/// exists; none for the embedded default.
+fn config_file(config: Option<&PathBuf>) -> Option<PathBuf> {
+    config.cloned().or_else(|| {
+        let default = PathBuf::from(crate::config::DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
     })
 }
 
@@ -472,7 +561,23 @@ fn endpoint_warnings(gateway: &Gateway) -> Vec<String> {
 }
 
 fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
-    let gateway = assemble(config, KeyInit::ReadOnly)?;
+    let settings = match Settings::load(config.map(PathBuf::as_path)) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // The users file is judged in the same run, if its own keys parse.
+            let mut problems = error.problems().to_vec();
+            if let Some((credentials, production)) = Settings::load_credentials(config.map(PathBuf::as_path)) {
+                if credentials.enabled {
+                    let limits = VerifyLimits { concurrent: 1, queue: 0 };
+                    if let Err(users) = CredentialsProvider::load(&credentials.users_file, production, limits) {
+                        problems.extend(users);
+                    }
+                }
+            }
+            return Err(ConfigError::new(problems).to_string());
+        }
+    };
+    let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).map_err(|e| e.to_string())?;
     for warning in endpoint_warnings(&gateway) {
         eprintln!("warning: {warning}");
     }
@@ -482,7 +587,18 @@ fn check_config(config: Option<&PathBuf>) -> Result<(), String> {
     } else {
         format!("{} key(s)", gateway.keys.len())
     };
-    out!("configuration OK: mode {:?}, {keys}, listening on {}", settings.mode, settings.server.listen)
+    out!("configuration OK: mode {:?}, {keys}, listening on {}", settings.mode, settings.server.listen)?;
+    let read = config_file(config).map_or_else(|| "the embedded default".to_owned(), |p| p.display().to_string());
+    let users = if settings.credentials.enabled {
+        settings.credentials.users_file.display().to_string()
+    } else {
+        "none (password sign-in off)".to_owned()
+    };
+    let keys = match settings.keys.jwks {
+        Some(_) => "keys.jwks".to_owned(),
+        None => settings.keys.path.display().to_string(),
+    };
+    out!("config: {read}; keys: {keys}; users: {users}")
 }
 
 /// On a terminal, ask twice without echo; from a pipe, read one line.

@@ -39,7 +39,7 @@ pub enum StartupError {
 
 /// The files a running gateway reloads when they change (and on SIGHUP).
 /// A key set given as `keys.jwks` is read once, at start.
-fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState) -> Reloader {
+fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState, sessions: &Credentials) -> Reloader {
     let mut reloader = Reloader::new(settings.keys.reload_interval);
     if settings.keys.jwks.is_none() {
         reloader.watch(Arc::new(KeyFile { path: settings.keys.path.clone(), ring: key_ring.clone() }));
@@ -49,6 +49,9 @@ fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState) -> Reload
     }
     if let Some(assertions) = &state.assertions {
         reloader.watch(Arc::new(crate::assertion::AssertionKeyFile(Arc::clone(assertions))));
+    }
+    if let Some(deny_list) = sessions.api_tokens.deny_list_file() {
+        reloader.watch(deny_list);
     }
     reloader
 }
@@ -131,7 +134,7 @@ impl Application {
             None => None,
         };
         let Gateway { settings, credentials: sessions, state, key_ring, .. } = gateway;
-        reloader(&settings, &key_ring, &state).spawn().map_err(StartupError::Signal)?;
+        reloader(&settings, &key_ring, &state, &sessions).spawn().map_err(StartupError::Signal)?;
         // The revocation view follows the store for the life of the process.
         if let Some(view) = &state.revocations {
             drop(view.follow(&state.store));

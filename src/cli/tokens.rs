@@ -2,6 +2,7 @@
 //! `token mint`, `token inspect`, `token revoke`.
 
 use super::{assemble, load_settings, write_out};
+use crate::credentials::api_token::is_token_id;
 use crate::crypto::ProviderTokens;
 use crate::identity::User;
 use crate::startup::KeyInit;
@@ -142,11 +143,6 @@ mod erased {
             serde_json::to_value(self)
         }
     }
-}
-
-/// A token id as `token mint` prints it: base64url, short.
-fn is_token_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub(super) fn revoke_api_token(config: Option<&PathBuf>, id: &str) -> Result<(), String> {

@@ -8,6 +8,8 @@
 pub mod assertion;
 pub mod hooks;
 mod list;
+mod parse;
+mod paths;
 mod secret;
 pub mod store;
 mod validate;
@@ -620,13 +622,42 @@ impl Default for LogSettings {
 impl Settings {
     /// Read `path` (or, when none is given and the default file is absent,
     /// the embedded default), then apply `SEALGATE__*` environment overrides.
+    /// Relative paths come out absolute: against the config file's
+    /// directory, or the working directory for the environment's (see
+    /// [`paths`]); the embedded default resolves as if it were
+    /// `./config/sealgate.toml`, which it is in the repository.
     pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
-        let base = match path {
-            Some(path) => Toml::file_exact(path),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Toml::file_exact(DEFAULT_CONFIG_PATH),
-            None => Toml::string(DEFAULT_CONFIG),
+        let (figment, fallback) = Self::sources(path);
+        let mut settings = parse::extract(&figment)?;
+        paths::resolve(&mut settings, &paths::Resolver::new(&figment, fallback));
+        Ok(settings)
+    }
+
+    /// Password sign-in's settings and whether the mode is production, read
+    /// on their own: for `check-config` to judge the users file even when
+    /// another section does not parse. `None` when these do not parse either.
+    pub fn load_credentials(path: Option<&Path>) -> Option<(CredentialsSettings, bool)> {
+        let (figment, fallback) = Self::sources(path);
+        let read = |key: &str| figment.find_value(key).is_ok();
+        let mut credentials: CredentialsSettings =
+            if read("credentials") { figment.extract_inner("credentials").ok()? } else { Default::default() };
+        let mode: Mode = if read("mode") { figment.extract_inner("mode").ok()? } else { Mode::default() };
+        paths::Resolver::new(&figment, fallback).join("credentials.users_file", &mut credentials.users_file);
+        Some((credentials, mode == Mode::Production))
+    }
+
+    /// The file (or embedded default) and the environment, merged; and the
+    /// directory keys written nowhere resolve against.
+    fn sources(path: Option<&Path>) -> (Figment, PathBuf) {
+        let (base, file) = match path {
+            Some(path) => (Toml::file_exact(path), path),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                (Toml::file_exact(DEFAULT_CONFIG_PATH), Path::new(DEFAULT_CONFIG_PATH))
+            }
+            None => (Toml::string(DEFAULT_CONFIG), Path::new(DEFAULT_CONFIG_PATH)),
         };
-        Self::extract(Figment::new().merge(base).merge(Env::prefixed(ENV_PREFIX).split("__")))
+        let figment = Figment::new().merge(base).merge(Env::prefixed(ENV_PREFIX).split("__"));
+        (figment, file.parent().unwrap_or(Path::new("")).to_path_buf())
     }
 
     /// Parse TOML text alone, without the environment. For tests and tools.
@@ -635,9 +666,7 @@ impl Settings {
     }
 
     fn extract(figment: Figment) -> Result<Settings, ConfigError> {
-        figment
-            .extract::<Settings>()
-            .map_err(|errors| ConfigError::new(errors.into_iter().map(|e| e.to_string()).collect()))
+        parse::extract(&figment)
     }
 
     pub fn is_production(&self) -> bool {

@@ -38,6 +38,15 @@ impl std::fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
+    /// The file a secret is read from, if it is read from one (for
+    /// resolving a relative path at load).
+    pub(super) fn file_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            SecretSource::Table(table) => table.file.as_mut(),
+            SecretSource::Inline(_) => None,
+        }
+    }
+
     /// Resolve the secret. The error names where it looked, never the value.
     pub fn resolve(&self) -> Result<SecretString, String> {
         match self {

@@ -12,13 +12,15 @@ use crate::clock::SharedClock;
 use crate::crypto::jwe::{SealError, Sealer};
 use crate::crypto::keys::{JwkSet, Purpose};
 use crate::identity::{Identity, ProviderId, Source, User};
+use crate::reload::Reloadable;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
@@ -70,8 +72,15 @@ pub enum ApiTokenError {
     Revoked,
 }
 
+/// A token id as `token mint` prints it: base64url, short.
+pub fn is_token_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Token ids listed in a file, one per line (`#` comments), re-read when
-/// the file changes (checked at most once a second).
+/// the file changes (looked at at most once a second, as tokens are
+/// checked) and on `SIGHUP` (through the reloader). A file with a line
+/// that is no token id is refused whole, and the last list read stays.
 struct DenyList {
     path: Option<PathBuf>,
     ids: RwLock<(Option<SystemTime>, HashSet<String>)>,
@@ -80,29 +89,49 @@ struct DenyList {
     failing: AtomicBool,
 }
 
+/// What a [`DenyList`] could not read.
+#[derive(Debug, thiserror::Error)]
+enum DenyListError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
 impl DenyList {
-    fn read(path: &PathBuf) -> std::io::Result<(SystemTime, HashSet<String>)> {
-        let modified = std::fs::metadata(path)?.modified()?;
-        let text = std::fs::read_to_string(path)?;
-        let ids = text
-            .lines()
-            .map(|line| line.split('#').next().unwrap_or_default().trim())
-            .filter(|line| !line.is_empty())
-            .map(str::to_owned)
-            .collect();
-        Ok((modified, ids))
+    /// The ids in `bytes`; an error naming the first line that is no token id.
+    fn parse(bytes: &[u8]) -> Result<HashSet<String>, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "the file is not UTF-8".to_owned())?;
+        let mut ids = HashSet::new();
+        for (number, line) in text.lines().enumerate() {
+            let id = line.split('#').next().unwrap_or_default().trim();
+            if id.is_empty() {
+                continue;
+            }
+            if !is_token_id(id) {
+                // The line is not shown: it may be a whole token pasted by mistake.
+                return Err(format!("line {} is not a token id (base64url, at most 64 characters)", number + 1));
+            }
+            ids.insert(id.to_owned());
+        }
+        Ok(ids)
     }
 
-    /// Read the file now; an error when it cannot be read.
-    fn load(&self) -> std::io::Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let (modified, fresh) = DenyList::read(path)?;
-        tracing::info!(path = %path.display(), revoked = fresh.len(), "API token deny list loaded");
+    /// Read the file now; an error when it cannot be read or does not parse.
+    fn load(&self) -> Result<usize, DenyListError> {
+        let Some(path) = &self.path else { return Ok(0) };
+        let modified = std::fs::metadata(path)?.modified()?;
+        let fresh = DenyList::parse(&std::fs::read(path)?).map_err(DenyListError::Invalid)?;
+        Ok(self.put_in_force(Some(modified), fresh))
+    }
+
+    fn put_in_force(&self, modified: Option<SystemTime>, fresh: HashSet<String>) -> usize {
+        let revoked = fresh.len();
         if let Ok(mut ids) = self.ids.write() {
-            *ids = (Some(modified), fresh);
+            *ids = (modified, fresh);
         }
         self.failing.store(false, Ordering::Relaxed);
-        Ok(())
+        revoked
     }
 
     /// Re-read the file if it changed; keep the last list when it cannot be read.
@@ -115,13 +144,16 @@ impl DenyList {
         if unchanged {
             return;
         }
-        if let Err(error) = modified.and_then(|_| self.load()) {
-            if !self.failing.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    path = %path.display(),
-                    %error,
-                    "API token deny list cannot be read; the last list read stays in force"
-                );
+        match modified.map_err(DenyListError::from).and_then(|_| self.load()) {
+            Ok(revoked) => tracing::info!(path = %path.display(), revoked, "API token deny list loaded"),
+            Err(error) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        path = %path.display(),
+                        %error,
+                        "API token deny list cannot be read or is malformed; the last list read stays in force"
+                    );
+                }
             }
         }
     }
@@ -135,10 +167,30 @@ impl DenyList {
     }
 }
 
+impl Reloadable for DenyList {
+    fn what(&self) -> &'static str {
+        "API token deny list"
+    }
+
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn reload(&self, bytes: &[u8]) -> Result<Option<String>, String> {
+        let fresh = DenyList::parse(bytes)?;
+        let modified = self.path.as_ref().and_then(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok());
+        if self.ids.read().map(|ids| ids.1 == fresh).unwrap_or(false) {
+            return Ok(None);
+        }
+        let revoked = self.put_in_force(modified, fresh);
+        Ok(Some(format!("{revoked} revoked token id(s)")))
+    }
+}
+
 pub struct ApiTokens {
     sealer: Sealer,
     clock: SharedClock,
-    deny: DenyList,
+    deny: Arc<DenyList>,
     pub max_lifetime: i64,
     /// Whether a token minted from a session may outlive the session's absolute expiry.
     pub outlive_session: bool,
@@ -157,12 +209,12 @@ impl ApiTokens {
         deny_list: Option<PathBuf>,
         max_lifetime: i64,
     ) -> Result<ApiTokens, SealError> {
-        let deny = DenyList {
+        let deny = Arc::new(DenyList {
             path: deny_list,
             ids: RwLock::new((None, HashSet::new())),
             checked_at: AtomicI64::new(i64::MIN),
             failing: AtomicBool::new(false),
-        };
+        });
         Ok(ApiTokens {
             sealer: Sealer::new(keys, Purpose::ApiToken, 16 * 1024)?,
             clock,
@@ -181,10 +233,21 @@ impl ApiTokens {
     /// Read the deny list now: at start, a configured file that cannot be
     /// read is an error (sealgate refuses to start).
     pub fn load_deny_list(&self) -> Result<(), String> {
-        self.deny.load().map_err(|error| {
-            let path = self.deny.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            format!("api_tokens.deny_list `{path}` cannot be read: {error}")
-        })
+        let path = self.deny.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        match self.deny.load() {
+            Ok(revoked) if self.deny.path.is_some() => {
+                tracing::info!(%path, revoked, "API token deny list loaded");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(DenyListError::Io(error)) => Err(format!("api_tokens.deny_list `{path}` cannot be read: {error}")),
+            Err(DenyListError::Invalid(error)) => Err(format!("api_tokens.deny_list `{path}`: {error}")),
+        }
+    }
+
+    /// The deny list as a file for the reloader (on `SIGHUP`), if one is configured.
+    pub fn deny_list_file(&self) -> Option<Arc<dyn Reloadable>> {
+        self.deny.path.is_some().then(|| self.deny.clone() as Arc<dyn Reloadable>)
     }
 
     /// Mint a token for `user`; returns it with its claims.
@@ -275,8 +338,38 @@ mod tests {
         assert_eq!(tokens.open(&revoked).unwrap_err(), ApiTokenError::Revoked, "the file cannot be read");
 
         std::fs::remove_dir(&path).unwrap();
-        std::fs::write(&path, "nothing revoked\n").unwrap();
+        std::fs::write(&path, format!("{}\n{revoked}\n", claims.jti)).unwrap();
+        clock.advance(2);
+        assert_eq!(tokens.open(&revoked).unwrap_err(), ApiTokenError::Revoked, "a line that is no id: refused");
+
+        std::fs::write(&path, "# nothing revoked\n").unwrap();
         clock.advance(2);
         assert!(tokens.open(&revoked).is_ok(), "a readable new list replaces the old one");
+    }
+
+    #[test]
+    fn the_deny_list_reloads_as_a_file_and_refuses_a_line_that_is_no_token_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.txt");
+        std::fs::write(&path, "").unwrap();
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(1000);
+        let tokens = ApiTokens::new(&keys, Arc::new(clock.clone()), Some(path.clone()), 3600).unwrap();
+        tokens.load_deny_list().unwrap();
+        let (token, claims) = tokens.mint(User::new("ci"), "ci", Vec::new(), 600).unwrap();
+        let file = tokens.deny_list_file().expect("a configured list is a file to reload");
+        assert_eq!(file.path(), path);
+
+        let listed = format!("# revoked\n{}  # leaked in a log\n", claims.jti);
+        assert_eq!(file.reload(listed.as_bytes()), Ok(Some("1 revoked token id(s)".into())));
+        assert_eq!(tokens.open(&token).unwrap_err(), ApiTokenError::Revoked);
+        assert_eq!(file.reload(listed.as_bytes()), Ok(None), "the same ids change nothing");
+
+        let pasted = format!("{}\n{token}\n", claims.jti);
+        let refused = file.reload(pasted.as_bytes()).unwrap_err();
+        assert!(refused.contains("line 2") && !refused.contains(&token), "{refused}");
+        assert_eq!(file.reload(b"\xff\n"), Err("the file is not UTF-8".into()));
+        assert_eq!(tokens.open(&token).unwrap_err(), ApiTokenError::Revoked, "the last good list stays");
+        assert!(ApiTokens::new(&keys, Arc::new(clock), None, 3600).unwrap().deny_list_file().is_none());
     }
 }

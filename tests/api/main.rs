@@ -24,6 +24,7 @@ mod managed_sessions;
 mod monitoring;
 mod nested;
 mod oidc_flow;
+mod operator;
 mod policy;
 mod provider_discovery;
 mod provider_jwt;

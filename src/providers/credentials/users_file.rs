@@ -76,7 +76,11 @@ impl Accounts {
                 continue;
             }
             if entry.demo && production {
-                problems.push(format!("{who} is a demo user; demo users are refused in production mode"));
+                problems.push(format!(
+                    "{who} is a demo user; demo users are refused in production mode: remove it from the \
+                     users file (add your own with `sealgate hash-password`), or turn password sign-in off \
+                     (credentials.enabled = false, or SEALGATE__CREDENTIALS__ENABLED=false)"
+                ));
             }
             let user = User {
                 id: entry.username.clone(),
