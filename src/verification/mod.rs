@@ -31,6 +31,8 @@ use crate::providers::credentials::PROVIDER_ID;
 use crate::session::{Lifetimes, Session};
 use crate::store::{user_at_provider, Store, StoreError};
 use device::DeviceCodec;
+use hmac::digest::generic_array::GenericArray;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -150,9 +152,11 @@ impl CodeKey {
 
     /// The stored form of `code` for the sign-in `session_id`, hex.
     fn hash(&self, session_id: &str, code: &str) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.as_slice()) else {
-            unreachable!("HMAC takes a key of any length")
-        };
+        // HMAC pads a key shorter than its block with zeros: the 32-byte key
+        // as a 64-byte block is the same key, and a length that cannot fail.
+        let mut block = zeroize::Zeroizing::new([0u8; 64]);
+        block.iter_mut().zip(self.0.iter()).for_each(|(to, from)| *to = *from);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&GenericArray::from(*block));
         mac.update(session_id.as_bytes());
         mac.update(b":");
         mac.update(code.as_bytes());
@@ -377,6 +381,10 @@ mod tests {
         assert!(!hash.contains("123456"));
         assert_ne!(hash, key.hash("sid-2", "123456"), "the same code for another sign-in");
         assert_eq!(hash, key.hash("sid-1", "123456"));
+        let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(key.0.as_slice()).unwrap();
+        plain.update(b"sid-1:123456");
+        let plain: String = plain.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash, plain, "HMAC-SHA256 of `sid:code` under the 32-byte key");
         assert_eq!(hash, CodeKey::from_keys(&keys).hash("sid-1", "123456"), "another replica, the same key set");
         // A store dump alone does not give the code away: without the key
         // set, trying every code against the hash finds nothing.
