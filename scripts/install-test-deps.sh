@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sealgate's integration tests need beyond the Rust toolchain:
 #   - Debian packages: nginx, caddy, chromium (+ a font for it), redis-server,
-#     prometheus (for promtool); wrk with
+#     prometheus (for promtool), openssl (a test certificate); wrk with
 #     --with-bench. nginx and caddy are installed without being left running
 #     as system services: the tests start their own instances on loopback
 #     ports with their own configs.
@@ -44,8 +44,9 @@ candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; 
 # ---------------------------------------------------------------------------
 # Debian packages
 
-# prometheus for promtool, which checks examples/monitoring's alert rules.
-wanted=(nginx caddy chromium fonts-liberation redis-server prometheus)
+# prometheus for promtool, which checks examples/monitoring's alert rules;
+# openssl for the throwaway certificate of the SMTP STARTTLS/smtps tests.
+wanted=(nginx caddy chromium fonts-liberation redis-server prometheus openssl)
 if $with_bench; then wanted+=(wrk); fi
 
 missing=()
@@ -120,7 +121,7 @@ for svc in nginx caddy redis-server prometheus prometheus-node-exporter; do
   fi
 done
 
-for bin in nginx chromium promtool; do
+for bin in nginx chromium promtool openssl; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin is not on PATH after install" >&2; exit 1; }
 done
 if installed caddy; then command -v caddy >/dev/null 2>&1 || { echo "install-test-deps: caddy is not on PATH after install" >&2; exit 1; }; fi

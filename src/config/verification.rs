@@ -84,6 +84,9 @@ pub struct EmailSettings {
     /// A directory with `signin-code.txt` and `signin-code.html` replacing
     /// the bundled templates.
     pub templates_dir: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted for the SMTP server's TLS
+    /// certificate, besides the webpki roots (a private CA, or a test's own).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for EmailSettings {
@@ -96,6 +99,7 @@ impl Default for EmailSettings {
             timeout: Duration::from_secs(10),
             subject: "Your sign-in code".into(),
             templates_dir: None,
+            ca_file: None,
         }
     }
 }
@@ -135,6 +139,11 @@ impl EmailSettings {
                 problems.push(format!("{key}: {e}"));
             }
         }
+        if let Some(path) = &self.ca_file {
+            if let Err(e) = read_ca_file(path) {
+                problems.push(e);
+            }
+        }
         if !(1..=120).contains(&self.timeout.as_secs()) {
             problems.push("email.timeout must be between 1s and 120s".into());
         }
@@ -143,6 +152,18 @@ impl EmailSettings {
         }
         problems
     }
+}
+
+/// The certificates of `email.ca_file`: a readable PEM file holding at
+/// least one certificate.
+pub fn read_ca_file(path: &std::path::Path) -> Result<lettre::transport::smtp::client::Certificate, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("email.ca_file `{shown}`: {e}"))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(format!("email.ca_file `{shown}` holds no PEM certificate"));
+    }
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|e| format!("email.ca_file `{shown}` is not a PEM certificate file: {e}"))
 }
 
 impl VerificationSettings {

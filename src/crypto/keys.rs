@@ -103,6 +103,21 @@ pub fn derive(root: &Jwk, purpose: Purpose) -> PurposeKey {
     PurposeKey { kid: root.kid().to_owned(), alg: root.alg(), bytes }
 }
 
+/// A MAC key for one use within `purpose` (`use_label`, e.g. the sign-in
+/// codes under the flow purpose), derived from the set's current secret key
+/// that serves `purpose`: `purpose`'s key, expanded once more with HKDF
+/// under `use_label`, so it is neither that key nor any other purpose's.
+/// `None` when the set holds no such key (a verify-only replica).
+pub fn derive_mac_key(set: &JwkSet, purpose: Purpose, use_label: &str) -> Option<Zeroizing<[u8; 32]>> {
+    let root = set.current_oct().filter(|root| serves(root, purpose))?;
+    let purpose_key = derive(root, purpose);
+    let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), purpose_key.bytes.as_slice());
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+    let _ = hkdf.expand(format!("{}/{use_label}", purpose.label()).as_bytes(), bytes.as_mut_slice());
+    Some(bytes)
+}
+
 /// Whether `root` may seal or open for `purpose`: a root key serves every
 /// purpose, a purpose's own key only its purpose.
 pub fn serves(root: &Jwk, purpose: Purpose) -> bool {
@@ -306,6 +321,21 @@ mod tests {
         let shown = format!("{:?} {:?}", keys.first().unwrap(), root);
         assert!(shown.contains("[redacted]"));
         assert!(!shown.contains(&root.k_b64()), "{shown}");
+    }
+
+    #[test]
+    fn a_mac_key_is_its_own_and_follows_the_current_key() {
+        let set = JwkSet::generate(KeyAlg::Dir);
+        let root = set.current();
+        let mac = derive_mac_key(&set, Purpose::Flow, "signin-code").unwrap();
+        assert_eq!(mac, derive_mac_key(&set, Purpose::Flow, "signin-code").unwrap(), "stable");
+        assert_ne!(*mac, *derive_mac_key(&set, Purpose::Flow, "other").unwrap());
+        for purpose in Purpose::ALL {
+            assert_ne!(*mac, *derive(root, purpose).bytes, "{purpose:?}");
+        }
+        assert_ne!(mac.as_slice(), root.secret());
+        let other = JwkSet::generate(KeyAlg::Dir);
+        assert_ne!(*mac, *derive_mac_key(&other, Purpose::Flow, "signin-code").unwrap());
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //!
 //! - [`Mailer`] holds one SMTP transport (lettre, rustls with the webpki
 //!   roots, as reqwest has): `smtps://` is TLS from the first byte,
-//!   `smtp://` upgrades with STARTTLS when the server offers it. Every send
-//!   is bounded by `email.timeout`.
+//!   `smtp://` upgrades with STARTTLS when the server offers it. The
+//!   server's certificate is checked against those roots and the CAs of
+//!   `email.ca_file`. Every send is bounded by `email.timeout`.
 //! - [`Templates`] are the message's plain-text and HTML parts, bundled or
 //!   from `email.templates_dir`, with `{{code}}`, `{{user}}` and
 //!   `{{minutes}}` filled in (HTML-escaped in the HTML part).
 //! - [`SigninCode`] is the code itself: redacted in `Debug`, never logged.
 
-use crate::config::verification::EmailSettings;
+use crate::config::verification::{read_ca_file, EmailSettings};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -163,7 +164,11 @@ impl Mailer {
         let Some(smtp_url) = &settings.smtp_url else { return Ok(None) };
         let url = url::Url::parse(smtp_url).map_err(|e| format!("email.smtp_url: {e}"))?;
         let host = url.host_str().ok_or("email.smtp_url has no host")?.trim_matches(['[', ']']).to_owned();
-        let tls = TlsParameters::new(host.clone()).map_err(|e| format!("email.smtp_url: TLS: {e}"))?;
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(path) = &settings.ca_file {
+            tls = tls.add_root_certificate(read_ca_file(path)?);
+        }
+        let tls = tls.build().map_err(|e| format!("email.smtp_url: TLS: {e}"))?;
         let builder = match url.scheme() {
             "smtps" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
                 .port(url.port().unwrap_or(465))

@@ -9,8 +9,9 @@
 //! `verification.max_attempts` per sign-in, within
 //! `verification.code_lifetime`, compared in constant time, good once.
 //!
-//! The store keeps, per pending session: a hash of the code in force (never
-//! the code) with when it was sent, the attempt counter, and the one-use
+//! The store keeps, per pending session: an HMAC of the code in force (never
+//! the code; keyed by [`CodeKey`], so a dump of the store alone cannot be
+//! searched for the code) with when it was sent, the attempt counter, and the one-use
 //! mark; per user, their recent networks. Times come from the injected
 //! clock; the store's own TTLs only clean up.
 //!
@@ -24,15 +25,18 @@ use crate::clock::SharedClock;
 use crate::config::verification::{VerificationMode, VerificationSettings};
 use crate::config::Settings;
 use crate::crypto::jwe::SealError;
-use crate::crypto::keys::JwkSet;
+use crate::crypto::keys::{derive_mac_key, JwkSet, Purpose};
 use crate::email::{EmailError, Mailer, SigninCode};
 use crate::providers::credentials::PROVIDER_ID;
 use crate::session::{Lifetimes, Session};
 use crate::store::{user_at_provider, Store, StoreError};
 use device::DeviceCodec;
+use hmac::digest::generic_array::GenericArray;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -101,7 +105,7 @@ impl CheckError {
 /// The code in force for a pending session, as the store keeps it.
 #[derive(Serialize, Deserialize)]
 struct Challenge {
-    /// SHA-256 of the session id and the code, hex.
+    /// HMAC-SHA256 of the session id and the code under the [`CodeKey`], hex.
     hash: String,
     /// When this code was sent (the injected clock).
     sent: i64,
@@ -117,6 +121,7 @@ pub struct Verifier {
     mailer: Mailer,
     pub devices: DeviceCodec,
     clock: SharedClock,
+    code_key: CodeKey,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -125,9 +130,38 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-fn code_hash(session_id: &str, code: &str) -> String {
-    let digest = Sha256::digest(format!("{session_id}:{code}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The key the stored codes are MACed under: derived from the key set (the
+/// current key serving the flow purpose, HKDF label `flow/signin-code`), so
+/// every replica sharing the key set checks the codes of the others. Taken
+/// once at start: a code sent before a key rotation stops working at the
+/// next restart (the person asks for a new one).
+struct CodeKey(zeroize::Zeroizing<[u8; 32]>);
+
+/// The HKDF label of the code key, under the flow purpose.
+const CODE_KEY_USE: &str = "signin-code";
+
+impl CodeKey {
+    fn from_keys(keys: &JwkSet) -> CodeKey {
+        // A set without a secret key is a verify-only replica's, which mints
+        // no sign-ins and so sends no codes: a key of its own does no harm.
+        CodeKey(
+            derive_mac_key(keys, Purpose::Flow, CODE_KEY_USE)
+                .unwrap_or_else(|| zeroize::Zeroizing::new(rand::random())),
+        )
+    }
+
+    /// The stored form of `code` for the sign-in `session_id`, hex.
+    fn hash(&self, session_id: &str, code: &str) -> String {
+        // HMAC pads a key shorter than its block with zeros: the 32-byte key
+        // as a 64-byte block is the same key, and a length that cannot fail.
+        let mut block = zeroize::Zeroizing::new([0u8; 64]);
+        block.iter_mut().zip(self.0.iter()).for_each(|(to, from)| *to = *from);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&GenericArray::from(*block));
+        mac.update(session_id.as_bytes());
+        mac.update(b":");
+        mac.update(code.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 fn secs(duration: Duration) -> i64 {
@@ -164,6 +198,7 @@ impl Verifier {
             mailer,
             devices,
             clock,
+            code_key: CodeKey::from_keys(keys),
         }))
     }
 
@@ -258,7 +293,7 @@ impl Verifier {
             }
         }
         let code = self.new_code();
-        let challenge = Challenge { hash: code_hash(&session.id, code.expose_secret()), sent: now };
+        let challenge = Challenge { hash: self.code_key.hash(&session.id, code.expose_secret()), sent: now };
         let bytes = serde_json::to_vec(&challenge).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store.put_outcome(&key, &bytes, self.settings.pending_lifetime).await?;
         let greeting = session.user.name.as_deref().or(session.user.username.as_deref()).unwrap_or(&session.user.id);
@@ -278,7 +313,7 @@ impl Verifier {
         let challenge = self.store.get_outcome(&Self::key("code", session)).await?;
         let challenge = challenge.and_then(|bytes| serde_json::from_slice::<Challenge>(&bytes).ok());
         let Some(challenge) = challenge else { return Err(CheckError::Expired) };
-        let given = code_hash(&session.id, code);
+        let given = self.code_key.hash(&session.id, code);
         let right = bool::from(given.as_bytes().ct_eq(challenge.hash.as_bytes()));
         if !right {
             let attempts_left = u32::try_from(max.saturating_sub(attempts)).unwrap_or(0);
@@ -336,12 +371,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_store_keeps_a_hash_bound_to_the_session_never_the_code() {
-        let hash = code_hash("sid-1", "123456");
+    fn the_store_keeps_a_keyed_hash_bound_to_the_session_never_the_code() {
+        use crate::crypto::keys::KeyAlg;
+        use sha2::Digest;
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let key = CodeKey::from_keys(&keys);
+        let hash = key.hash("sid-1", "123456");
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains("123456"));
-        assert_ne!(hash, code_hash("sid-2", "123456"), "the same code for another sign-in");
-        assert_eq!(hash, code_hash("sid-1", "123456"));
+        assert_ne!(hash, key.hash("sid-2", "123456"), "the same code for another sign-in");
+        assert_eq!(hash, key.hash("sid-1", "123456"));
+        let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(key.0.as_slice()).unwrap();
+        plain.update(b"sid-1:123456");
+        let plain: String = plain.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash, plain, "HMAC-SHA256 of `sid:code` under the 32-byte key");
+        assert_eq!(hash, CodeKey::from_keys(&keys).hash("sid-1", "123456"), "another replica, the same key set");
+        // A store dump alone does not give the code away: without the key
+        // set, trying every code against the hash finds nothing.
+        let unkeyed = |code: &str| -> String {
+            sha2::Sha256::digest(format!("sid-1:{code}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        assert_ne!(hash, unkeyed("123456"), "not the plain SHA-256 of old");
+        let other_set = CodeKey::from_keys(&JwkSet::generate(KeyAlg::Dir));
+        assert_ne!(hash, other_set.hash("sid-1", "123456"), "another key set");
     }
 
     #[test]

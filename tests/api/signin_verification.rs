@@ -7,7 +7,7 @@ use crate::helpers::{
     ALICE, ALICE_PASSWORD, CROWD, CROWD_PASSWORD,
 };
 use crate::support::redis_server::RedisServer;
-use crate::support::smtp::SmtpSink;
+use crate::support::smtp::{SmtpSink, SmtpTls};
 use reqwest::header::COOKIE;
 use reqwest::Client;
 use sealgate::clock::ManualClock;
@@ -442,4 +442,127 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     let response = app.sign_in(ALICE, ALICE_PASSWORD).await;
     assert_eq!(response.status(), 503);
     assert!(smtp.messages().is_empty());
+}
+
+/// A sink speaking TLS with a throwaway certificate, and a gateway sending
+/// to it at `url`, trusting the certificate through `email.ca_file` when
+/// `trusted`.
+async fn spawn_tls(smtp: &SmtpSink, url: String, trusted: bool) -> TestApp {
+    let cert = smtp.cert.clone();
+    Spawn::new()
+        .configure(|s| {
+            verifying(s, smtp, VerificationMode::Always);
+            s.email.smtp_url = Some(url);
+            s.email.ca_file = cert.filter(|_| trusted);
+            s.email.timeout = std::time::Duration::from_secs(3);
+        })
+        .run()
+        .await
+}
+
+#[tokio::test]
+async fn mail_goes_out_over_starttls_when_the_server_offers_it() {
+    // Arrange: a server that offers STARTTLS and refuses mail before it.
+    let smtp = SmtpSink::start_tls(SmtpTls::StartTls);
+    let app = spawn_tls(&smtp, smtp.url(), true).await;
+
+    // Act
+    app.sign_in_pending().await;
+
+    // Assert: the code arrived, over TLS, and works.
+    let mail = smtp.message(1).await;
+    assert!(mail.over_tls(), "{}", mail.raw);
+    assert_eq!(app.submit_code(&mail.code()).await.status(), 303);
+    assert_eq!(app.verify().await.status(), 200);
+}
+
+#[tokio::test]
+async fn smtps_with_a_trusted_certificate_delivers_over_tls() {
+    let smtp = SmtpSink::start_tls(SmtpTls::Smtps);
+    let app = spawn_tls(&smtp, format!("smtps://127.0.0.1:{}", smtp.port), true).await;
+    app.sign_in_pending().await;
+    let mail = smtp.message(1).await;
+    assert!(mail.over_tls(), "{}", mail.raw);
+    assert_eq!(app.submit_code(&mail.code()).await.status(), 303);
+}
+
+#[tokio::test]
+async fn an_smtp_certificate_not_trusted_sends_nothing_and_never_falls_back_to_plain_text() {
+    for (tls, scheme) in [(SmtpTls::StartTls, "smtp"), (SmtpTls::Smtps, "smtps")] {
+        // Arrange: the same servers, without email.ca_file.
+        let smtp = SmtpSink::start_tls(tls);
+        let app = spawn_tls(&smtp, format!("{scheme}://127.0.0.1:{}", smtp.port), false).await;
+
+        // Act
+        let response = app.sign_in(ALICE, ALICE_PASSWORD).await;
+
+        // Assert: the self-signed certificate is refused; no session, no mail.
+        assert_eq!(response.status(), 503, "{scheme}");
+        assert!(smtp.messages().is_empty(), "{scheme}");
+        assert_eq!(app.verify().await.status(), 401, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_email_ca_file_is_refused_at_start() {
+    let smtp = SmtpSink::start();
+    let dir = Arc::new(new_dir());
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (path, problem) in [(dir.path().join("missing.pem"), "email.ca_file"), (not_pem, "no PEM certificate")] {
+        let mut settings = test_settings(&dir);
+        verifying(&mut settings, &smtp, VerificationMode::Always);
+        settings.email.ca_file = Some(path);
+        let error =
+            try_spawn_in(dir.clone(), settings, ManualClock::at(1_800_000_000)).await.err().expect("it started");
+        assert!(error.contains(problem), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_json_password_sign_in_says_it_waits_for_the_code_and_where_to_enter_it() {
+    // Arrange
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+
+    // Act: a JSON client signs in with the right password.
+    let response = app
+        .client
+        .post(app.url("/auth/signin/credentials"))
+        .header("accept", "application/json")
+        .json(&serde_json::json!({"username": ALICE, "password": ALICE_PASSWORD, "redirect_to": "/app"}))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: not signed in yet, pending, sent to the code page with its target.
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "authenticated": false,
+            "pending_verification": true,
+            "redirect_to": "/auth/verify-signin?redirect_to=%2Fapp",
+        })
+    );
+    assert_eq!(app.verify().await.status(), 401);
+    let code = smtp.code(1).await;
+    let verified = app.client.post(app.url("/auth/verify-signin")).json(&serde_json::json!({"code": code}));
+    let verified = verified.header("accept", "application/json").send().await.unwrap();
+    assert_eq!(verified.status(), 200);
+    assert_eq!(app.verify().await.status(), 200);
+
+    // Without verification, the same sign-in is plainly authenticated, with no pending flag.
+    let plain = Spawn::new().run().await;
+    let response = plain
+        .client
+        .post(plain.url("/auth/signin/credentials"))
+        .header("accept", "application/json")
+        .json(&serde_json::json!({"username": ALICE, "password": ALICE_PASSWORD, "redirect_to": "/app"}))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"authenticated": true, "redirect_to": "/app"}));
 }

@@ -16,6 +16,18 @@ pub struct SmtpSink {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Child,
+    /// With TLS: the throwaway self-signed certificate it presents (PEM),
+    /// for 127.0.0.1, which a client trusts through `email.ca_file`.
+    pub cert: Option<PathBuf>,
+}
+
+/// How the SMTP server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Offers STARTTLS, and refuses mail before it.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Smtps,
 }
 
 /// One received message.
@@ -25,6 +37,11 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// Whether the message came over TLS (STARTTLS or smtps).
+    pub fn over_tls(&self) -> bool {
+        self.raw.lines().nth(1) == Some("X-TLS: yes")
+    }
+
     /// The envelope recipient(s), as the server received them.
     pub fn to(&self) -> &str {
         self.raw.lines().next().and_then(|line| line.strip_prefix("X-Envelope-To: ")).unwrap_or_default()
@@ -42,15 +59,43 @@ impl Mail {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(None)
+    }
+
+    /// A server speaking TLS with a fresh self-signed certificate (made
+    /// with the openssl CLI, `scripts/install-test-deps.sh`).
+    pub fn start_tls(tls: SmtpTls) -> SmtpSink {
+        SmtpSink::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<SmtpTls>) -> SmtpSink {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = root.join(VENV_PYTHON);
         assert!(python.exists(), "aiosmtpd is not installed: run bash scripts/install-test-deps.sh");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(python)
-            .arg(root.join(SINK))
-            .arg(port.to_string())
-            .arg(dir.path())
+        let mut command = Command::new(python);
+        command.arg(root.join(SINK)).arg(port.to_string()).arg(dir.path());
+        let mut cert = None;
+        if let Some(tls) = tls {
+            let (cert_path, key_path) = (dir.path().join(".cert.pem"), dir.path().join(".key.pem"));
+            let made = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+                .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"])
+                // A server certificate, not a CA one (webpki refuses a CA as the end entity).
+                .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+                .arg("-keyout")
+                .arg(&key_path)
+                .arg("-out")
+                .arg(&cert_path)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl is not installed: run bash scripts/install-test-deps.sh");
+            assert!(made.success(), "openssl could not make a test certificate");
+            command.arg(if tls == SmtpTls::StartTls { "starttls" } else { "smtps" }).arg(&cert_path).arg(&key_path);
+            cert = Some(cert_path);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -59,7 +104,7 @@ impl SmtpSink {
         let mut ready = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
         assert_eq!(ready.trim(), "ready", "the SMTP sink did not start");
-        SmtpSink { port, dir, child }
+        SmtpSink { port, dir, child, cert }
     }
 
     /// Where the messages are saved (`<n>.eml`).
