@@ -62,6 +62,41 @@ pub struct Session {
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
+    /// Other providers the person linked to this session (`GET /auth/link/{id}`).
+    #[serde(rename = "lnk", default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<Linked>,
+}
+
+/// A provider linked to a session: its account, and its tokens (sealed by
+/// [`TokenCipher`], bound to the session id and this provider).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Linked {
+    #[serde(rename = "prv")]
+    pub provider: String,
+    /// The account's id at the provider.
+    pub sub: String,
+    #[serde(rename = "usn", default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(rename = "ava", default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<String>,
+    #[serde(skip)]
+    opened_tokens: OnceLock<Option<Arc<ProviderTokens>>>,
+}
+
+impl Linked {
+    pub fn has_tokens(&self) -> bool {
+        self.tokens.is_some()
+    }
+}
+
+/// The associated data a linked provider's tokens are sealed with: the
+/// session's id and the provider's, so they open for this link alone
+/// (never as the session's own tokens, nor as another link's).
+fn link_binding(session_id: &str, provider: &str) -> String {
+    format!("{session_id}/lnk/{provider}")
 }
 
 impl std::fmt::Debug for Session {
@@ -75,6 +110,7 @@ impl std::fmt::Debug for Session {
             .field("remember", &self.remember)
             .field("pending", &self.pending)
             .field("tokens", &self.tokens.as_ref().map(|_| "[redacted]"))
+            .field("linked", &self.linked.iter().map(|l| l.provider.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -87,6 +123,17 @@ impl Session {
     /// The length of the sealed provider tokens (0 without).
     pub fn sealed_tokens_len(&self) -> usize {
         self.tokens.as_ref().map_or(0, String::len)
+    }
+
+    /// The link to `provider`, if the session holds one.
+    pub fn link(&self, provider: &str) -> Option<&Linked> {
+        self.linked.iter().find(|l| l.provider == provider)
+    }
+
+    /// This session without its link to `provider`.
+    pub fn without_link(&self, provider: &str) -> Session {
+        let linked = self.linked.iter().filter(|l| l.provider != provider).cloned().collect();
+        Session { linked, ..self.clone() }
     }
 
     /// Who this session says is signed in. `None` when the provider id it
@@ -267,6 +314,7 @@ impl SessionCodec {
             pending: false,
             tokens,
             opened_tokens: OnceLock::new(),
+            linked: Vec::new(),
         })
     }
 
@@ -349,6 +397,43 @@ impl SessionCodec {
     /// Open what [`seal_tokens`](Self::seal_tokens) sealed for `session`.
     pub fn open_tokens(&self, session: &Session, blob: &str) -> Result<ProviderTokens, TokensError> {
         self.tokens.open(blob, &session.id)
+    }
+
+    /// `session` with `provider`'s account `user` (and its `tokens`) linked,
+    /// replacing an earlier link to the same provider.
+    pub fn with_link(
+        &self,
+        session: &Session,
+        provider: &str,
+        user: &User,
+        tokens: Option<&ProviderTokens>,
+    ) -> Result<Session, TokensError> {
+        let sealed = tokens.map(|t| self.tokens.seal(t, &link_binding(&session.id, provider))).transpose()?;
+        let mut linked = session.without_link(provider).linked;
+        linked.push(Linked {
+            provider: provider.into(),
+            sub: user.id.clone(),
+            username: user.username.clone(),
+            avatar_url: user.avatar_url.clone(),
+            tokens: sealed,
+            opened_tokens: OnceLock::new(),
+        });
+        Ok(Session { linked, ..session.clone() })
+    }
+
+    /// A linked provider's access token while it is valid at `now`: opened
+    /// once per opened session (memory only after that). An expired token,
+    /// or one that does not open, is `None`: linked tokens are not
+    /// refreshed, and an expired one is never passed as if valid.
+    pub fn linked_tokens(&self, session: &Session, linked: &Linked, now: i64) -> Option<Arc<ProviderTokens>> {
+        let tokens = linked
+            .opened_tokens
+            .get_or_init(|| {
+                let blob = linked.tokens.as_deref()?;
+                self.tokens.open(blob, &link_binding(&session.id, &linked.provider)).ok().map(Arc::new)
+            })
+            .clone()?;
+        tokens.expires_at.is_none_or(|at| now < at).then_some(tokens)
     }
 
     /// Replace the provider tokens of a session (after a refresh).
