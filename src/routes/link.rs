@@ -157,5 +157,7 @@ pub async fn unlink(
     }
     set_session(&req, &session.without_link(id.as_str()))?;
     tracing::info!(user = %session.user.id, provider = %id.as_str(), "provider unlinked");
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({ "unlinked": id.as_str() })))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "unlinked": id.as_str() })))
 }

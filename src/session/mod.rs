@@ -520,6 +520,47 @@ mod tests {
     }
 
     #[test]
+    fn linked_tokens_open_for_their_link_alone_and_not_once_expired() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let tokens = ProviderTokens {
+            access_token: SecretString::from("gh-SECRET".to_owned()),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: Some(T0 + 60),
+            obtained_at: T0,
+            scope: None,
+        };
+        let session = codec.start(User::new("alice"), "credentials", true, None).unwrap();
+        let mut octocat = User::new("583231");
+        octocat.username = Some("octocat".into());
+        let linked = codec.with_link(&session, "github", &octocat, Some(&tokens)).unwrap();
+        let reopened = codec.open(&codec.seal(&linked).unwrap()).unwrap();
+        let link = reopened.link("github").unwrap();
+        assert_eq!((link.sub.as_str(), link.username.as_deref()), ("583231", Some("octocat")));
+        let opened = codec.linked_tokens(&reopened, link, T0 + 59).unwrap();
+        assert_eq!(opened.access_token.expose_secret(), "gh-SECRET");
+        assert!(codec.linked_tokens(&reopened, link, T0 + 60).is_none(), "expired: not passed");
+        assert!(!format!("{reopened:?}").contains("SECRET"));
+        // Moved to another provider's link, or another session, they do not open.
+        let mut moved = reopened.clone();
+        moved.linked[0].provider = "discord".into();
+        let moved = codec.open(&codec.seal(&moved).unwrap()).unwrap();
+        assert!(codec.linked_tokens(&moved, &moved.linked[0], T0).is_none());
+        let other = codec.start(User::new("mallory"), "credentials", true, None).unwrap();
+        let stolen = Session { linked: reopened.linked.clone(), ..other };
+        let stolen = codec.open(&codec.seal(&stolen).unwrap()).unwrap();
+        assert!(codec.linked_tokens(&stolen, &stolen.linked[0], T0).is_none());
+        // Linking again replaces; unlinking removes.
+        let again = codec.with_link(&reopened, "github", &octocat, None).unwrap();
+        assert_eq!(again.linked.len(), 1);
+        assert!(!again.linked[0].has_tokens());
+        assert!(again.without_link("github").linked.is_empty());
+    }
+
+    #[test]
     fn wrong_version_or_purpose_is_refused() {
         let keys = JwkSet::generate(KeyAlg::Dir);
         let clock = ManualClock::at(T0);

@@ -137,15 +137,27 @@ async fn a_person_links_two_providers_and_unlinks_one() {
 
 #[tokio::test]
 async fn an_expired_linked_token_is_not_passed() {
-    let Linking { app, github, .. } = setup(|_| {}).await;
+    // A provider whose tokens say when they expire (GitHub's do not).
+    let mission = FakeProvider::start(Preset::OAuth2).await;
+    let app = spawn_app_with(|settings| {
+        let mut table = mission.settings();
+        table.pass_access_token = true;
+        settings.providers.insert("mission".into(), table);
+    })
+    .await;
+    wait_ready(&app).await;
+    mission.use_clock(&app.clock);
     let alice = browser(&app, ALICE, ALICE_PASSWORD).await;
-    assert_eq!(link(&app, &alice, &github, "github").await.status(), 302);
-    assert!(header(&verify(&app, &alice).await, "x-auth-access-token-github").is_some());
-    // The fake's tokens live an hour; linked tokens are not refreshed.
-    app.clock.advance(3601);
+    assert_eq!(location(&link(&app, &alice, &mission, "mission").await), "/linked");
+    let token = mission.access_tokens().last().cloned().unwrap();
+    assert_eq!(header(&verify(&app, &alice).await, "x-auth-access-token-mission"), Some(token.as_str()));
+    // The token lives an hour; linked tokens are not refreshed.
+    app.clock.advance(3599);
+    assert!(header(&verify(&app, &alice).await, "x-auth-access-token-mission").is_some());
+    app.clock.advance(1);
     let answer = verify(&app, &alice).await;
-    assert_eq!(answer.status(), 200);
-    assert_eq!(header(&answer, "x-auth-access-token-github"), None);
+    assert_eq!(answer.status(), 200, "the session itself lives on");
+    assert_eq!(header(&answer, "x-auth-access-token-mission"), None);
 }
 
 #[tokio::test]

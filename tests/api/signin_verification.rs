@@ -458,12 +458,7 @@ async fn while_a_sign_in_is_unverified_provider_sign_in_pages_send_the_person_ba
         assert!(set_cookies(response.headers()).iter().all(|c| !c.name.contains("-flow-")), "{path}: no flow started");
     }
     // A JSON caller is told so instead.
-    let response = bare()
-        .get(app.url("/auth/signin/corp/url"))
-        .header(COOKIE, &pending)
-        .send()
-        .await
-        .unwrap();
+    let response = bare().get(app.url("/auth/signin/corp/url")).header(COOKIE, &pending).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "pending_verification");
     // Without the pending session, the same start is an ordinary one (no such provider here).
