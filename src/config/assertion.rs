@@ -148,7 +148,7 @@ fn header_problems(headers: &BTreeMap<String, String>) -> Vec<String> {
         if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
             problems.push(format!("headers: `{name}` is a hop-by-hop or framing header; it cannot carry an identity"));
         }
-        if RESERVED_HEADERS.contains(&lower.as_str()) {
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-auth-access-token-") {
             problems.push(format!("headers: `{name}` is sent by sealgate itself and cannot be mapped"));
         }
         if !seen.insert(lower) {
@@ -179,7 +179,7 @@ mod tests {
     fn header_names_are_checked_at_load_with_every_problem_named() {
         let found = problems(
             "[headers]\n\"X User\" = \"email\"\nConnection = \"sub\"\nX-Team = \"claims.team\"\n\"x-team\" = \"sub\"\n\
-             X-Auth-Assertion = \"sub\"\nX-Color = \"favourite_colour\"\n",
+             X-Auth-Assertion = \"sub\"\nX-Color = \"favourite_colour\"\nX-Auth-Access-Token-GitHub = \"sub\"\n",
         );
         let said = found.join("\n");
         assert!(said.contains("`X User` is not a header name"), "{said}");
@@ -187,7 +187,8 @@ mod tests {
         assert!(said.contains("`x-team` is given twice") || said.contains("`X-Team` is given twice"), "{said}");
         assert!(said.contains("`X-Auth-Assertion` is sent by sealgate itself"), "{said}");
         assert!(said.contains("`favourite_colour` is not a claim"), "{said}");
-        assert_eq!(found.len(), 5, "{said}");
+        assert!(said.contains("`X-Auth-Access-Token-GitHub` is sent by sealgate itself"), "linked tokens' headers too");
+        assert_eq!(found.len(), 6, "{said}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod api_tokens;
 mod health;
 mod home;
 mod jwks;
+mod link;
 mod logout;
 mod managed;
 mod oauth;
@@ -61,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .service(at!("/auth/signin/{provider}").route(web::get().to(oauth::start)))
         .service(at!("/auth/signin/{provider}/url").route(web::get().to(oauth::start_url)))
         .service(at!("/auth/callback/{provider}").route(web::get().to(oauth::callback)))
+        .service(at!("/auth/link/{provider}").route(web::get().to(link::start)))
+        .service(at!("/auth/unlink/{provider}").route(web::post().to(link::unlink)))
         .service(at!("/auth/backchannel-logout/{provider}").route(web::post().to(logout::backchannel)))
         .service(at!("/auth/frontchannel-logout/{provider}").route(web::get().to(logout::frontchannel)))
         .service(

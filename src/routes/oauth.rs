@@ -96,7 +96,7 @@ pub async fn start(
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
     let json = wants_json(&req, query.format.as_deref());
-    begin(&req, &state, &sessions, &id, &query, json).await
+    begin(&req, &state, &sessions, &id, &query, json, None).await
 }
 
 /// `GET /auth/signin/{id}/url`: `{"url": ...}` and the flow cookie, always JSON.
@@ -107,16 +107,19 @@ pub async fn start_url(
     id: web::Path<String>,
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
-    begin(&req, &state, &sessions, &id, &query, true).await
+    begin(&req, &state, &sessions, &id, &query, true, None).await
 }
 
-async fn begin(
+/// Start a provider's flow: a sign-in, or (`link`: the id of the signed-in
+/// session that asks) linking the provider to that session.
+pub(super) async fn begin(
     req: &HttpRequest,
     state: &AppState,
     sessions: &Credentials,
     id: &str,
     query: &StartQuery,
     json: bool,
+    link: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
     let params = TargetParams {
         redirect_to: query.redirect_to.as_deref(),
@@ -124,6 +127,13 @@ async fn begin(
         failure_to: query.failure_to.as_deref(),
     };
     let targets = Targets::parse(params, &state.redirects)?;
+    // A sign-in waiting for its e-mailed code finishes there first.
+    if link.is_none() && crate::web::load(req).pending_verification() {
+        if json {
+            return Err(AppError::SigninFailed("pending_verification".into()));
+        }
+        return Ok(super::signin::see_other(&super::verify_signin::pending_url(&targets.success)));
+    }
     let fail = |error: SigninError| {
         if json {
             Err(AppError::SigninFailed(error.code().to_owned()))
@@ -149,6 +159,10 @@ async fn begin(
         targets.success.to_string(),
     );
     let flow = state.flows.failing_to(flow, targets.failure.as_ref().map(ReturnTo::to_string));
+    let flow = match link {
+        Some(session_id) => state.flows.linking(flow, session_id),
+        None => flow,
+    };
     let sealed = state.flows.seal(&flow).map_err(AppError::internal)?;
     // The session, if any, stays until the callback replaces it: a
     // cross-site link to this endpoint must not sign anyone out.
@@ -231,6 +245,15 @@ pub async fn callback(
     if let Err(error) = check_answer(provider, &flow.provider, &query) {
         return fail(error);
     }
+    // A link flow finishes only for the signed-in session that started it,
+    // checked before the code is spent.
+    let linking = match flow.link.as_deref() {
+        Some(started_by) => match crate::web::load(&req).session() {
+            Some(current) if same(&current.id, started_by) => Some(current.clone()),
+            _ => return fail(SigninError::LinkSessionChanged),
+        },
+        None => None,
+    };
     let Some(code) = query.code.clone().filter(|c| !c.is_empty() && c.len() <= MAX_PARAM) else {
         return fail(SigninError::InvalidRequest);
     };
@@ -248,6 +271,16 @@ pub async fn callback(
             return fail(SigninError::from(e));
         }
     };
+    if let Some(current) = linking {
+        return match super::link::finish(&req, &state, &sessions, provider, &current, signed_in).await {
+            Ok(()) => HttpResponse::Found()
+                .insert_header((LOCATION, targets.success.as_str()))
+                .insert_header(("Cache-Control", "no-store"))
+                .cookie(removal)
+                .finish(),
+            Err(error) => fail(error),
+        };
+    }
     let user = match admit(&state, &provider.id, signed_in.profile.as_ref(), signed_in.user).await {
         Ok(user) => user,
         Err(error) => return fail(error),

@@ -62,12 +62,27 @@ pub enum SigninError {
     HookFailed,
     /// The sign-in hook refused the sign-in, with its own code.
     Denied(DenyCode),
+    /// A link flow came back to a browser whose session is not the one that started it.
+    LinkSessionChanged,
+    /// The provider account is already linked to another user (with a store).
+    AccountAlreadyLinked,
+    /// The session holds as many linked providers as it may.
+    TooManyLinks,
+    /// The session with one more linked provider would not fit in its cookie.
+    SessionTooLarge,
+    /// The state store could not be asked (a link needs it when there is one).
+    StoreUnavailable,
     /// A code sealgate does not know; shown generically, never echoed.
     Unknown,
 }
 
 impl SigninError {
-    const ALL: [SigninError; 18] = [
+    const ALL: [SigninError; 23] = [
+        SigninError::LinkSessionChanged,
+        SigninError::AccountAlreadyLinked,
+        SigninError::TooManyLinks,
+        SigninError::SessionTooLarge,
+        SigninError::StoreUnavailable,
         SigninError::InvalidCredentials,
         SigninError::InvalidRequest,
         SigninError::UnknownProvider,
@@ -109,6 +124,11 @@ impl SigninError {
             SigninError::ProfileError => "profile_error",
             SigninError::HookFailed => "hook_failed",
             SigninError::Denied(code) => code.as_str(),
+            SigninError::LinkSessionChanged => "link_session_changed",
+            SigninError::AccountAlreadyLinked => "account_already_linked",
+            SigninError::TooManyLinks => "too_many_links",
+            SigninError::SessionTooLarge => "session_too_large",
+            SigninError::StoreUnavailable => "store_unavailable",
             SigninError::Unknown => "unknown",
         }
     }
@@ -153,6 +173,13 @@ impl SigninError {
             SigninError::ProfileError => "Your account at the provider could not be used to sign in.",
             SigninError::HookFailed => "Sign-in cannot be completed right now. Please try again later.",
             SigninError::Denied(_) => "Sign-in was refused.",
+            SigninError::LinkSessionChanged => {
+                "The account link was started in another session. Please sign in and link it again."
+            }
+            SigninError::AccountAlreadyLinked => "That account is already linked to another user.",
+            SigninError::TooManyLinks => "No more accounts can be linked to this session.",
+            SigninError::SessionTooLarge => "This session cannot hold another linked account.",
+            SigninError::StoreUnavailable => "Linking cannot be completed right now. Please try again later.",
             SigninError::Unknown => "Sign-in failed. Please try again.",
         }
     }

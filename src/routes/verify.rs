@@ -85,7 +85,7 @@ fn verify(
     state: &web::Data<AppState>,
 ) -> Either<Ready<Served>, LocalBoxFuture<'static, Served>> {
     let outcome = load_with(req.request(), credentials);
-    let (mut response, required, check) = match verdict(req.request(), state, &outcome) {
+    let (mut response, required, check) = match verdict(req.request(), state, credentials, &outcome) {
         Verdict::Done(answer) => return Either::Left(ready(Ok(req.into_response(respond(answer))))),
         Verdict::NeedsToken { response, required, check } => (response, required, check),
     };
@@ -114,7 +114,7 @@ fn verify(
     }))
 }
 
-fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
+fn verdict(req: &HttpRequest, state: &AppState, credentials: &Credentials, outcome: &Outcome) -> Verdict {
     let identified = outcome.identified();
     // `allow_*` narrowing, also percent-encoded (`allow%5Fgroups`), applies even without rules.
     let decision = if state.policy_active || narrows(req.query_string()) {
@@ -144,6 +144,9 @@ fn verdict(req: &HttpRequest, state: &AppState, outcome: &Outcome) -> Verdict {
         Some(Due::No) | None => None,
     };
     let mut response = state.identity_headers.response(identified);
+    if let Some(session) = identified.session.as_ref().filter(|session| !session.linked.is_empty()) {
+        pass_linked_tokens(state, credentials, session, &mut response);
+    }
     let identity = &identified.identity;
     if let Some(assertion) = assertion(req, state, identity) {
         response.headers_mut().insert(const { HeaderName::from_static(ASSERTION) }, assertion);
@@ -183,6 +186,25 @@ fn assertion(req: &HttpRequest, state: &AppState, identity: &Identity) -> Option
     };
     let audience = crate::assertion::audience_from_host(host.to_str().ok()?)?;
     assertions.assertion(identity, &audience)
+}
+
+/// `X-Auth-Access-Token-{id}` for each linked provider with
+/// `pass_access_token`: memory only (the tokens open once per opened
+/// session). Linked tokens are not refreshed; an expired one is left out.
+fn pass_linked_tokens(state: &AppState, credentials: &Credentials, session: &Session, response: &mut HttpResponse) {
+    let now = credentials.codec.now();
+    for linked in &session.linked {
+        if !state.providers.get(&linked.provider).is_some_and(|p| p.pass_access_token) {
+            continue;
+        }
+        let Some(tokens) = credentials.codec.linked_tokens(session, linked, now) else {
+            continue;
+        };
+        let name = identity_headers::linked_access_token(&linked.provider);
+        if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(tokens.access_token.expose_secret())) {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }
 
 /// No one is signed in: 401, or for `?redirect=1` a 302 to the sign-in page.

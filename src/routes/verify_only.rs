@@ -16,11 +16,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 pub const CODE: &str = "verify_only_replica";
 
 /// The routes a verify-only replica refuses, every method.
-const MINTING_ROUTES: [&str; 5] = [
+const MINTING_ROUTES: [&str; 7] = [
     "/auth/signin",
     "/auth/signin/credentials",
     "/auth/signin/{provider}",
     "/auth/callback/{provider}",
+    "/auth/link/{provider}",
+    "/auth/unlink/{provider}",
     "/auth/tokens",
 ];
 

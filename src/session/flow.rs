@@ -44,6 +44,10 @@ pub struct Flow {
     /// Where the person goes if the sign-in fails (`failure_to`), with `?error=CODE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_to: Option<String>,
+    /// A link flow (`GET /auth/link/{id}`): the id of the signed-in session
+    /// that started it, which alone may finish it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     pub iat: i64,
     /// Orders flows started within the same second (by this process), so
     /// the oldest is the one replaced.
@@ -87,6 +91,7 @@ impl std::fmt::Debug for Flow {
             .field("provider", &self.provider)
             .field("redirect_to", &self.redirect_to)
             .field("failure_to", &self.failure_to)
+            .field("link", &self.link.is_some())
             .finish()
     }
 }
@@ -170,6 +175,7 @@ impl FlowCodec {
             pkce_verifier: pkce_verifier.map(FlowSecret::new),
             redirect_to,
             failure_to: None,
+            link: None,
             iat: now,
             seq: self.started.fetch_add(1, Ordering::Relaxed),
             exp: now + self.lifetime,
@@ -179,6 +185,12 @@ impl FlowCodec {
     /// `flow`, sending the person to `failure_to` if the sign-in fails.
     pub fn failing_to(&self, mut flow: Flow, failure_to: Option<String>) -> Flow {
         flow.failure_to = failure_to;
+        flow
+    }
+
+    /// `flow`, linking its provider to the session `session_id` instead of signing in.
+    pub fn linking(&self, mut flow: Flow, session_id: &str) -> Flow {
+        flow.link = Some(session_id.into());
         flow
     }
 

@@ -62,6 +62,41 @@ pub struct Session {
     /// The provider tokens, opened on first use and kept with the opened token.
     #[serde(skip)]
     opened_tokens: OnceLock<Result<Option<Arc<ProviderTokens>>, TokensError>>,
+    /// Other providers the person linked to this session (`GET /auth/link/{id}`).
+    #[serde(rename = "lnk", default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<Linked>,
+}
+
+/// A provider linked to a session: its account, and its tokens (sealed by
+/// [`TokenCipher`], bound to the session id and this provider).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Linked {
+    #[serde(rename = "prv")]
+    pub provider: String,
+    /// The account's id at the provider.
+    pub sub: String,
+    #[serde(rename = "usn", default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(rename = "ava", default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(rename = "tok", default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<String>,
+    #[serde(skip)]
+    opened_tokens: OnceLock<Option<Arc<ProviderTokens>>>,
+}
+
+impl Linked {
+    pub fn has_tokens(&self) -> bool {
+        self.tokens.is_some()
+    }
+}
+
+/// The associated data a linked provider's tokens are sealed with: the
+/// session's id and the provider's, so they open for this link alone
+/// (never as the session's own tokens, nor as another link's).
+fn link_binding(session_id: &str, provider: &str) -> String {
+    format!("{session_id}/lnk/{provider}")
 }
 
 impl std::fmt::Debug for Session {
@@ -75,6 +110,7 @@ impl std::fmt::Debug for Session {
             .field("remember", &self.remember)
             .field("pending", &self.pending)
             .field("tokens", &self.tokens.as_ref().map(|_| "[redacted]"))
+            .field("linked", &self.linked.iter().map(|l| l.provider.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -87,6 +123,17 @@ impl Session {
     /// The length of the sealed provider tokens (0 without).
     pub fn sealed_tokens_len(&self) -> usize {
         self.tokens.as_ref().map_or(0, String::len)
+    }
+
+    /// The link to `provider`, if the session holds one.
+    pub fn link(&self, provider: &str) -> Option<&Linked> {
+        self.linked.iter().find(|l| l.provider == provider)
+    }
+
+    /// This session without its link to `provider`.
+    pub fn without_link(&self, provider: &str) -> Session {
+        let linked = self.linked.iter().filter(|l| l.provider != provider).cloned().collect();
+        Session { linked, ..self.clone() }
     }
 
     /// Who this session says is signed in. `None` when the provider id it
@@ -267,6 +314,7 @@ impl SessionCodec {
             pending: false,
             tokens,
             opened_tokens: OnceLock::new(),
+            linked: Vec::new(),
         })
     }
 
@@ -351,6 +399,43 @@ impl SessionCodec {
         self.tokens.open(blob, &session.id)
     }
 
+    /// `session` with `provider`'s account `user` (and its `tokens`) linked,
+    /// replacing an earlier link to the same provider.
+    pub fn with_link(
+        &self,
+        session: &Session,
+        provider: &str,
+        user: &User,
+        tokens: Option<&ProviderTokens>,
+    ) -> Result<Session, TokensError> {
+        let sealed = tokens.map(|t| self.tokens.seal(t, &link_binding(&session.id, provider))).transpose()?;
+        let mut linked = session.without_link(provider).linked;
+        linked.push(Linked {
+            provider: provider.into(),
+            sub: user.id.clone(),
+            username: user.username.clone(),
+            avatar_url: user.avatar_url.clone(),
+            tokens: sealed,
+            opened_tokens: OnceLock::new(),
+        });
+        Ok(Session { linked, ..session.clone() })
+    }
+
+    /// A linked provider's access token while it is valid at `now`: opened
+    /// once per opened session (memory only after that). An expired token,
+    /// or one that does not open, is `None`: linked tokens are not
+    /// refreshed, and an expired one is never passed as if valid.
+    pub fn linked_tokens(&self, session: &Session, linked: &Linked, now: i64) -> Option<Arc<ProviderTokens>> {
+        let tokens = linked
+            .opened_tokens
+            .get_or_init(|| {
+                let blob = linked.tokens.as_deref()?;
+                self.tokens.open(blob, &link_binding(&session.id, &linked.provider)).ok().map(Arc::new)
+            })
+            .clone()?;
+        tokens.expires_at.is_none_or(|at| now < at).then_some(tokens)
+    }
+
     /// Replace the provider tokens of a session (after a refresh).
     pub fn with_tokens(&self, session: &Session, tokens: &ProviderTokens) -> Result<Session, TokensError> {
         Ok(Session {
@@ -432,6 +517,47 @@ mod tests {
         let sealed = codec.seal(&a).unwrap();
         assert!(!format!("{a:?}").contains("SECRET"));
         assert!(!sealed.contains("SECRET"));
+    }
+
+    #[test]
+    fn linked_tokens_open_for_their_link_alone_and_not_once_expired() {
+        let keys = JwkSet::generate(KeyAlg::Dir);
+        let clock = ManualClock::at(T0);
+        let codec = codec(&keys, &clock);
+        let tokens = ProviderTokens {
+            access_token: SecretString::from("gh-SECRET".to_owned()),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: Some(T0 + 60),
+            obtained_at: T0,
+            scope: None,
+        };
+        let session = codec.start(User::new("alice"), "credentials", true, None).unwrap();
+        let mut octocat = User::new("583231");
+        octocat.username = Some("octocat".into());
+        let linked = codec.with_link(&session, "github", &octocat, Some(&tokens)).unwrap();
+        let reopened = codec.open(&codec.seal(&linked).unwrap()).unwrap();
+        let link = reopened.link("github").unwrap();
+        assert_eq!((link.sub.as_str(), link.username.as_deref()), ("583231", Some("octocat")));
+        let opened = codec.linked_tokens(&reopened, link, T0 + 59).unwrap();
+        assert_eq!(opened.access_token.expose_secret(), "gh-SECRET");
+        assert!(codec.linked_tokens(&reopened, link, T0 + 60).is_none(), "expired: not passed");
+        assert!(!format!("{reopened:?}").contains("SECRET"));
+        // Moved to another provider's link, or another session, they do not open.
+        let mut moved = reopened.clone();
+        moved.linked[0].provider = "discord".into();
+        let moved = codec.open(&codec.seal(&moved).unwrap()).unwrap();
+        assert!(codec.linked_tokens(&moved, &moved.linked[0], T0).is_none());
+        let other = codec.start(User::new("mallory"), "credentials", true, None).unwrap();
+        let stolen = Session { linked: reopened.linked.clone(), ..other };
+        let stolen = codec.open(&codec.seal(&stolen).unwrap()).unwrap();
+        assert!(codec.linked_tokens(&stolen, &stolen.linked[0], T0).is_none());
+        // Linking again replaces; unlinking removes.
+        let again = codec.with_link(&reopened, "github", &octocat, None).unwrap();
+        assert_eq!(again.linked.len(), 1);
+        assert!(!again.linked[0].has_tokens());
+        assert!(again.without_link("github").linked.is_empty());
     }
 
     #[test]

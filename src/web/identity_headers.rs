@@ -31,6 +31,9 @@ pub const GROUPS: &str = "x-auth-groups";
 pub const SOURCE: &str = "x-auth-source";
 /// The provider's access token, for providers with `pass_access_token`.
 pub const ACCESS_TOKEN: &str = "x-auth-access-token";
+/// A linked provider's access token is `x-auth-access-token-{id}`, for
+/// linked providers with `pass_access_token`.
+pub const LINKED_ACCESS_TOKEN_PREFIX: &str = "x-auth-access-token-";
 /// The policy's permissions for the user, when any rule grants some.
 pub const PERMISSIONS: &str = "x-auth-permissions";
 /// The signed identity (`[assertion]`), see `crate::assertion`.
@@ -39,6 +42,11 @@ pub const ASSERTION: &str = "x-auth-assertion";
 /// Every `X-Auth-*` header sealgate may send.
 pub const ALL: [&str; 10] =
     [USER, USERNAME, EMAIL, NAME, PROVIDER, GROUPS, SOURCE, ACCESS_TOKEN, PERMISSIONS, ASSERTION];
+
+/// The header that carries linked provider `provider`'s access token.
+pub fn linked_access_token(provider: &str) -> Option<HeaderName> {
+    HeaderName::from_bytes(format!("{LINKED_ACCESS_TOKEN_PREFIX}{provider}").to_ascii_lowercase().as_bytes()).ok()
+}
 
 /// What a header carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,7 @@ mod hooks;
 mod idp_bearer;
 mod jose_vectors;
 mod keys;
+mod linked_providers;
 mod managed_sessions;
 mod monitoring;
 mod nested;

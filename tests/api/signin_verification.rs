@@ -566,3 +566,26 @@ async fn a_json_password_sign_in_says_it_waits_for_the_code_and_where_to_enter_i
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"authenticated": true, "redirect_to": "/app"}));
 }
+
+#[tokio::test]
+async fn while_a_sign_in_is_unverified_provider_sign_in_pages_send_the_person_back_to_verification() {
+    let smtp = SmtpSink::start();
+    let app = spawn(&smtp, VerificationMode::Always, None).await;
+    let pending = app.sign_in_pending().await;
+
+    // The sign-in page, and starting a provider's sign-in, both go back to the code.
+    for path in ["/auth/signin?redirect_to=/app", "/auth/signin/corp?redirect_to=/app"] {
+        let response = bare().get(app.url(path)).header(COOKIE, &pending).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert!(location(&response).starts_with("/auth/verify-signin"), "{path}: {}", location(&response));
+        assert!(set_cookies(response.headers()).iter().all(|c| !c.name.contains("-flow-")), "{path}: no flow started");
+    }
+    // A JSON caller is told so instead.
+    let response = bare().get(app.url("/auth/signin/corp/url")).header(COOKIE, &pending).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "pending_verification");
+    // Without the pending session, the same start is an ordinary one (no such provider here).
+    let response = bare().get(app.url("/auth/signin/corp?redirect_to=/app")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location(&response).contains("error=unknown_provider"), "{}", location(&response));
+}

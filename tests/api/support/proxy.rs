@@ -206,7 +206,8 @@ pub fn identity_header_names() -> Vec<String> {
                 && piece.starts_with("x-auth-")
                 && piece.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
         })
-        .map(str::to_owned)
+        // A prefix (`x-auth-access-token-{id}`) as the example configs name it: for `github`.
+        .map(|piece| if piece.ends_with('-') { format!("{piece}github") } else { piece.to_owned() })
         .collect();
     names.sort();
     names.dedup();
