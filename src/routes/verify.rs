@@ -10,7 +10,7 @@ use crate::refresh::TokenStatus;
 use crate::return_to::ReturnTo;
 use crate::session::Session;
 use crate::state::AppState;
-use crate::web::identity_headers::{ACCESS_TOKEN, ASSERTION, PERMISSIONS};
+use crate::web::identity_headers::{self, ACCESS_TOKEN, ASSERTION, PERMISSIONS};
 use crate::web::{clear_session, load_with, set_session};
 use actix_web::dev::{fn_service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
