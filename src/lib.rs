@@ -8,7 +8,7 @@
 //! Layout (leaves first; dependencies point down only):
 //!
 //! ```text
-//! config/  identity/  crypto/  clock            leaves
+//! config/  identity/  crypto/  clock  templates leaves
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
 //! email/  verification/                         e-mailed codes for unusual sign-ins
 //! credentials/  hooks/                          who is asking: one identify(); the app's say in sign-in
@@ -48,5 +48,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod verification;
 pub mod web;

@@ -9,6 +9,7 @@ pub mod hooks;
 mod list;
 mod secret;
 pub mod store;
+pub mod ui;
 mod validate;
 pub mod verification;
 
@@ -77,6 +78,9 @@ pub struct Settings {
     /// The app's say in sign-in (`[hooks.signin]`, `[hooks.error]`).
     #[serde(default)]
     pub hooks: hooks::HookSettings,
+    /// How sealgate's own pages look (`[ui]`).
+    #[serde(default)]
+    pub ui: ui::UiSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,

@@ -23,6 +23,7 @@ mod managed_sessions;
 mod monitoring;
 mod nested;
 mod oidc_flow;
+mod pages;
 mod policy;
 mod provider_discovery;
 mod provider_jwt;
