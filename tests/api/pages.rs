@@ -130,7 +130,8 @@ async fn the_ui_settings_and_templates_shape_every_page() {
 async fn a_bad_ui_setting_or_template_refuses_to_start_naming_it() {
     let templates = tempfile::tempdir().unwrap();
     std::fs::write(templates.path().join("signin.html"), "{% block content %}").unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut sealgate::config::Settings)>); 3] = [
+    type Configure<'a> = Box<dyn Fn(&mut sealgate::config::Settings) + 'a>;
+    let cases: [(&str, Configure); 3] = [
         ("ui.accent_color", Box::new(|s| s.ui.accent_color = "red;}*{color:red".into())),
         ("ui.logo_url", Box::new(|s| s.ui.logo_url = Some("http://cdn.example.com/l.png".into()))),
         ("signin.html", Box::new(|s| s.ui.templates_dir = Some(templates.path().to_owned()))),
