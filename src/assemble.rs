@@ -232,7 +232,9 @@ impl Gateway {
         let verification = Verifier::from_settings(&settings, &keys, store.clone(), clock.clone())
             .map_err(|e| ConfigError::new(vec![e]))?
             .map(Arc::new);
+        let pages = crate::web::pages::Pages::load(&settings.ui).map_err(|e| ConfigError::new(vec![e]))?;
         let state = AppState {
+            pages,
             origins: web::Data::new(OriginCheck::new(
                 public_url.origin().ascii_serialization(),
                 &settings.server.allowed_origins,

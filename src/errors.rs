@@ -23,14 +23,20 @@ pub enum AppError {
     /// OpenID Connect Back-Channel Logout 1.0 (2.8) asks of a refused logout.
     #[error("bad request: {code}: {description}")]
     BadRequestBecause { code: &'static str, description: &'static str },
-    /// A sign-in that failed, answered as JSON (a client that asked for
-    /// it): 400 with the sign-in page's `?error=` code.
+    /// A sign-in that could not start, answered as JSON (a client that
+    /// asked for it): 400 with the sign-in page's `?error=` code.
     #[error("sign-in failed: {0}")]
     SigninFailed(String),
+    /// A password sign-in refused (wrong password, a hook's denial), as
+    /// JSON: 401 with the sign-in page's `?error=` code.
+    #[error("sign-in refused: {0}")]
+    SigninRefused(String),
     #[error("payload too large")]
     TooLarge,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
+    /// Too many failed sign-ins: 429, `Retry-After` and
+    /// `{"error":"rate_limited","retry_after":N}`.
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// Too much work already waiting (password checks); try again shortly.
@@ -61,7 +67,7 @@ impl AppError {
             | AppError::NotFound(code)
             | AppError::Unavailable(code) => code,
             AppError::BadRequestBecause { code, .. } => code,
-            AppError::SigninFailed(code) => code,
+            AppError::SigninFailed(code) | AppError::SigninRefused(code) => code,
             AppError::TokenExpired => "token_expired",
             AppError::TooLarge => "payload_too_large",
             AppError::RequestTimeout => "request_timeout",
@@ -81,7 +87,10 @@ const TOKEN_EXPIRED_CHALLENGE: &str =
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated | AppError::TokenExpired | AppError::InvalidToken => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated
+            | AppError::TokenExpired
+            | AppError::InvalidToken
+            | AppError::SigninRefused(_) => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -106,12 +115,18 @@ impl ResponseError for AppError {
             AppError::BadRequestBecause { code, description } => {
                 BoxBody::new(serde_json::json!({ "error": code, "error_description": description }).to_string())
             }
-            AppError::SigninFailed(code) => BoxBody::new(serde_json::json!({ "error": code }).to_string()),
+            AppError::SigninFailed(code) | AppError::SigninRefused(code) => {
+                BoxBody::new(serde_json::json!({ "error": code }).to_string())
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                BoxBody::new(format!(r#"{{"error":"rate_limited","retry_after":{retry_after_secs}}}"#))
+            }
             // Codes are fixed identifiers, so no escaping is needed.
             other => BoxBody::new(format!(r#"{{"error":"{}"}}"#, other.code())),
         };
         let challenge = match self {
-            AppError::Unauthenticated => Some(CHALLENGE),
+            // A refused sign-in: the client may sign in again, or use a Bearer token.
+            AppError::Unauthenticated | AppError::SigninRefused(_) => Some(CHALLENGE),
             AppError::InvalidToken => Some(INVALID_TOKEN_CHALLENGE),
             AppError::TokenExpired => Some(TOKEN_EXPIRED_CHALLENGE),
             _ => None,
@@ -163,7 +178,6 @@ mod tests {
             (AppError::InvalidToken, 401, Some(INVALID_TOKEN_CHALLENGE), None),
             (AppError::TokenExpired, 401, Some(TOKEN_EXPIRED_CHALLENGE), None),
             (AppError::Forbidden("forbidden"), 403, None, None),
-            (AppError::RateLimited { retry_after_secs: 900 }, 429, None, Some("900")),
             (AppError::Overloaded { retry_after_secs: 1 }, 503, None, Some("1")),
             (AppError::TooLarge, 413, None, None),
             (AppError::RequestTimeout, 408, None, None),
@@ -179,6 +193,22 @@ mod tests {
             let body = response.into_body().try_into_bytes().unwrap();
             assert_eq!(body, format!(r#"{{"error":"{code}"}}"#).as_bytes(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_rate_limited_or_failed_sign_in_says_so_as_json() {
+        let response = AppError::RateLimited { retry_after_secs: 900 }.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(once(&response, RETRY_AFTER), Some("900"));
+        let body = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "rate_limited", "retry_after": 900}));
+
+        let response = AppError::SigninRefused("invalid_credentials".into()).error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(once(&response, WWW_AUTHENTICATE), Some(CHALLENGE));
+        let body = response.into_body().try_into_bytes().unwrap();
+        assert_eq!(body, r#"{"error":"invalid_credentials"}"#.as_bytes());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Layout (leaves first; dependencies point down only):
 //!
 //! ```text
-//! config/  identity/  crypto/  clock            leaves
+//! config/  identity/  crypto/  clock  templates leaves
 //! assertion/                                  the signed identity for upstreams
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
 //! email/  verification/                         e-mailed codes for unusual sign-ins
@@ -50,5 +50,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod verification;
 pub mod web;

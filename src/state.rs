@@ -14,6 +14,7 @@ use crate::session::flow::FlowCodec;
 use crate::store::{RevocationView, Store};
 use crate::verification::Verifier;
 use crate::web::identity_headers::IdentityHeaders;
+use crate::web::pages::Pages;
 use crate::web::{BodyLimits, FailureLimiter, OriginCheck, TrustedProxies};
 use std::sync::Arc;
 use url::Url;
@@ -60,6 +61,8 @@ pub struct AppState {
     /// `Some` on a verify-only replica (`session.role = "verify"`): it
     /// refuses sign-ins, or sends browsers to the sign-in tier.
     pub verify_only: Option<VerifyOnly>,
+    /// sealgate's own pages (`[ui]`): templates, stylesheet, headers.
+    pub pages: Pages,
 }
 
 /// How a verify-only replica answers a request to sign in.

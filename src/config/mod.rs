@@ -12,6 +12,7 @@ mod parse;
 mod paths;
 mod secret;
 pub mod store;
+pub mod ui;
 mod validate;
 pub mod verification;
 
@@ -87,6 +88,9 @@ pub struct Settings {
     /// The app's say in sign-in (`[hooks.signin]`, `[hooks.error]`).
     #[serde(default)]
     pub hooks: hooks::HookSettings,
+    /// How sealgate's own pages look (`[ui]`).
+    #[serde(default)]
+    pub ui: ui::UiSettings,
     /// OAuth 2.0 / OpenID Connect providers, by id (`[providers.<id>]`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,

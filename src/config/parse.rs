@@ -9,7 +9,7 @@ use figment::{Figment, Provider, Source};
 use serde::de::DeserializeOwned;
 
 /// The top-level keys [`Settings`] reads, besides the sections read below.
-const SECTIONS: [&str; 19] = [
+const SECTIONS: [&str; 20] = [
     "mode",
     "server",
     "keys",
@@ -28,6 +28,7 @@ const SECTIONS: [&str; 19] = [
     "hooks",
     "assertion",
     "headers",
+    "ui",
     "providers",
 ];
 
@@ -72,6 +73,7 @@ fn every_problem(figment: &Figment) -> Vec<String> {
     section("email", &check::<super::verification::EmailSettings>);
     section("hooks", &check::<super::hooks::HookSettings>);
     section("assertion", &check::<super::AssertionSettings>);
+    section("ui", &check::<super::ui::UiSettings>);
     section("headers", &check::<std::collections::BTreeMap<String, String>>);
     if let Some(providers) = top.get("providers").and_then(|p| p.as_dict()) {
         for id in providers.keys() {

@@ -60,6 +60,9 @@ pub(super) fn resolve(settings: &mut Settings, resolver: &Resolver<'_>) {
     if let Some(path) = settings.assertion.keys_path.as_mut() {
         join("assertion.keys_path", path);
     }
+    if let Some(path) = settings.ui.templates_dir.as_mut() {
+        join("ui.templates_dir", path);
+    }
     if let Some(path) = settings.email.templates_dir.as_mut() {
         join("email.templates_dir", path);
     }

@@ -390,6 +390,7 @@ impl Settings {
         let store_off = self.store.kind == super::store::StoreKind::None;
         problems.extend(self.verification.problems(&self.email, &self.verification_modes(), store_off));
         problems.extend(self.hooks.problems(production));
+        problems.extend(self.ui.problems());
         for (id, provider) in &self.providers {
             problems.extend(provider_problems(id, provider));
         }

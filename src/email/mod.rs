@@ -7,7 +7,8 @@
 //!   `email.ca_file`. Every send is bounded by `email.timeout`.
 //! - [`Templates`] are the message's plain-text and HTML parts, bundled or
 //!   from `email.templates_dir`, with `{{code}}`, `{{user}}` and
-//!   `{{minutes}}` filled in (HTML-escaped in the HTML part).
+//!   `{{minutes}}` filled in (HTML-escaped in the HTML part) by the one
+//!   template engine ([`crate::templates`]).
 //! - [`SigninCode`] is the code itself: redacted in `Debug`, never logged.
 
 use crate::config::verification::{read_ca_file, EmailSettings};
@@ -59,86 +60,40 @@ pub enum EmailError {
     Timeout(Duration),
 }
 
-/// Escape text for HTML.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The message's two parts.
+/// The message's two parts (`signin-code.txt`, `signin-code.html`), on the
+/// one template engine ([`crate::templates`]).
 #[derive(Debug, Clone)]
 pub struct Templates {
-    text: String,
-    html: String,
+    env: minijinja::Environment<'static>,
 }
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates { text: DEFAULT_TEXT.into(), html: DEFAULT_HTML.into() }
+        // The bundled templates are tested to parse.
+        #[allow(clippy::expect_used)]
+        Templates::load(None).expect("the bundled e-mail templates parse")
     }
 }
 
 impl Templates {
     /// The bundled templates, with any of them `dir` holds in their place.
     pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
-        let mut templates = Templates::default();
-        let Some(dir) = dir else { return Ok(templates) };
-        if !dir.is_dir() {
-            return Err(format!("email.templates_dir {} is not a directory", dir.display()));
-        }
-        for (name, slot) in [(TEXT_TEMPLATE, &mut templates.text), (HTML_TEMPLATE, &mut templates.html)] {
-            let path = dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => *slot = text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("email template {}: {e}", path.display())),
-            }
-        }
-        Ok(templates)
+        let bundled = [(TEXT_TEMPLATE, DEFAULT_TEXT), (HTML_TEMPLATE, DEFAULT_HTML)];
+        Ok(Templates { env: crate::templates::load(&bundled, dir, "email.templates_dir")? })
     }
 
-    /// `template` with each `{{name}}` replaced by its value (escaped by `escape`).
-    fn fill(template: &str, values: &[(&str, &str)], escape: fn(&str) -> String) -> String {
-        let mut out = String::with_capacity(template.len() + 32);
-        let mut rest = template;
-        while let Some(start) = rest.find("{{") {
-            let (before, after) = rest.split_at(start);
-            out.push_str(before);
-            let after = after.get(2..).unwrap_or_default();
-            let Some(end) = after.find("}}") else {
-                out.push_str("{{");
-                rest = after;
-                continue;
-            };
-            let name = after.get(..end).unwrap_or_default().trim();
-            match values.iter().find(|(key, _)| *key == name) {
-                Some((_, value)) => out.push_str(&escape(value)),
-                None => {
-                    out.push_str("{{");
-                    out.push_str(after.get(..end + 2).unwrap_or_default());
-                }
-            }
-            rest = after.get(end + 2..).unwrap_or_default();
-        }
-        out.push_str(rest);
-        out
+    fn fill(&self, name: &str, values: &minijinja::Value) -> String {
+        let rendered = self.env.get_template(name).and_then(|template| template.render(values));
+        rendered.unwrap_or_else(|error| {
+            tracing::warn!(template = name, %error, "an e-mail template did not render");
+            String::new()
+        })
     }
 
     /// The plain-text and HTML bodies for `code`, sent to `user` and valid for `minutes`.
     pub fn render(&self, code: &SigninCode, user: &str, minutes: u64) -> (String, String) {
-        let minutes = minutes.to_string();
-        let values = [("code", code.expose_secret()), ("user", user), ("minutes", minutes.as_str())];
-        (Self::fill(&self.text, &values, str::to_owned), Self::fill(&self.html, &values, escape_html))
+        let values = minijinja::context! { code => code.expose_secret(), user => user, minutes => minutes };
+        (self.fill(TEXT_TEMPLATE, &values), self.fill(HTML_TEMPLATE, &values))
     }
 }
 
@@ -235,12 +190,13 @@ mod tests {
 
     #[test]
     fn templates_fill_their_placeholders_and_escape_only_the_html() {
-        let templates = Templates {
-            text: "Hi {{user}}, {{ code }} for {{minutes}} min {{unknown}} {{".into(),
-            html: "<p>{{user}}</p><b>{{code}}</b>".into(),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TEXT_TEMPLATE), "Hi {{user}}, {{ code }} for {{minutes}} min {{unknown}}")
+            .unwrap();
+        std::fs::write(dir.path().join(HTML_TEMPLATE), "<p>{{user}}</p><b>{{code}}</b>").unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
         let (text, html) = templates.render(&SigninCode::new("123456".into()), "<Ann & Bo>", 15);
-        assert_eq!(text, "Hi <Ann & Bo>, 123456 for 15 min {{unknown}} {{");
+        assert_eq!(text, "Hi <Ann & Bo>, 123456 for 15 min ");
         assert_eq!(html, "<p>&lt;Ann &amp; Bo&gt;</p><b>123456</b>");
         let (text, html) = Templates::default().render(&SigninCode::new("987654".into()), "alice", 15);
         assert!(text.contains("987654") && text.contains("15 minutes"), "{text}");
@@ -253,7 +209,9 @@ mod tests {
         std::fs::write(dir.path().join(TEXT_TEMPLATE), "code: {{code}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(templates.render(&SigninCode::new("111222".into()), "a", 1).0, "code: 111222");
-        assert!(templates.html.contains("{{code}}"), "the bundled HTML stays");
+        assert!(templates.render(&SigninCode::new("111222".into()), "a", 1).1.contains("<p"), "the bundled HTML stays");
+        std::fs::write(dir.path().join(HTML_TEMPLATE), "{{ code").unwrap();
+        assert!(Templates::load(Some(dir.path())).unwrap_err().contains(HTML_TEMPLATE));
         assert!(Templates::load(Some(&dir.path().join("missing"))).is_err());
     }
 }

@@ -203,7 +203,7 @@ pub async fn frontchannel(
         clear_session(&req);
     }
     tracing::info!(provider = %provider.id, sessions = ended.len(), "front-channel logout of one IdP session");
-    Ok(pages::framed_by(pages::signed_out_by_provider(&provider.name), issuer))
+    Ok(pages::signed_out_by_provider(&state.pages, &provider.name, issuer))
 }
 
 #[cfg(test)]

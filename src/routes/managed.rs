@@ -107,7 +107,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, who: MaybeIdenti
     let current = own_session(&who)?;
     let records = sessions_of(&state, &current.user.id).await?;
     if !pages::accepts_json(&req) {
-        return Ok(pages::html(pages::sessions(&records, &current.id)));
+        return Ok(pages::sessions(&state.pages, &records, &current.id));
     }
     let sessions: Vec<_> = records
         .iter()

@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         .service(at!("/healthz").route(web::get().to(health::healthz)))
         .service(at!("/readyz").route(web::get().to(health::readyz)))
         .service(at!("/").route(web::get().to(home::home)))
+        .service(at!("/auth/style.css").route(web::get().to(home::stylesheet)))
         .service(at!("/auth/session").route(web::get().to(session_info::session_info)))
         .service(at!("/auth/token").route(web::get().to(token::token)))
         .service(at!("/auth/tokens").route(web::post().to(api_tokens::mint)))

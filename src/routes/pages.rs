@@ -1,220 +1,251 @@
-//! The few HTML pages sealgate serves: sign-in, sign-out confirmation,
-//! "your sessions", the front-channel logout iframe, home.
-//! Plain HTML, every interpolated value escaped, no scripts.
+//! What each of sealgate's pages shows: sign-in, home, sign-out
+//! confirmation, the e-mailed-code form, "your sessions", the
+//! front-channel logout iframe, and the one-message pages. Each builds
+//! the values of its template (the README lists them per page); the
+//! engine (`web::pages`) escapes every one of them.
 
 use super::signin::Targets;
 use super::SigninError;
 use crate::identity::Identity;
 use crate::return_to::ReturnTo;
 use crate::store::SessionRecord;
-use actix_web::HttpResponse;
+use crate::web::pages::Pages;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use minijinja::context;
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::web::pages::Flash;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}\
-form{display:grid;gap:.6rem}input[type=text],input[type=password]{padding:.5rem;font-size:1rem}\
-button{padding:.6rem;font-size:1rem;cursor:pointer}.error{background:#fde8e8;border:1px solid #e99;padding:.6rem}\
-label.inline{display:flex;gap:.4rem;align-items:center}\
-a.provider{display:block;text-align:center;padding:.6rem;border:1px solid #888;border-radius:4px;color:#222;text-decoration:none}";
+/// The fixed words of the signed-out notice.
+const SIGNED_OUT: &str = "You have been signed out.";
 
-pub(super) fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>{title}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n",
-        title = escape(title)
-    )
-}
-
-/// An HTML response with headers that keep it out of frames and caches.
 /// Whether the client asks for JSON (`Accept: application/json`) rather
 /// than a page: API clients get JSON, browsers HTML.
-pub fn accepts_json(req: &actix_web::HttpRequest) -> bool {
+pub fn accepts_json(req: &HttpRequest) -> bool {
     let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok());
     accept.is_some_and(|accept| accept.contains("application/json"))
 }
 
-/// The page a verify-only replica shows instead of a sign-in.
-pub fn verify_only(code: &str) -> String {
-    layout(
-        "Sign-in is not available here",
-        &format!(
-            "<h1>Sign-in is not available here</h1>\n<p>This server checks sessions but does not sign anyone in. \
-             Sign in where your organisation's sign-in page is, then come back.</p>\n<p class=\"error\">{}</p>",
-            escape(code)
-        ),
-    )
+/// An error as a page shows it: its code, its fixed words, and the code
+/// shown to the person (a sign-in hook's own code).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Shown {
+    code: String,
+    message: String,
+    shown_code: Option<String>,
 }
 
-pub fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .insert_header(("X-Frame-Options", "DENY"))
-        // Not `no-referrer`: under it browsers send `Origin: null` on our own form
-        // posts, which the cross-site check must then refuse.
-        .insert_header(("Referrer-Policy", "same-origin"))
-        .body(body)
+impl Shown {
+    pub fn new(code: &str, message: impl Into<String>) -> Shown {
+        Shown { code: code.to_owned(), message: message.into(), shown_code: None }
+    }
 }
 
-/// [`html`] for a page an OpenID Provider shows in an iframe (front-channel
-/// logout): only `issuer`'s origin may frame it.
-pub fn framed_by(body: String, issuer: &str) -> HttpResponse {
-    let ancestors = url::Url::parse(issuer)
-        .ok()
-        .map(|url| url.origin())
-        .filter(url::Origin::is_tuple)
-        .map_or_else(|| "'none'".to_owned(), |origin| origin.ascii_serialization());
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header((
-            "Content-Security-Policy",
-            format!("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors {ancestors}; base-uri 'none'"),
-        ))
-        .insert_header(("Referrer-Policy", "same-origin"))
-        .body(body)
+impl From<SigninError> for Shown {
+    fn from(error: SigninError) -> Shown {
+        let shown_code = matches!(error, SigninError::Denied(_)).then(|| error.code().to_owned());
+        Shown { code: error.code().to_owned(), message: error.message().to_owned(), shown_code }
+    }
 }
 
-pub fn signin(error: Option<SigninError>, targets: &Targets, credentials: bool, providers: &[(&str, &str)]) -> String {
-    let message = error.map_or(String::new(), |e| {
-        let code = match e {
-            SigninError::Denied(code) => format!(" <code>{}</code>", escape(code.as_str())),
-            _ => String::new(),
-        };
-        format!("<p class=\"error\" role=\"alert\">{}{code}</p>", escape(e.message()))
-    });
-    let redirect_to = &targets.success;
-    let failure_to = targets.failure.as_ref().map(ReturnTo::as_str);
-    let failure_field = failure_to.map_or(String::new(), |failure| {
-        format!("<input type=\"hidden\" name=\"failure_to\" value=\"{}\">", escape(failure))
-    });
-    let form = if credentials {
-        format!(
-            "<form method=\"post\" action=\"/auth/signin/credentials\">\
-<label>Username <input type=\"text\" name=\"username\" autocomplete=\"username\" required autofocus></label>\
-<label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
-<label class=\"inline\"><input type=\"checkbox\" name=\"remember\" value=\"true\" checked> Remember me</label>\
-<input type=\"hidden\" name=\"redirect_to\" value=\"{}\">{failure_field}\
-<button type=\"submit\">Sign in</button></form>",
-            escape(redirect_to.as_str())
-        )
-    } else if providers.is_empty() {
-        "<p>No sign-in method is configured.</p>".to_owned()
-    } else {
-        String::new()
+/// `secs` in words: "40 seconds", "15 minutes".
+pub fn wait_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "a minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+/// What the sign-in page shows.
+pub struct Signin<'a> {
+    pub status: StatusCode,
+    pub error: Option<Shown>,
+    pub targets: &'a Targets,
+    pub credentials: bool,
+    /// Each provider's id and button name.
+    pub providers: &'a [(&'a str, &'a str)],
+    /// The username to keep in the form (a failed or refused attempt's).
+    pub username: Option<&'a str>,
+}
+
+/// The sign-in page, with the notice `req` carries (shown once).
+pub fn signin(pages: &Pages, req: &HttpRequest, page: Signin<'_>) -> HttpResponse {
+    let flash = Flash::of(req);
+    let username = match &flash {
+        Some(Flash::Username(name)) if page.username.is_none() => Some(name.as_str()),
+        _ => page.username,
     };
+    let notice = (flash == Some(Flash::SignedOut)).then_some(SIGNED_OUT);
+    let redirect_to = &page.targets.success;
+    let failure_to = page.targets.failure.as_ref().map(ReturnTo::as_str);
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("redirect_to", redirect_to.as_str());
     if let Some(failure) = failure_to {
         query.append_pair("failure_to", failure);
     }
     let query = query.finish();
-    let buttons: String = providers
+    let providers: Vec<_> = page
+        .providers
         .iter()
         .map(|(id, name)| {
-            format!(
-                "<p><a class=\"provider\" href=\"/auth/signin/{}?{}\">Sign in with {}</a></p>",
-                escape(id),
-                escape(&query),
-                escape(name)
-            )
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            context! { url => format!("/auth/signin/{id}?{query}"), name => name }
         })
         .collect();
-    layout("Sign in", &format!("<h1>Sign in</h1>{message}{buttons}{form}"))
+    let values = context! {
+        error => page.error,
+        notice,
+        providers,
+        credentials => page.credentials,
+        username => username.unwrap_or_default(),
+        redirect_to => redirect_to.as_str(),
+        failure_to,
+    };
+    Flash::shown(req, pages.page(page.status, "signin.html", values))
 }
 
-pub fn signout(redirect_to: &ReturnTo) -> String {
-    layout(
-        "Sign out",
-        &format!(
-            "<h1>Sign out?</h1><form method=\"post\" action=\"/auth/signout\">\
-<input type=\"hidden\" name=\"redirect_to\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-            escape(redirect_to.as_str())
-        ),
-    )
+/// `GET /`: who is signed in, or a link to sign in; the notice `req` carries.
+pub fn home(pages: &Pages, req: &HttpRequest, identity: Option<&Identity>) -> HttpResponse {
+    let notice = (Flash::of(req) == Some(Flash::SignedOut)).then_some(SIGNED_OUT);
+    let user = identity.map(|identity| {
+        let user = &identity.user;
+        context! {
+            name => user.name.as_deref().or(user.username.as_deref()).unwrap_or(&user.id),
+            id => &user.id,
+            email => user.email.as_deref(),
+            provider => &identity.provider,
+        }
+    });
+    Flash::shown(req, pages.page(StatusCode::OK, "home.html", context! { notice, user }))
+}
+
+/// The sign-out confirmation: sign out and go to `redirect_to`, or cancel.
+pub fn signout(pages: &Pages, redirect_to: &ReturnTo) -> HttpResponse {
+    let values = context! { redirect_to => redirect_to.as_str(), cancel_to => redirect_to.as_str() };
+    pages.page(StatusCode::OK, "signout.html", values)
+}
+
+/// The form for the e-mailed code.
+pub fn verify_signin(
+    pages: &Pages,
+    status: StatusCode,
+    sent_to: &str,
+    digits: usize,
+    note: Option<&str>,
+    redirect_to: &ReturnTo,
+) -> HttpResponse {
+    let values = context! { sent_to, digits, note, redirect_to => redirect_to.as_str() };
+    pages.page(status, "verify-signin.html", values)
+}
+
+/// A page with one message: a heading, a sentence, an error and a link, each optional.
+pub fn message(
+    pages: &Pages,
+    status: StatusCode,
+    heading: &str,
+    text: Option<&str>,
+    error: Option<Shown>,
+    link: Option<(&str, &str)>,
+) -> HttpResponse {
+    let link = link.map(|(url, text)| context! { url, text });
+    pages.page(status, "message.html", context! { heading, text, error, link })
+}
+
+/// The page a verify-only replica shows instead of a sign-in.
+pub fn verify_only(pages: &Pages, code: &str) -> HttpResponse {
+    let text = "This server checks sessions but does not sign anyone in. \
+                Sign in where your organisation's sign-in page is, then come back.";
+    let error = Shown::new(code, "Sign-in is not available on this server.");
+    message(pages, StatusCode::FORBIDDEN, "Sign-in is not available here", Some(text), Some(error), None)
 }
 
 /// "Your sessions": one row per session, the current one marked, each with
 /// a button that ends it, and one that ends all the others.
-pub fn sessions(records: &[SessionRecord], current: &str) -> String {
-    let rows: String = records
+pub fn sessions(pages: &Pages, records: &[SessionRecord], current: &str) -> HttpResponse {
+    let sessions: Vec<_> = records
         .iter()
         .map(|r| {
-            let marker = if r.id == current { " <strong>(this browser)</strong>" } else { "" };
-            format!(
-                "<li>{} via {}, from {}{marker}<form method=\"post\" action=\"/auth/sessions/{}/revoke\">\
-<button type=\"submit\">Sign out</button></form></li>",
-                escape(r.user_agent.as_deref().unwrap_or("an unknown browser")),
-                escape(&r.provider),
-                escape(r.client_address.as_deref().unwrap_or("an unknown address")),
-                escape(&r.id),
-            )
+            context! {
+                id => &r.id,
+                browser => r.user_agent.as_deref().unwrap_or("an unknown browser"),
+                provider => &r.provider,
+                address => r.client_address.as_deref().unwrap_or("an unknown address"),
+                current => r.id == current,
+            }
         })
         .collect();
-    layout(
-        "Your sessions",
-        &format!(
-            "<h1>Your sessions</h1><ul>{rows}</ul><form method=\"post\" action=\"/auth/sessions/revoke-others\">\
-<button type=\"submit\">Sign out everywhere else</button></form>"
-        ),
-    )
+    pages.page(StatusCode::OK, "sessions.html", context! { sessions })
 }
 
-/// What the front-channel logout iframe shows.
-pub fn signed_out_by_provider(provider: &str) -> String {
-    layout("Signed out", &format!("<h1>Signed out</h1><p>Your session from {} has ended here.</p>", escape(provider)))
-}
-
-pub fn home(identity: Option<&Identity>) -> String {
-    let body = match identity {
-        Some(identity) => format!(
-            "<h1>sealgate</h1><p>Signed in as <strong>{}</strong> via {}.</p>\
-<form method=\"post\" action=\"/auth/signout\"><button type=\"submit\">Sign out</button></form>",
-            escape(identity.user.name.as_deref().or(identity.user.username.as_deref()).unwrap_or(&identity.user.id)),
-            escape(&identity.provider)
-        ),
-        None => "<h1>sealgate</h1><p>You are not signed in. <a href=\"/auth/signin\">Sign in</a></p>".to_owned(),
-    };
-    layout("sealgate", &body)
+/// What the front-channel logout iframe shows; only `issuer` may frame it.
+pub fn signed_out_by_provider(pages: &Pages, provider: &str, issuer: &str) -> HttpResponse {
+    let text = format!("Your session from {provider} has ended here.");
+    pages.framed_by("message.html", context! { heading => "Signed out", text }, issuer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::body::MessageBody;
+    use actix_web::test::TestRequest;
 
-    #[test]
-    fn only_the_issuer_may_frame_the_front_channel_page() {
-        let csp = |issuer: &str| {
-            let response = framed_by(String::new(), issuer);
-            assert!(response.headers().get("x-frame-options").is_none());
-            response.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned()
-        };
-        assert!(csp("https://idp.example/realms/a").contains("frame-ancestors https://idp.example;"));
-        assert!(csp("http://127.0.0.1:8080").contains("frame-ancestors http://127.0.0.1:8080;"));
-        assert!(csp("not a url").contains("frame-ancestors 'none';"));
+    fn body(response: HttpResponse) -> String {
+        String::from_utf8(response.into_body().try_into_bytes().unwrap().to_vec()).unwrap()
     }
 
     #[test]
-    fn escapes_everything_interpolated() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    fn everything_interpolated_is_escaped() {
+        let pages = Pages::load(&Default::default()).unwrap();
+        let targets = Targets::default();
+        let req = TestRequest::default().to_http_request();
+        let page = Signin {
+            status: StatusCode::OK,
+            error: Some(Shown::new("x", "<b>bad</b>")),
+            targets: &targets,
+            credentials: true,
+            providers: &[("corp", "<Corp & \"Co\">")],
+            username: Some("\"><script>alert(1)</script>"),
+        };
+        let html = body(signin(&pages, &req, page));
+        assert!(html.contains("Sign in with &lt;Corp &amp; &quot;Co&quot;&gt;"), "{html}");
+        assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "{html}");
+        assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("<script") && !html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn remember_me_starts_unticked_and_the_signed_out_notice_shows_once() {
+        let pages = Pages::load(&Default::default()).unwrap();
+        let targets = Targets::default();
+        let page = || Signin {
+            status: StatusCode::OK,
+            error: None,
+            targets: &targets,
+            credentials: true,
+            providers: &[],
+            username: None,
+        };
+        let plain = signin(&pages, &TestRequest::default().to_http_request(), page());
+        assert!(plain.headers().get("set-cookie").is_none(), "no notice, nothing to remove");
+        let html = body(plain);
+        assert!(html.contains("name=\"remember\" value=\"true\">"), "{html}");
+        assert!(!html.contains("checked") && !html.contains(SIGNED_OUT), "{html}");
+
+        let req = TestRequest::default().cookie(Flash::SignedOut.cookie(false)).to_http_request();
+        let flashed = signin(&pages, &req, page());
+        let removal = flashed.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+        assert!(removal.starts_with("sealgate_flash=;") && removal.contains("Max-Age=0"), "{removal}");
+        assert!(body(flashed).contains(SIGNED_OUT));
+    }
+
+    #[test]
+    fn a_wait_reads_as_words() {
+        assert_eq!(wait_words(1), "a second");
+        assert_eq!(wait_words(42), "42 seconds");
+        assert_eq!(wait_words(60), "a minute");
+        assert_eq!(wait_words(900), "15 minutes");
+        assert_eq!(wait_words(901), "16 minutes");
     }
 }

@@ -15,7 +15,8 @@ use crate::providers::ProviderError;
 use crate::return_to::{with_query_pair, RedirectPolicy, ReturnTo};
 use crate::state::AppState;
 use crate::web::{clear_refused, set_session, MaybeIdentity, SameOrigin};
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{LOCATION, RETRY_AFTER};
+use actix_web::http::StatusCode;
 use actix_web::{web, Either, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -308,8 +309,28 @@ pub async fn signin_page(
     }
     clear_refused(&req);
     let error = query.error.as_deref().map(|code| SigninError::parse(code, state.hooks.asks()));
+    Ok(signin_form(&req, &state, &targets, StatusCode::OK, error.map(pages::Shown::from), None))
+}
+
+/// The sign-in page with `error` and the username to keep, as `status`.
+fn signin_form(
+    req: &HttpRequest,
+    state: &AppState,
+    targets: &Targets,
+    status: StatusCode,
+    error: Option<pages::Shown>,
+    username: Option<&str>,
+) -> HttpResponse {
     let providers: Vec<(&str, &str)> = state.providers.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
-    Ok(pages::html(pages::signin(error, &targets, state.credentials.is_some(), &providers)))
+    let page = pages::Signin {
+        status,
+        error,
+        targets,
+        credentials: state.credentials.is_some(),
+        providers: &providers,
+        username,
+    };
+    pages::signin(&state.pages, req, page)
 }
 
 /// A checkbox (`"true"`, `"on"`, `"1"`) or a JSON boolean.
@@ -339,7 +360,7 @@ pub struct CredentialsForm {
 
 /// How a sign-in answers: redirects for a browser, JSON for a client that
 /// sent `Accept: application/json` (200 `{"authenticated": true,
-/// "redirect_to": ...}`, or 400 `{"error": CODE}`).
+/// "redirect_to": ...}`, or 401 `{"error": CODE}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answering {
     Browser,
@@ -355,11 +376,27 @@ impl Answering {
         }
     }
 
-    /// A failed sign-in: to the failure target, or a JSON 400.
-    pub fn failed(self, error: SigninError, targets: &Targets, hooks: &Hooks) -> Result<HttpResponse, AppError> {
+    /// A failed sign-in: to the failure target, or a JSON 401. A browser
+    /// sent back to sealgate's own sign-in page finds `username` kept in
+    /// the form (a one-time cookie, not the URL: usernames stay out of logs).
+    pub fn failed(
+        self,
+        error: SigninError,
+        targets: &Targets,
+        hooks: &Hooks,
+        kept: Option<(&str, bool)>,
+    ) -> Result<HttpResponse, AppError> {
         match self {
-            Answering::Browser => Ok(see_other(&targets.failure_url(error, hooks))),
-            Answering::Json => Err(AppError::SigninFailed(error.code().to_owned())),
+            Answering::Browser => {
+                let location = targets.failure_url(error, hooks);
+                let mut response = see_other(&location);
+                if let (Some((username, secure)), true) = (kept, location.starts_with("/auth/signin?")) {
+                    let cookie = pages::Flash::Username(username.to_owned()).cookie(secure);
+                    response.add_cookie(&cookie).map_err(AppError::internal)?;
+                }
+                Ok(response)
+            }
+            Answering::Json => Err(AppError::SigninRefused(error.code().to_owned())),
         }
     }
 }
@@ -388,14 +425,27 @@ pub async fn signin_credentials(
         && username.len() <= MAX_USERNAME
         && !username.chars().any(char::is_control)
         && form.password.expose_secret().len() <= MAX_PASSWORD;
+    let secure = state.public_url.scheme() == "https";
     if !well_formed {
         metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
-        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks);
+        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks, None);
     }
-    let attempt = state.limiter.reserve(&username, client).await.map_err(|retry_after_secs| {
-        tracing::warn!(username = %credentials.logged_name(&username), client = ?client, "sign-in rate limited");
-        AppError::RateLimited { retry_after_secs }
-    })?;
+    let attempt = match state.limiter.reserve(&username, client).await {
+        Ok(attempt) => attempt,
+        Err(retry_after_secs) => {
+            tracing::warn!(username = %credentials.logged_name(&username), client = ?client, "sign-in rate limited");
+            if answering == Answering::Json {
+                return Err(AppError::RateLimited { retry_after_secs });
+            }
+            let message =
+                format!("Too many failed sign-ins. Please wait {} and try again.", pages::wait_words(retry_after_secs));
+            let error = pages::Shown::new("rate_limited", message);
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let mut page = signin_form(&req, &state, &targets, status, Some(error), Some(&username));
+            page.headers_mut().insert(RETRY_AFTER, retry_after_secs.into());
+            return Ok(page);
+        }
+    };
     let user = match credentials.verify(&username, form.password).await {
         Ok(user) => user,
         Err(Busy) => {
@@ -408,14 +458,14 @@ pub async fn signin_credentials(
         attempt.failed();
         tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
         metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
-        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks);
+        return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks, Some((&username, secure)));
     };
     attempt.succeeded().await;
     let user = match admit(&state, PROVIDER_ID, None, user).await {
         Ok(user) => user,
         Err(error) => {
             metrics::signin_failed(PROVIDER_ID, error.code());
-            return answering.failed(error, &targets, &state.hooks);
+            return answering.failed(error, &targets, &state.hooks, Some((&username, secure)));
         }
     };
     let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;

@@ -1,4 +1,6 @@
-//! Sign-out. `GET` only asks; `POST` (same-origin only) signs out.
+//! Sign-out. `GET` only asks (with a Cancel link back to `redirect_to`);
+//! `POST` (same-origin only) signs out and leaves a one-time "you have been
+//! signed out" notice for sealgate's next page.
 
 use super::signin::see_other;
 use super::{managed, pages};
@@ -6,6 +8,7 @@ use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::return_to::ReturnTo;
 use crate::state::AppState;
+use crate::web::pages::Flash;
 use crate::web::{clear_session, MaybeIdentity, SameOrigin};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -16,7 +19,7 @@ pub struct SignoutParams {
 }
 
 pub async fn signout_page(state: web::Data<AppState>, query: web::Query<SignoutParams>) -> HttpResponse {
-    pages::html(pages::signout(&ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects)))
+    pages::signout(&state.pages, &ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects))
 }
 
 pub async fn signout(
@@ -45,5 +48,9 @@ pub async fn signout(
         managed::revoke(&state, &credentials, session).await;
     }
     clear_session(&req);
-    Ok(see_other(&location))
+    let mut response = see_other(&location);
+    // "You have been signed out", once, on sealgate's next page.
+    let secure = state.public_url.scheme() == "https";
+    response.add_cookie(&Flash::SignedOut.cookie(secure)).map_err(AppError::internal)?;
+    Ok(response)
 }

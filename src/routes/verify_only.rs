@@ -9,7 +9,7 @@ use super::pages;
 use crate::errors::AppError;
 use crate::state::AppState;
 use actix_web::http::header::LOCATION;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// The stable code of the refusal.
@@ -45,9 +45,7 @@ async fn refuse(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     // Browsers get a page; API clients (and `/auth/tokens`, always) JSON.
     let browser_route = req.path().starts_with("/auth/signin") || req.path().starts_with("/auth/callback");
     if browser_route && !pages::accepts_json(&req) {
-        let mut page = pages::html(pages::verify_only(CODE));
-        *page.status_mut() = StatusCode::FORBIDDEN;
-        return Ok(page);
+        return Ok(pages::verify_only(&state.pages, CODE));
     }
     Err(AppError::Forbidden(CODE))
 }

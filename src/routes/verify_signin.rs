@@ -16,7 +16,7 @@
 //! `resend_too_soon`, `email_failed`, `no_email`, `store_unavailable`,
 //! `no_pending_signin`. Browsers get pages, JSON callers JSON.
 
-use super::pages::{self, escape};
+use super::pages;
 use super::signin::see_other;
 use crate::credentials::Credentials;
 use crate::errors::AppError;
@@ -93,58 +93,43 @@ fn masked(email: &str) -> String {
     }
 }
 
-fn form_page(session: &Session, redirect_to: &ReturnTo, note: Option<&str>, digits: usize) -> String {
-    let note = note.map_or(String::new(), |text| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(text)));
+fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    session: &Session,
+    redirect_to: &ReturnTo,
+    note: Option<&str>,
+) -> HttpResponse {
     let to = masked(session.user.email.as_deref().unwrap_or_default());
-    let redirect = escape(redirect_to.as_str());
-    pages::layout(
-        "Confirm sign-in",
-        &format!(
-            "<h1>Confirm sign-in</h1><p>We e-mailed a {digits}-digit code to {}.</p>{note}\
-<form method=\"post\" action=\"{PAGE}\">\
-<label>Code <input type=\"text\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus></label>\
-<input type=\"hidden\" name=\"redirect_to\" value=\"{redirect}\">\
-<button type=\"submit\">Confirm</button></form>\
-<form method=\"post\" action=\"{PAGE}/resend\"><input type=\"hidden\" name=\"redirect_to\" value=\"{redirect}\">\
-<button type=\"submit\">Send a new code</button></form>",
-            escape(&to)
-        ),
-    )
+    let digits = state.verification.as_deref().map_or(6, |verifier| verifier.code_length());
+    pages::verify_signin(&state.pages, status, &to, digits, note, redirect_to)
 }
 
 /// A page (or JSON) that says `code` went wrong, with `status`.
-fn failure(req: &HttpRequest, status: StatusCode, code: &'static str) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header(("Cache-Control", "no-store"));
+fn failure(req: &HttpRequest, state: &AppState, status: StatusCode, code: &'static str) -> HttpResponse {
     if wants_json(req) {
-        return response.json(serde_json::json!({ "error": code }));
+        return HttpResponse::build(status)
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "error": code }));
     }
-    let body = pages::layout(
-        "Sign-in not confirmed",
-        &format!(
-            "<h1>Sign-in not confirmed</h1><p class=\"error\" role=\"alert\" data-error=\"{code}\">{}</p>\
-<p><a href=\"/auth/signin\">Sign in again</a></p>",
-            escape(message(code))
-        ),
-    );
-    let mut page = pages::html(body);
-    *page.status_mut() = status;
-    page
+    let error = pages::Shown::new(code, message(code));
+    let link = Some(("/auth/signin", "Sign in again"));
+    pages::message(&state.pages, status, "Sign-in not confirmed", None, Some(error), link)
 }
 
-fn send_failure(req: &HttpRequest, error: &SendError) -> HttpResponse {
+fn send_failure(req: &HttpRequest, state: &AppState, error: &SendError) -> HttpResponse {
     match error {
         SendError::TooSoon(wait) => {
-            let mut response = failure(req, StatusCode::TOO_MANY_REQUESTS, error.code());
+            let mut response = failure(req, state, StatusCode::TOO_MANY_REQUESTS, error.code());
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&wait.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
             }
             response
         }
-        SendError::NoEmail => failure(req, StatusCode::FORBIDDEN, error.code()),
+        SendError::NoEmail => failure(req, state, StatusCode::FORBIDDEN, error.code()),
         SendError::Email(_) | SendError::Store(_) => {
             tracing::warn!(%error, "the sign-in code was not sent");
-            failure(req, StatusCode::SERVICE_UNAVAILABLE, error.code())
+            failure(req, state, StatusCode::SERVICE_UNAVAILABLE, error.code())
         }
     }
 }
@@ -171,12 +156,12 @@ pub async fn gate(
         }
         Decision::Refuse(code) => {
             tracing::info!(user = %session.user.id, provider = %session.provider, code, "sign-in refused: it cannot be verified");
-            Err(failure(req, StatusCode::FORBIDDEN, code))
+            Err(failure(req, state, StatusCode::FORBIDDEN, code))
         }
         Decision::Verify => {
             let pending = verifier.pending(session);
             if let Err(error) = verifier.send_code(&pending, false).await {
-                return Err(send_failure(req, &error));
+                return Err(send_failure(req, state, &error));
             }
             tracing::info!(user = %pending.user.id, provider = %pending.provider, "sign-in waits for its e-mailed code");
             Ok((pending, page_url(redirect_to, None)))
@@ -191,12 +176,12 @@ pub struct PageQuery {
 }
 
 /// The answer when no sign-in is waiting: already signed in, go on; else sign in again.
-fn nothing_pending(req: &HttpRequest, who: &MaybeIdentity, redirect_to: &ReturnTo) -> HttpResponse {
+fn nothing_pending(req: &HttpRequest, state: &AppState, who: &MaybeIdentity, redirect_to: &ReturnTo) -> HttpResponse {
     if who.get().is_some() {
         return HttpResponse::Found().insert_header((LOCATION, redirect_to.as_str())).finish();
     }
     if wants_json(req) {
-        return failure(req, StatusCode::UNAUTHORIZED, "no_pending_signin");
+        return failure(req, state, StatusCode::UNAUTHORIZED, "no_pending_signin");
     }
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if redirect_to.as_str() != "/" {
@@ -215,7 +200,7 @@ pub async fn page(
 ) -> HttpResponse {
     let redirect_to = ReturnTo::parse(query.redirect_to.as_deref(), &state.redirects);
     let (Some(verifier), Some(session)) = (state.verification.as_deref(), sessions.pending_session(&req)) else {
-        return nothing_pending(&req, &who, &redirect_to);
+        return nothing_pending(&req, &state, &who, &redirect_to);
     };
     if wants_json(&req) {
         return HttpResponse::Ok()
@@ -224,7 +209,7 @@ pub async fn page(
     }
     // Only the codes this page shows are echoed, in fixed words.
     let note = query.error.as_deref().filter(|code| matches!(*code, "sent" | "code_expired")).map(message);
-    pages::html(form_page(&session, &redirect_to, note, verifier.code_length()))
+    form_page(&state, StatusCode::OK, &session, &redirect_to, note)
 }
 
 #[derive(Deserialize)]
@@ -244,7 +229,7 @@ pub async fn submit(
     let form = form.into_inner();
     let redirect_to = ReturnTo::parse(form.redirect_to.as_deref(), &state.redirects);
     let (Some(verifier), Some(session)) = (state.verification.as_deref(), sessions.pending_session(&req)) else {
-        return Ok(nothing_pending(&req, &who, &redirect_to));
+        return Ok(nothing_pending(&req, &state, &who, &redirect_to));
     };
     let given = form.code.expose_secret();
     if given.len() > MAX_CODE_FIELD {
@@ -261,9 +246,7 @@ pub async fn submit(
                     .json(serde_json::json!({ "error": "invalid_code", "attempts_left": attempts_left })));
             }
             let note = format!("{} {attempts_left} attempt(s) left.", message("invalid_code"));
-            let mut page = pages::html(form_page(&session, &redirect_to, Some(&note), verifier.code_length()));
-            *page.status_mut() = StatusCode::BAD_REQUEST;
-            return Ok(page);
+            return Ok(form_page(&state, StatusCode::BAD_REQUEST, &session, &redirect_to, Some(&note)));
         }
         Err(CheckError::TooManyAttempts) => {
             tracing::warn!(user = %session.user.id, "too many wrong sign-in codes: the sign-in is ended");
@@ -271,25 +254,19 @@ pub async fn submit(
             if let Err(error) = state.store.revoke_session(&session.id, session.expires_at).await {
                 tracing::warn!(%error, "the ended sign-in could not be revoked in the store");
             }
-            return Ok(failure(&req, StatusCode::FORBIDDEN, "too_many_attempts"));
+            return Ok(failure(&req, &state, StatusCode::FORBIDDEN, "too_many_attempts"));
         }
         Err(error @ (CheckError::Expired | CheckError::Used)) => {
             tracing::info!(user = %session.user.id, code = error.code(), "sign-in code refused");
             if error.code() == "code_expired" && !wants_json(&req) {
-                let mut page = pages::html(form_page(
-                    &session,
-                    &redirect_to,
-                    Some(message("code_expired")),
-                    verifier.code_length(),
-                ));
-                *page.status_mut() = StatusCode::BAD_REQUEST;
-                return Ok(page);
+                let note = Some(message("code_expired"));
+                return Ok(form_page(&state, StatusCode::BAD_REQUEST, &session, &redirect_to, note));
             }
-            return Ok(failure(&req, StatusCode::BAD_REQUEST, error.code()));
+            return Ok(failure(&req, &state, StatusCode::BAD_REQUEST, error.code()));
         }
         Err(error @ CheckError::Store(_)) => {
             tracing::warn!(%error, "the sign-in code could not be checked");
-            return Ok(failure(&req, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+            return Ok(failure(&req, &state, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
         }
     }
     let session = verifier.verified(session, sessions.codec.lifetimes());
@@ -325,10 +302,10 @@ pub async fn resend(
     let redirect_to = form.and_then(|form| form.into_inner().redirect_to);
     let redirect_to = ReturnTo::parse(redirect_to.as_deref(), &state.redirects);
     let (Some(verifier), Some(session)) = (state.verification.as_deref(), sessions.pending_session(&req)) else {
-        return nothing_pending(&req, &who, &redirect_to);
+        return nothing_pending(&req, &state, &who, &redirect_to);
     };
     if let Err(error) = verifier.send_code(&session, true).await {
-        return send_failure(&req, &error);
+        return send_failure(&req, &state, &error);
     }
     if wants_json(&req) {
         return HttpResponse::Ok()

@@ -2,7 +2,8 @@
 //! extractors), the identity headers sent upstream, and the request-level
 //! defences (which peers' forwarded headers to believe, which origins may
 //! post to us, how fast a client may fail to sign in, and how large and
-//! slow a request body may be).
+//! slow a request body may be), and the page engine (templates,
+//! stylesheet, page headers).
 
 mod body;
 mod extract;
@@ -11,6 +12,7 @@ pub mod identity_headers;
 mod middleware;
 mod observe;
 mod origin;
+pub mod pages;
 mod rate_limit;
 
 pub use body::{BodyLimits, BODY_LIMIT};

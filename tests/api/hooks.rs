@@ -151,7 +151,7 @@ async fn a_hook_denial_shows_its_code_on_the_sign_in_page_and_sets_no_session() 
         .send()
         .await
         .unwrap();
-    assert_eq!(json.status(), 400);
+    assert_eq!(json.status(), 401);
     assert!(!session_cookie_set(&json, &app));
     assert_eq!(json.json::<Value>().await.unwrap(), json!({"error": "not_invited"}));
 }

@@ -26,6 +26,7 @@ mod monitoring;
 mod nested;
 mod oidc_flow;
 mod operator;
+mod pages;
 mod policy;
 mod provider_discovery;
 mod provider_jwt;

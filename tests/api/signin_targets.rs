@@ -96,7 +96,7 @@ async fn a_json_password_sign_in_answers_json_both_ways() {
             .send()
     };
     let wrong = post("wrong").await.unwrap();
-    assert_eq!(wrong.status(), 400);
+    assert_eq!(wrong.status(), 401);
     assert_eq!(wrong.json::<Value>().await.unwrap(), json!({"error": "invalid_credentials"}));
     let good = post(ALICE_PASSWORD).await.unwrap();
     assert_eq!(good.status(), 200);
