@@ -336,3 +336,78 @@ async fn the_local_store_keeps_its_revocations_across_a_restart() {
     let path: PathBuf = settings.path.clone();
     assert!(path.exists());
 }
+
+/// Signed-up accounts: found by name and address without case, neither
+/// held twice, confirmed for good, forgotten unconfirmed at their expiry
+/// (by the injected clock), and their hash replaced.
+async fn accounts_are_unique_by_name_and_address_and_expire_unconfirmed(
+    first: Store,
+    second: Store,
+    clock: ManualClock,
+) {
+    use sealgate::clock::Clock;
+    use sealgate::store::{AccountRecord, Created};
+    let now = clock.now();
+    let account = |username: &str, email: &str| AccountRecord {
+        username: username.into(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        created: now,
+        confirmed: None,
+        expires: Some(now + 600),
+    };
+    assert_eq!(first.create_account(&account("Carol", "Carol@Example.com")).await.unwrap(), Created::Created);
+    let found = second.account(" CAROL ").await.unwrap().expect("carol, from the other replica");
+    assert_eq!((found.username.as_str(), found.email.as_str(), found.confirmed), ("Carol", "Carol@Example.com", None));
+    assert!(!format!("{found:?}").contains("argon2id"), "the hash in Debug");
+    assert_eq!(second.create_account(&account("carol", "c2@example.com")).await.unwrap(), Created::UsernameTaken);
+    assert_eq!(second.create_account(&account("dave", "carol@example.COM")).await.unwrap(), Created::EmailTaken);
+
+    // Two replicas racing for one name: one wins.
+    let (erin, other_erin) = (account("erin", "erin1@example.com"), account("ERIN", "erin2@example.com"));
+    let (a, b) = tokio::join!(first.create_account(&erin), second.create_account(&other_erin));
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| *o != Created::Created);
+    assert_eq!(outcomes, [Created::Created, Created::UsernameTaken]);
+
+    // Confirmed, an account outlives its expiry; unconfirmed, it is gone.
+    assert!(first.confirm_account("carol").await.unwrap());
+    assert!(first.confirm_account("carol").await.unwrap(), "confirming again changes nothing");
+    let confirmed = second.account("carol").await.unwrap().unwrap();
+    assert_eq!((confirmed.confirmed, confirmed.expires), (Some(now), None));
+    assert!(first.set_password_hash("CAROL", "$argon2id$new").await.unwrap());
+    assert_eq!(second.account("carol").await.unwrap().unwrap().password_hash, "$argon2id$new");
+    clock.advance(601);
+    assert!(second.account("carol").await.unwrap().is_some(), "confirmed: kept");
+    assert!(second.account("erin").await.unwrap().is_none(), "unconfirmed and expired");
+    assert!(!second.confirm_account("erin").await.unwrap());
+    assert!(!second.set_password_hash("erin", "$argon2id$x").await.unwrap());
+    let mut again = account("erin", "erin1@example.com");
+    again.expires = Some(clock.now() + 600);
+    assert_eq!(first.create_account(&again).await.unwrap(), Created::Created, "the name and address are free");
+    assert_eq!(first.create_account(&account("x", "carol@example.com")).await.unwrap(), Created::EmailTaken);
+    assert!(matches!(Store::Off.account("carol").await, Err(sealgate::store::StoreError::Off)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_unique_by_name_and_address_and_expire_unconfirmed_on_redis() {
+    let redis = RedisServer::start();
+    let clock = ManualClock::at(now());
+    let shared: SharedClock = Arc::new(clock.clone());
+    accounts_are_unique_by_name_and_address_and_expire_unconfirmed(
+        redis.store(shared.clone()),
+        redis.store(shared),
+        clock,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_unique_by_name_and_address_and_expire_unconfirmed_on_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings { path: dir.path().join("s.db"), ..StoreSettings::default() };
+    let clock = ManualClock::at(now());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let (first, second) = (Store::open(&settings, shared.clone()).unwrap(), Store::open(&settings, shared).unwrap());
+    accounts_are_unique_by_name_and_address_and_expire_unconfirmed(first, second, clock).await
+}

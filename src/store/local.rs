@@ -13,6 +13,7 @@
 //! other processes write are read back every `store.poll_interval` (each row
 //! carries a sequence number, so a poll reads only what is new).
 
+use super::accounts::{AccountRecord, Created};
 use super::{millis, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError};
 use crate::clock::SharedClock;
 use crate::config::store::StoreSettings;
@@ -50,6 +51,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     PRIMARY KEY (user, id)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_sid ON sessions (provider, sid);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    email_key TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL,
+    email TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    confirmed INTEGER,
+    expires INTEGER
+);
 ";
 
 /// Expired rows are deleted this often (by the feed's task).
@@ -426,6 +437,98 @@ impl LocalStore {
             })
             .await?;
         Ok(removed == Some(1))
+    }
+}
+
+/// Accounts (`credentials.signup`). An unconfirmed account past its
+/// `expires` (the injected clock) counts as gone: it is deleted by the next
+/// sign-up, and no read or update sees it.
+impl LocalStore {
+    pub async fn create_account(&self, account: &AccountRecord) -> Result<Created, StoreError> {
+        let account = account.clone();
+        self.write(move |connection, inner| {
+            let now = inner.clock.now();
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute("DELETE FROM accounts WHERE expires IS NOT NULL AND expires <= ?1", params![now])?;
+            let taken = |column: &str, key: &str| -> rusqlite::Result<bool> {
+                let sql = format!("SELECT 1 FROM accounts WHERE {column} = ?1");
+                Ok(transaction.query_row(&sql, params![key], |_| Ok(())).optional()?.is_some())
+            };
+            if taken("name", &account.name_key())? {
+                return Ok(Created::UsernameTaken);
+            }
+            if taken("email_key", &account.email_key())? {
+                return Ok(Created::EmailTaken);
+            }
+            transaction.execute(
+                "INSERT INTO accounts (name, email_key, username, email, password_hash, created, confirmed, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    account.name_key(),
+                    account.email_key(),
+                    account.username,
+                    account.email,
+                    account.password_hash,
+                    account.created,
+                    account.confirmed,
+                    account.expires
+                ],
+            )?;
+            transaction.commit()?;
+            Ok(Created::Created)
+        })
+        .await
+    }
+
+    pub async fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let name = name.to_owned();
+        let found = self
+            .with(false, move |connection, inner| {
+                connection
+                    .query_row(
+                        "SELECT username, email, password_hash, created, confirmed, expires FROM accounts
+                         WHERE name = ?1 AND (expires IS NULL OR expires > ?2)",
+                        params![name, inner.clock.now()],
+                        |row| {
+                            Ok(AccountRecord {
+                                username: row.get(0)?,
+                                email: row.get(1)?,
+                                password_hash: row.get(2)?,
+                                created: row.get(3)?,
+                                confirmed: row.get(4)?,
+                                expires: row.get(5)?,
+                            })
+                        },
+                    )
+                    .optional()
+            })
+            .await?;
+        Ok(found.flatten())
+    }
+
+    pub async fn confirm_account(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(move |connection, inner| {
+            let changed = connection.execute(
+                "UPDATE accounts SET confirmed = COALESCE(confirmed, ?2), expires = NULL
+                 WHERE name = ?1 AND (expires IS NULL OR expires > ?2)",
+                params![name, inner.clock.now()],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn set_password_hash(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let (name, password_hash) = (name.to_owned(), password_hash.to_owned());
+        self.write(move |connection, inner| {
+            let changed = connection.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE name = ?1 AND (expires IS NULL OR expires > ?3)",
+                params![name, password_hash, inner.clock.now()],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
     }
 }
 

@@ -19,10 +19,12 @@
 //! outcomes and one-use marks are counted by the store (Redis's clock, or the
 //! local wall clock in milliseconds, shared by processes on one machine).
 
+pub mod accounts;
 pub mod local;
 pub mod redis;
 pub mod view;
 
+pub use accounts::{AccountRecord, Created};
 pub use view::{Health, RevocationView, Verdict};
 
 use crate::clock::SharedClock;

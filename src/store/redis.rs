@@ -15,8 +15,14 @@
 //!   each revocation is published on the channel `P:revocations`;
 //! - `P:hit:K`, `P:lock:K`, `P:outcome:K`, `P:seen:K` (strings with a TTL);
 //! - `P:sessions:USER` (hash, session id to its JSON record) and
-//!   `P:sid:PROVIDER:SID` (set of `[user, id]`), expiring with their newest session.
+//!   `P:sid:PROVIDER:SID` (set of `[user, id]`), expiring with their newest session;
+//! - `P:account:NAME` (hash: the account's fields) and `P:account-email:EMAIL`
+//!   (the account's name), expiring with an unconfirmed account. The
+//!   account scripts reach the account an address key names and the address
+//!   key an account names, keys they are not handed: standalone Redis (or
+//!   Valkey), not Redis Cluster.
 
+use super::accounts::{AccountRecord, Created};
 use super::{bounded, millis, FeedEvent, Revocation, RevocationFeed, RevocationSnapshot, SessionRecord, StoreError};
 use crate::clock::SharedClock;
 use crate::config::store::{RedisUrl, StoreSettings};
@@ -133,6 +139,67 @@ static RECORD_SESSION: LazyLock<Script> = LazyLock::new(|| {
         end
         return 1",
     )
+});
+
+/// Whether the account hash at a key counts at `now` (Lua, shared by the account scripts).
+const LIVE_ACCOUNT: &str = r"
+        local function live(key, now)
+            if redis.call('EXISTS', key) == 0 then return false end
+            local expires = redis.call('HGET', key, 'expires')
+            return not (expires and expires ~= '' and tonumber(expires) <= now)
+        end";
+
+/// Create an account unless a live one has its name or its address:
+/// 0 created, 1 name taken, 2 address taken. The address key names its
+/// account; it counts only while that account is live and still has this
+/// address (an expired account's address key is stale, not taken).
+static CREATE_ACCOUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LIVE_ACCOUNT}
+        local now = tonumber(ARGV[1])
+        if live(KEYS[1], now) then return 1 end
+        local owner = redis.call('GET', KEYS[2])
+        if owner then
+            local owner_key = ARGV[2] .. owner
+            if live(owner_key, now) and redis.call('HGET', owner_key, 'email_key') == ARGV[5] then return 2 end
+        end
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], 'username', ARGV[6], 'email', ARGV[7], 'email_key', ARGV[5],
+            'password_hash', ARGV[8], 'created', ARGV[9], 'confirmed', ARGV[10], 'expires', ARGV[11])
+        redis.call('SET', KEYS[2], ARGV[4])
+        local ttl = tonumber(ARGV[3])
+        if ttl > 0 then
+            redis.call('PEXPIRE', KEYS[1], ttl)
+            redis.call('PEXPIRE', KEYS[2], ttl)
+        end
+        return 0"
+    ))
+});
+
+/// Confirm a live account: its first confirmation time kept, no expiry on
+/// it or on its address key. 1 done, 0 no live account.
+static CONFIRM_ACCOUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LIVE_ACCOUNT}
+        if not live(KEYS[1], tonumber(ARGV[1])) then return 0 end
+        if redis.call('HGET', KEYS[1], 'confirmed') == '' then
+            redis.call('HSET', KEYS[1], 'confirmed', ARGV[1])
+        end
+        redis.call('HSET', KEYS[1], 'expires', '')
+        redis.call('PERSIST', KEYS[1])
+        redis.call('PERSIST', ARGV[2] .. redis.call('HGET', KEYS[1], 'email_key'))
+        return 1"
+    ))
+});
+
+/// Replace a live account's password hash: 1 done, 0 no live account.
+static SET_PASSWORD_HASH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LIVE_ACCOUNT}
+        if not live(KEYS[1], tonumber(ARGV[1])) then return 0 end
+        redis.call('HSET', KEYS[1], 'password_hash', ARGV[2])
+        return 1"
+    ))
 });
 
 /// Reconnection attempts back off from this up to [`MAX_BACKOFF`].
@@ -459,6 +526,84 @@ impl RedisStore {
             })
             .filter(|record| record.expires > now)
             .collect()
+    }
+}
+
+/// Accounts (`credentials.signup`). Expiry is judged by the injected clock
+/// (`expires` in the hash); the keys' TTLs only clean up.
+impl RedisStore {
+    fn account_key(&self, name: &str) -> String {
+        self.key(&["account", name])
+    }
+
+    fn email_key(&self, email_key: &str) -> String {
+        self.key(&["account-email", email_key])
+    }
+
+    pub async fn create_account(&self, account: &AccountRecord) -> Result<Created, StoreError> {
+        let now = self.inner.clock.now();
+        let ttl = account.expires.map_or(0, |expires| expires.saturating_sub(now).max(1).saturating_mul(1000));
+        let optional = |value: Option<i64>| value.map(|v| v.to_string()).unwrap_or_default();
+        let (name, email_key) = (account.name_key(), account.email_key());
+        let mut connection = self.connection()?;
+        let mut invocation = CREATE_ACCOUNT.key(self.account_key(&name));
+        invocation
+            .key(self.email_key(&email_key))
+            .arg(now)
+            .arg(self.account_key(""))
+            .arg(ttl)
+            .arg(&name)
+            .arg(&email_key)
+            .arg(&account.username)
+            .arg(&account.email)
+            .arg(&account.password_hash)
+            .arg(account.created)
+            .arg(optional(account.confirmed))
+            .arg(optional(account.expires));
+        match bounded(self.inner.timeout, invocation.invoke_async::<i64>(&mut connection)).await? {
+            0 => Ok(Created::Created),
+            1 => Ok(Created::UsernameTaken),
+            _ => Ok(Created::EmailTaken),
+        }
+    }
+
+    pub async fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let mut connection = self.connection()?;
+        let fields: std::collections::HashMap<String, String> =
+            bounded(self.inner.timeout, connection.hgetall(self.account_key(name))).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let text = |field: &str| {
+            fields.get(field).cloned().ok_or_else(|| StoreError::Corrupt(format!("an account without `{field}`")))
+        };
+        let optional = |field: &str| match fields.get(field).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(value) => number(value).map(Some),
+        };
+        let account = AccountRecord {
+            username: text("username")?,
+            email: text("email")?,
+            password_hash: text("password_hash")?,
+            created: number(&text("created")?)?,
+            confirmed: optional("confirmed")?,
+            expires: optional("expires")?,
+        };
+        Ok(account.is_live(self.inner.clock.now()).then_some(account))
+    }
+
+    pub async fn confirm_account(&self, name: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection()?;
+        let mut invocation = CONFIRM_ACCOUNT.key(self.account_key(name));
+        invocation.arg(self.inner.clock.now()).arg(self.email_key(""));
+        Ok(bounded(self.inner.timeout, invocation.invoke_async::<i64>(&mut connection)).await? == 1)
+    }
+
+    pub async fn set_password_hash(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection()?;
+        let mut invocation = SET_PASSWORD_HASH.key(self.account_key(name));
+        invocation.arg(self.inner.clock.now()).arg(password_hash);
+        Ok(bounded(self.inner.timeout, invocation.invoke_async::<i64>(&mut connection)).await? == 1)
     }
 }
 
