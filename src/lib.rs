@@ -11,6 +11,7 @@
 //! config/  identity/  crypto/  clock  templates leaves
 //! assertion/                                  the signed identity for upstreams
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
+//! accounts/                                     signed-up password users, in the store
 //! email/  verification/                         e-mailed codes for unusual sign-ins
 //! credentials/  hooks/                          who is asking: one identify(); the app's say in sign-in
 //! web/                                          middleware, extractors, headers
@@ -27,6 +28,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod accounts;
 pub mod assemble;
 pub mod assertion;
 pub mod cli;

@@ -16,7 +16,8 @@ use crate::identity::User;
 use crate::reload::Reloadable;
 use arc_swap::ArcSwap;
 use gate::Gate;
-use secrecy::SecretString;
+use hash::StoredHash;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,32 @@ impl CredentialsProvider {
         let accounts = self.accounts.load_full();
         let username = username.to_owned();
         self.gate.run(accounts.blocks, move |memory| accounts.check(&username, &password, memory)).await
+    }
+
+    /// Check `password` against an argon2id PHC string kept elsewhere (a
+    /// signed-up account's, from the store), on the same pool and with the
+    /// same bound as the users file's checks. Without a hash (no such
+    /// account), or with one that is not argon2id, a dummy with the default
+    /// parameters is checked instead, so the time taken does not tell.
+    pub async fn verify_stored(self: &Arc<Self>, phc: Option<&str>, password: SecretString) -> Result<bool, Busy> {
+        let stored = phc.and_then(|phc| StoredHash::parse(phc).ok());
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| StoredHash::dummy_like(&StoredHash::default_params()));
+        let blocks = hash.blocks();
+        let matches = self
+            .gate
+            .run(blocks, move |memory| {
+                let password = password.expose_secret().as_bytes();
+                password.len() <= MAX_PASSWORD && hash.matches(password, memory)
+            })
+            .await?;
+        Ok(known && matches)
+    }
+
+    /// A new argon2id hash of `password` (the default parameters), made on
+    /// the verification pool so sign-ups share its bound on memory.
+    pub async fn hash_new(self: &Arc<Self>, password: SecretString) -> Result<Result<String, String>, Busy> {
+        self.gate.run(0, move |_memory| hash_password(&password)).await
     }
 
     /// Whether `username` is an account of the users file in force and not
