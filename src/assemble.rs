@@ -3,6 +3,7 @@
 //! providers, state), collecting every problem (settings, keys, users) into
 //! one error.
 
+use crate::accounts::Accounts;
 use crate::assertion::Assertions;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Mode, SessionFormat, SessionRole, Settings};
@@ -241,6 +242,14 @@ impl Gateway {
             )),
             redirects,
             proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            accounts: (creds.signup && password.is_some()).then(|| {
+                Arc::new(Accounts::new(
+                    store.clone(),
+                    clock.clone(),
+                    creds.min_password_length,
+                    creds.unconfirmed_lifetime,
+                ))
+            }),
             credentials: password,
             limiter: FailureLimiter::new(
                 clock.clone(),

@@ -46,6 +46,9 @@ pub enum AppError {
     TokenExpired,
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// The request clashes with what exists (a username already taken): 409.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     #[error("unavailable: {0}")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -65,6 +68,7 @@ impl AppError {
             AppError::Forbidden(code)
             | AppError::BadRequest(code)
             | AppError::NotFound(code)
+            | AppError::Conflict(code)
             | AppError::Unavailable(code) => code,
             AppError::BadRequestBecause { code, .. } => code,
             AppError::SigninFailed(code) | AppError::SigninRefused(code) => code,
@@ -92,6 +96,7 @@ impl ResponseError for AppError {
             | AppError::InvalidToken
             | AppError::SigninRefused(_) => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) | AppError::BadRequestBecause { .. } | AppError::SigninFailed(_) => {
@@ -178,6 +183,7 @@ mod tests {
             (AppError::InvalidToken, 401, Some(INVALID_TOKEN_CHALLENGE), None),
             (AppError::TokenExpired, 401, Some(TOKEN_EXPIRED_CHALLENGE), None),
             (AppError::Forbidden("forbidden"), 403, None, None),
+            (AppError::Conflict("username_taken"), 409, None, None),
             (AppError::Overloaded { retry_after_secs: 1 }, 503, None, Some("1")),
             (AppError::TooLarge, 413, None, None),
             (AppError::RequestTimeout, 408, None, None),

@@ -1,6 +1,7 @@
 //! The shared, read-only state the routes use, built by
 //! [`assemble`](crate::assemble) and handed to every worker.
 
+use crate::accounts::Accounts;
 use crate::assertion::Assertions;
 use crate::config::AccessLog;
 use crate::hooks::Hooks;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Which origins may post to us; registered for the [`SameOrigin`](crate::web::SameOrigin) extractor.
     pub origins: actix_web::web::Data<OriginCheck>,
     pub credentials: Option<Arc<CredentialsProvider>>,
+    /// Signed-up password users (`credentials.signup`); `None` when sign-up is off.
+    pub accounts: Option<Arc<Accounts>>,
     pub limiter: FailureLimiter,
     pub providers: Providers,
     pub flows: FlowCodec,

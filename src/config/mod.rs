@@ -571,6 +571,13 @@ pub struct CredentialsSettings {
     pub verification_queue: usize,
     /// Sign-in verification (an e-mailed code) for password sign-ins; default: `verification.mode`.
     pub verification: Option<verification::VerificationMode>,
+    /// People may sign themselves up (`/auth/signup`); their accounts live in the store.
+    pub signup: bool,
+    /// The fewest characters a new password may have (sign-up and password change).
+    pub min_password_length: usize,
+    /// How long a signed-up account waits for its e-mail address to be confirmed before it is forgotten.
+    #[serde(with = "humantime_serde")]
+    pub unconfirmed_lifetime: Duration,
 }
 
 impl Default for CredentialsSettings {
@@ -584,6 +591,9 @@ impl Default for CredentialsSettings {
             max_concurrent_verifications: 0,
             verification_queue: 16,
             verification: None,
+            signup: false,
+            min_password_length: 10,
+            unconfirmed_lifetime: Duration::from_secs(24 * 3600),
         }
     }
 }

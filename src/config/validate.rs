@@ -115,6 +115,9 @@ fn provider_problems(id: &str, provider: &ProviderSettings) -> Vec<String> {
     if id == crate::providers::credentials::PROVIDER_ID {
         problems.push(format!("{at}: `credentials` is reserved for password sign-in"));
     }
+    if id == crate::accounts::PROVIDER_ID {
+        problems.push(format!("{at}: `accounts` is reserved for signed-up password users"));
+    }
     if provider.client_id.is_empty() {
         problems.push(format!("{at}.client_id is empty"));
     }
@@ -218,10 +221,34 @@ impl Settings {
         if self.credentials.enabled {
             modes.push(("credentials.verification".into(), self.credentials.verification.unwrap_or(default)));
         }
+        if self.credentials.signup {
+            // A signed-up account's address is confirmed with a code whatever the mode.
+            modes.push(("credentials.signup".into(), super::verification::VerificationMode::Always));
+        }
         for (id, provider) in &self.providers {
             modes.push((format!("providers.{id}.verification"), provider.verification.unwrap_or(default)));
         }
         modes
+    }
+
+    /// `credentials.signup`'s own keys. That it needs a store and e-mail is
+    /// checked with sign-in verification (it counts as a mode that is on).
+    fn signup_problems(&self) -> Vec<String> {
+        let creds = &self.credentials;
+        let mut problems = Vec::new();
+        if !creds.signup {
+            return problems;
+        }
+        if !creds.enabled {
+            problems.push("credentials.signup needs password sign-in: set credentials.enabled = true".into());
+        }
+        if !(8..=128).contains(&creds.min_password_length) {
+            problems.push("credentials.min_password_length must be between 8 and 128".into());
+        }
+        if !(600..=30 * 24 * 3600).contains(&creds.unconfirmed_lifetime.as_secs()) {
+            problems.push("credentials.unconfirmed_lifetime must be between 10m and 30d".into());
+        }
+        problems
     }
 
     pub fn problems(&self) -> Vec<String> {
@@ -357,6 +384,7 @@ impl Settings {
                     .push("credentials.max_concurrent_verifications must be at most 1024 (0 = one per core)".into());
             }
         }
+        problems.extend(self.signup_problems());
 
         if let Some(source) = &self.keys.jwks {
             if let Err(e) = source.resolve() {

@@ -85,7 +85,7 @@ const MAX_SESSION_ID: usize = 64;
 
 /// A signed-in person's own session cookie: the managed-session pages are
 /// for people, not for Bearer tokens.
-fn own_session(who: &MaybeIdentity) -> Result<&Session, AppError> {
+pub(super) fn own_session(who: &MaybeIdentity) -> Result<&Session, AppError> {
     let identified = who.unless_bad_bearer()?.ok_or(AppError::Unauthenticated)?;
     identified.session.as_ref().ok_or(AppError::Forbidden("session_required"))
 }

@@ -13,6 +13,7 @@ mod pages;
 mod session_info;
 mod signin;
 mod signout;
+mod signup;
 mod token;
 mod verify;
 mod verify_only;
@@ -60,6 +61,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, sessions: web::Data<Credentials>,
         )
         .service(at!("/auth/verify-signin/resend").route(web::post().to(verify_signin::resend)))
         .service(at!("/auth/signin/credentials").route(web::post().to(signin::signin_credentials)))
+        .service(at!("/auth/signup").route(web::get().to(signup::signup_page)).route(web::post().to(signup::signup)))
+        .service(
+            at!("/auth/password")
+                .route(web::get().to(signup::password_page))
+                .route(web::post().to(signup::change_password)),
+        )
         .service(at!("/auth/signin/{provider}").route(web::get().to(oauth::start)))
         .service(at!("/auth/signin/{provider}/url").route(web::get().to(oauth::start_url)))
         .service(at!("/auth/callback/{provider}").route(web::get().to(oauth::callback)))

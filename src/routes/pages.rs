@@ -64,6 +64,8 @@ pub struct Signin<'a> {
     pub error: Option<Shown>,
     pub targets: &'a Targets,
     pub credentials: bool,
+    /// Whether people may sign up (`credentials.signup`): a link to `/auth/signup`.
+    pub signup: bool,
     /// Each provider's id and button name.
     pub providers: &'a [(&'a str, &'a str)],
     /// The username to keep in the form (a failed or refused attempt's).
@@ -94,16 +96,64 @@ pub fn signin(pages: &Pages, req: &HttpRequest, page: Signin<'_>) -> HttpRespons
             context! { url => format!("/auth/signin/{id}?{query}"), name => name }
         })
         .collect();
+    let signup_url = page.signup.then(|| with_redirect("/auth/signup", redirect_to));
     let values = context! {
         error => page.error,
         notice,
         providers,
         credentials => page.credentials,
+        signup_url,
         username => username.unwrap_or_default(),
         redirect_to => redirect_to.as_str(),
         failure_to,
     };
     Flash::shown(req, pages.page(page.status, "signin.html", values))
+}
+
+/// `path?redirect_to=…`, or `path` alone for the default target.
+fn with_redirect(path: &str, redirect_to: &ReturnTo) -> String {
+    if redirect_to.as_str() == "/" {
+        return path.to_owned();
+    }
+    let query: String =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_to", redirect_to.as_str()).finish();
+    format!("{path}?{query}")
+}
+
+/// What the sign-up form shows: the refusal, and what was typed (never the password).
+pub struct Signup<'a> {
+    pub status: StatusCode,
+    pub error: Option<Shown>,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub min_password: usize,
+    pub redirect_to: &'a ReturnTo,
+}
+
+/// `GET /auth/signup`: the sign-up form.
+pub fn signup(pages: &Pages, page: Signup<'_>) -> HttpResponse {
+    let values = context! {
+        error => page.error,
+        username => page.username,
+        email => page.email,
+        min_password => page.min_password,
+        redirect_to => page.redirect_to.as_str(),
+        signin_url => with_redirect("/auth/signin", page.redirect_to),
+    };
+    pages.page(page.status, "signup.html", values)
+}
+
+/// `GET /auth/password`: the form to change one's password.
+pub fn password(
+    pages: &Pages,
+    status: StatusCode,
+    username: &str,
+    min_password: usize,
+    notice: Option<&str>,
+    error: Option<Shown>,
+) -> HttpResponse {
+    let values = context! { username, min_password, notice, error };
+    pages.page(status, "password.html", values)
 }
 
 /// `GET /`: who is signed in, or a link to sign in; the notice `req` carries.
@@ -205,14 +255,40 @@ mod tests {
             error: Some(Shown::new("x", "<b>bad</b>")),
             targets: &targets,
             credentials: true,
+            signup: true,
             providers: &[("corp", "<Corp & \"Co\">")],
             username: Some("\"><script>alert(1)</script>"),
         };
         let html = body(signin(&pages, &req, page));
+        assert!(html.contains("<a href=\"/auth/signup\">Create an account</a>"), "{html}");
         assert!(html.contains("Sign in with &lt;Corp &amp; &quot;Co&quot;&gt;"), "{html}");
         assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "{html}");
         assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"), "{html}");
         assert!(!html.contains("<script") && !html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn the_sign_up_form_keeps_what_was_typed_escaped_and_links_back_with_the_target() {
+        let pages = Pages::load(&Default::default()).unwrap();
+        let policy = crate::return_to::RedirectPolicy::new(&url::Url::parse("http://gate.test").unwrap(), &[]);
+        let redirect_to = ReturnTo::parse(Some("/app?x=1"), &policy);
+        let page = Signup {
+            status: StatusCode::CONFLICT,
+            error: Some(Shown::new("username_taken", "That username is taken.")),
+            username: "<alice>",
+            email: "a\"@example.com",
+            min_password: 12,
+            redirect_to: &redirect_to,
+        };
+        let response = signup(&pages, page);
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let html = body(response);
+        assert!(html.contains("value=\"&lt;alice&gt;\""), "{html}");
+        assert!(html.contains("value=\"a&quot;@example.com\""), "{html}");
+        assert!(html.contains("minlength=\"12\"") && html.contains("At least 12 characters"), "{html}");
+        assert!(html.contains("data-error=\"username_taken\""), "{html}");
+        assert!(html.contains("href=\"/auth/signin?redirect_to=%2Fapp%3Fx%3D1\""), "{html}");
+        assert!(!html.contains("name=\"password\" value"), "a password is never echoed");
     }
 
     #[test]
@@ -224,12 +300,14 @@ mod tests {
             error: None,
             targets: &targets,
             credentials: true,
+            signup: false,
             providers: &[],
             username: None,
         };
         let plain = signin(&pages, &TestRequest::default().to_http_request(), page());
         assert!(plain.headers().get("set-cookie").is_none(), "no notice, nothing to remove");
         let html = body(plain);
+        assert!(!html.contains("/auth/signup"), "sign-up is off: no link");
         assert!(html.contains("name=\"remember\" value=\"true\">"), "{html}");
         assert!(!html.contains("checked") && !html.contains(SIGNED_OUT), "{html}");
 

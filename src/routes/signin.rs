@@ -5,6 +5,7 @@
 //! sign-in hook) before its session is sealed.
 
 use super::pages;
+use crate::accounts::{self, AccountError};
 use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::hooks::{DenyCode, Hooks, Profile, Refusal};
@@ -285,7 +286,8 @@ pub async fn admit(
     claims: Option<&serde_json::Value>,
     user: User,
 ) -> Result<User, SigninError> {
-    let profile = Profile { provider, claims, user, password: provider == PROVIDER_ID };
+    let password = provider == PROVIDER_ID || provider == accounts::PROVIDER_ID;
+    let profile = Profile { provider, claims, user, password };
     state.hooks.apply(profile).await.map_err(SigninError::from)
 }
 
@@ -327,6 +329,7 @@ fn signin_form(
         error,
         targets,
         credentials: state.credentials.is_some(),
+        signup: state.accounts.is_some(),
         providers: &providers,
         username,
     };
@@ -446,37 +449,55 @@ pub async fn signin_credentials(
             return Ok(page);
         }
     };
-    let user = match credentials.verify(&username, form.password).await {
-        Ok(user) => user,
+    // The users file first; a name it does not have may be a signed-up account's.
+    let checked = match (&state.accounts, credentials.account_id(&username)) {
+        (Some(accounts), None) => match accounts.sign_in(&credentials, &username, form.password).await {
+            Ok(account) => Ok(account.map(|account| (account.user, accounts::PROVIDER_ID, account.confirmed))),
+            Err(AccountError::Busy) => Err(Busy),
+            Err(error) => {
+                attempt.not_made().await;
+                tracing::warn!(%error, "sign-in: the signed-up accounts could not be read");
+                return Err(AppError::Unavailable("store_unavailable"));
+            }
+        },
+        _ => credentials.verify(&username, form.password).await.map(|user| user.map(|user| (user, PROVIDER_ID, true))),
+    };
+    let found = match checked {
+        Ok(found) => found,
         Err(Busy) => {
             attempt.not_made().await;
             tracing::warn!(client = ?client, "sign-in turned away: too many password checks waiting");
             return Err(AppError::Overloaded { retry_after_secs: 1 });
         }
     };
-    let Some(user) = user else {
+    let Some((user, provider, confirmed)) = found else {
         attempt.failed();
         tracing::info!(username = %credentials.logged_name(&username), client = ?client, "sign-in failed");
         metrics::signin_failed(PROVIDER_ID, SigninError::InvalidCredentials.code());
         return answering.failed(SigninError::InvalidCredentials, &targets, &state.hooks, Some((&username, secure)));
     };
     attempt.succeeded().await;
-    let user = match admit(&state, PROVIDER_ID, None, user).await {
+    let user = match admit(&state, provider, None, user).await {
         Ok(user) => user,
         Err(error) => {
-            metrics::signin_failed(PROVIDER_ID, error.code());
+            metrics::signin_failed(provider, error.code());
             return answering.failed(error, &targets, &state.hooks, Some((&username, secure)));
         }
     };
-    let session = sessions.codec.start(user, PROVIDER_ID, form.remember, None).map_err(AppError::internal)?;
-    let (session, next) = match super::verify_signin::gate(&req, &state, &sessions, session, &targets.success).await {
+    let session = sessions.codec.start(user, provider, form.remember, None).map_err(AppError::internal)?;
+    let gated = if confirmed {
+        super::verify_signin::gate(&req, &state, &sessions, session, &targets.success).await
+    } else {
+        super::verify_signin::confirm(&req, &state, session, &targets.success).await
+    };
+    let (session, next) = match gated {
         Ok(next) => next,
         Err(refused) => return Ok(refused),
     };
     set_session(&req, &session)?;
     super::managed::record_sign_in(&state, &sessions, &req, &session, None).await;
-    tracing::info!(user = %session.user.id, provider = PROVIDER_ID, "signed in");
-    metrics::signed_in(PROVIDER_ID);
+    tracing::info!(user = %session.user.id, provider, "signed in");
+    metrics::signed_in(provider);
     match answering {
         Answering::Browser => Ok(see_other(&next)),
         Answering::Json => {

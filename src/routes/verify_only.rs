@@ -16,9 +16,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 pub const CODE: &str = "verify_only_replica";
 
 /// The routes a verify-only replica refuses, every method.
-const MINTING_ROUTES: [&str; 7] = [
+const MINTING_ROUTES: [&str; 8] = [
     "/auth/signin",
     "/auth/signin/credentials",
+    "/auth/signup",
     "/auth/signin/{provider}",
     "/auth/callback/{provider}",
     "/auth/link/{provider}",
@@ -43,7 +44,7 @@ async fn refuse(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         return Ok(HttpResponse::SeeOther().insert_header((LOCATION, target.as_str())).finish());
     }
     // Browsers get a page; API clients (and `/auth/tokens`, always) JSON.
-    let browser_route = req.path().starts_with("/auth/signin") || req.path().starts_with("/auth/callback");
+    let browser_route = ["/auth/signin", "/auth/signup", "/auth/callback"].iter().any(|p| req.path().starts_with(p));
     if browser_route && !pages::accepts_json(&req) {
         return Ok(pages::verify_only(&state.pages, CODE));
     }

@@ -14,16 +14,19 @@
 //! Error codes: `invalid_code` (with the attempts left), `code_expired`,
 //! `code_used`, `too_many_attempts` (the pending session is ended),
 //! `resend_too_soon`, `email_failed`, `no_email`, `store_unavailable`,
-//! `no_pending_signin`. Browsers get pages, JSON callers JSON.
+//! `no_pending_signin`, `account_gone` (a signed-up account that expired
+//! unconfirmed). A right code for a signed-up account confirms its address.
+//! Browsers get pages, JSON callers JSON.
 
 use super::pages;
 use super::signin::see_other;
+use crate::accounts;
 use crate::credentials::Credentials;
 use crate::errors::AppError;
 use crate::return_to::ReturnTo;
 use crate::session::Session;
 use crate::state::AppState;
-use crate::verification::{CheckError, Decision, SendError};
+use crate::verification::{CheckError, Decision, SendError, Verifier};
 use crate::web::{clear_session, set_session, MaybeIdentity, SameOrigin};
 use actix_web::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use actix_web::http::StatusCode;
@@ -57,7 +60,8 @@ pub fn pending_url(redirect_to: &ReturnTo) -> String {
     page_url(redirect_to, None)
 }
 
-fn wants_json(req: &HttpRequest) -> bool {
+/// JSON for a JSON body or `Accept: application/json`; a page otherwise.
+pub(super) fn wants_json(req: &HttpRequest) -> bool {
     let json_body = req
         .headers()
         .get(CONTENT_TYPE)
@@ -77,6 +81,7 @@ fn message(code: &str) -> &'static str {
         "no_email" => "Your account has no e-mail address to send a sign-in code to. Ask an administrator.",
         "store_unavailable" => "Sign-in cannot be confirmed right now. Please try again shortly.",
         "no_pending_signin" => "No sign-in is waiting to be confirmed. Please sign in again.",
+        "account_gone" => "This account is no longer waiting to be confirmed. Please sign up again.",
         "sent" => "A new code is on its way.",
         _ => "Please enter the code from the e-mail.",
     }
@@ -158,15 +163,40 @@ pub async fn gate(
             tracing::info!(user = %session.user.id, provider = %session.provider, code, "sign-in refused: it cannot be verified");
             Err(failure(req, state, StatusCode::FORBIDDEN, code))
         }
-        Decision::Verify => {
-            let pending = verifier.pending(session);
-            if let Err(error) = verifier.send_code(&pending, false).await {
-                return Err(send_failure(req, state, &error));
-            }
-            tracing::info!(user = %pending.user.id, provider = %pending.provider, "sign-in waits for its e-mailed code");
-            Ok((pending, page_url(redirect_to, None)))
-        }
+        Decision::Verify => challenge(req, state, verifier, session, redirect_to).await,
     }
+}
+
+/// The first sign-in of a signed-up account whose address is not yet
+/// confirmed: always a code, whatever the verification mode.
+pub async fn confirm(
+    req: &HttpRequest,
+    state: &AppState,
+    session: Session,
+    redirect_to: &ReturnTo,
+) -> Result<(Session, String), HttpResponse> {
+    let Some(verifier) = state.verification.as_deref() else {
+        // Validation makes sure sign-up has e-mail and a store; this is a wiring fault.
+        tracing::error!("a signed-up account needs its address confirmed, but sign-in verification is off");
+        return Err(failure(req, state, StatusCode::SERVICE_UNAVAILABLE, "email_failed"));
+    };
+    challenge(req, state, verifier, session, redirect_to).await
+}
+
+/// Mark `session` pending, e-mail its code, and send the person to the code form.
+async fn challenge(
+    req: &HttpRequest,
+    state: &AppState,
+    verifier: &Verifier,
+    session: Session,
+    redirect_to: &ReturnTo,
+) -> Result<(Session, String), HttpResponse> {
+    let pending = verifier.pending(session);
+    if let Err(error) = verifier.send_code(&pending, false).await {
+        return Err(send_failure(req, state, &error));
+    }
+    tracing::info!(user = %pending.user.id, provider = %pending.provider, "sign-in waits for its e-mailed code");
+    Ok((pending, page_url(redirect_to, None)))
 }
 
 #[derive(Deserialize)]
@@ -267,6 +297,24 @@ pub async fn submit(
         Err(error @ CheckError::Store(_)) => {
             tracing::warn!(%error, "the sign-in code could not be checked");
             return Ok(failure(&req, &state, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+        }
+    }
+    if session.provider == accounts::PROVIDER_ID {
+        // The code reached the account's address: it is confirmed (a no-op once it is).
+        let Some(accounts) = state.accounts.as_deref() else {
+            return Ok(failure(&req, &state, StatusCode::FORBIDDEN, "account_gone"));
+        };
+        match accounts.confirm(&session.user.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(user = %session.user.id, "the signed-up account expired before its code came back");
+                clear_session(&req);
+                return Ok(failure(&req, &state, StatusCode::FORBIDDEN, "account_gone"));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the account could not be confirmed");
+                return Ok(failure(&req, &state, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+            }
         }
     }
     let session = verifier.verified(session, sessions.codec.lifetimes());

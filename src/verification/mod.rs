@@ -186,6 +186,7 @@ impl Verifier {
             settings.providers.iter().filter_map(|(id, provider)| Some((id.clone(), provider.verification?))).collect();
         if let Some(mode) = settings.credentials.verification {
             modes.insert(PROVIDER_ID.into(), mode);
+            modes.insert(crate::accounts::PROVIDER_ID.into(), mode);
         }
         let verification = &settings.verification;
         let devices = DeviceCodec::new(keys, clock.clone(), secs(verification.device_lifetime))

@@ -22,6 +22,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("verify-signin.html", include_str!("templates/verify-signin.html")),
     ("message.html", include_str!("templates/message.html")),
     ("sessions.html", include_str!("templates/sessions.html")),
+    ("signup.html", include_str!("templates/signup.html")),
+    ("password.html", include_str!("templates/password.html")),
     ("style.css", include_str!("templates/style.css")),
 ];
 
