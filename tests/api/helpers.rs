@@ -62,6 +62,7 @@ groups = [{}]
     })
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     /// Keeps cookies and does not follow redirects.
@@ -315,6 +316,16 @@ impl TestApp {
 
     pub async fn verify(&self) -> Response {
         self.get("/auth/verify").await
+    }
+
+    /// `GET /auth/session`'s JSON.
+    pub async fn session_json(&self) -> serde_json::Value {
+        self.get("/auth/session").await.json().await.unwrap()
+    }
+
+    /// The same gateway in a browser of its own (an empty cookie jar).
+    pub fn other_browser(&self) -> TestApp {
+        TestApp { client: client(), ..self.clone() }
     }
 
     /// Seal a session as the app would, and return it as a Cookie header.

@@ -272,3 +272,58 @@ async fn a_tampered_or_oversized_flow_cookie_at_a_link_callback_is_a_redirect_no
         assert_eq!(error_of(&response), "flow_expired");
     }
 }
+
+/// The browser part of linking, end to end: a password session links the
+/// real test IdP through its login form in headless Chromium, sees the link
+/// in `/auth/session`, and unlinks it with a same-origin POST.
+#[tokio::test]
+async fn a_person_links_and_unlinks_a_provider_in_a_real_browser() {
+    use crate::support::idp::{IdpOptions, TestIdp};
+    use crate::support::require::{require, Tool};
+    let chromium = require(Tool::Chromium);
+    require(Tool::Playwright);
+    // The browser posts with `Origin: http://127.0.0.1:PORT`: that is the public URL.
+    let port = crate::support::network::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let idp = TestIdp::start(IdpOptions {
+        redirect_uris: vec![format!("{public}/auth/callback/corp")],
+        ..Default::default()
+    })
+    .await;
+    let app = spawn_app_with(|s| {
+        s.server.listen = format!("127.0.0.1:{port}");
+        s.server.public_url = public.clone();
+        s.providers.insert("corp".into(), idp.provider());
+    })
+    .await;
+    wait_ready(&app).await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new(require(Tool::Node))
+        .arg(repo.join("tests/browser/link.mjs"))
+        .args(["--base-url", &app.address, "--username", ALICE, "--password", ALICE_PASSWORD])
+        .args(["--provider", "corp", "--idp-login", "alice", "--idp-password", "alice-password"])
+        .arg("--chromium")
+        .arg(&chromium)
+        .current_dir(repo)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the browser script did not finish in 90 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["idp_login_url"].as_str().unwrap().starts_with(&idp.issuer), "{report}");
+    assert_eq!(report["before"]["user"]["id"], ALICE, "{report}");
+    assert_eq!(report["before"]["linked"], serde_json::json!([]), "{report}");
+    let linked = report["linked"]["linked"].as_array().unwrap();
+    assert_eq!(linked.len(), 1, "{report}");
+    assert_eq!(linked[0]["provider"], "corp", "{report}");
+    assert_eq!(report["linked"]["user"]["id"], ALICE, "still alice's session: {report}");
+    assert_eq!(report["unlinked_status"], 200, "{report}");
+    assert_eq!(report["after"]["linked"], serde_json::json!([]), "{report}");
+}

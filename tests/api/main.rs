@@ -43,5 +43,6 @@ mod signin_credentials;
 mod signin_targets;
 mod signin_verification;
 mod signout;
+mod signup;
 mod support;
 mod verify;

@@ -36,10 +36,6 @@ async fn spawn(smtp: &SmtpSink, mode: VerificationMode, redis: Option<&RedisServ
 }
 
 impl TestApp {
-    async fn session_json(&self) -> serde_json::Value {
-        self.get("/auth/session").await.json().await.unwrap()
-    }
-
     async fn submit_code(&self, code: &str) -> reqwest::Response {
         self.post_form("/auth/verify-signin", &[("code", code)]).await
     }
