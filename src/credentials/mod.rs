@@ -55,11 +55,13 @@ pub struct Identified {
     pub session: Option<Session>,
     /// The identity headers, built once per opened token (by `web`).
     headers: OnceLock<Headers>,
+    /// The `X-Auth-Assertion` last sent for this credential (with `[assertion]`).
+    pub assertion: crate::assertion::Slot,
 }
 
 impl Identified {
     pub fn new(identity: Identity, session: Option<Session>) -> Identified {
-        Identified { identity, session, headers: OnceLock::new() }
+        Identified { identity, session, headers: OnceLock::new(), assertion: Default::default() }
     }
 
     /// About how many bytes this takes in memory once its headers are built:

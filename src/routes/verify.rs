@@ -148,7 +148,7 @@ fn verdict(req: &HttpRequest, state: &AppState, credentials: &Credentials, outco
         pass_linked_tokens(state, credentials, session, &mut response);
     }
     let identity = &identified.identity;
-    if let Some(assertion) = assertion(req, state, identity) {
+    if let Some(assertion) = assertion(req, state, identified) {
         response.headers_mut().insert(const { HeaderName::from_static(ASSERTION) }, assertion);
     }
     if state.policy_active {
@@ -172,10 +172,11 @@ fn verdict(req: &HttpRequest, state: &AppState, credentials: &Credentials, outco
 /// host that is missing, repeated, from an untrusted peer or that does not
 /// parse gives no assertion (fail closed: an upstream that requires one
 /// refuses), never one for an audience made up.
-fn assertion(req: &HttpRequest, state: &AppState, identity: &Identity) -> Option<HeaderValue> {
+fn assertion(req: &HttpRequest, state: &AppState, identified: &Identified) -> Option<HeaderValue> {
     let assertions = state.assertions.as_ref()?;
+    let (slot, identity) = (&identified.assertion, &identified.identity);
     if let Some(audience) = assertions.audience() {
-        return assertions.assertion(identity, audience);
+        return assertions.assertion_in(slot, identity, audience);
     }
     if !state.proxies.peer_is_trusted(req) {
         return None;
@@ -185,7 +186,7 @@ fn assertion(req: &HttpRequest, state: &AppState, identity: &Identity) -> Option
         return None;
     };
     let audience = crate::assertion::audience_from_host(host.to_str().ok()?)?;
-    assertions.assertion(identity, &audience)
+    assertions.assertion_in(slot, identity, &audience)
 }
 
 /// `X-Auth-Access-Token-{id}` for each linked provider with
