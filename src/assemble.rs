@@ -6,10 +6,10 @@
 use crate::accounts::Accounts;
 use crate::assertion::Assertions;
 use crate::clock::SharedClock;
-use crate::config::{ConfigError, Mode, SessionFormat, SessionRole, Settings};
+use crate::config::{ConfigError, Mode, SessionRole, Settings};
 use crate::credentials::provider_token::refresh_tokens::KnownRefreshTokens;
 use crate::credentials::{ApiTokens, Credentials, ProviderBearer};
-use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing};
+use crate::crypto::keys::{self, JwkSet, KeyAlg, KeyError, KeyRing, KeyRules};
 use crate::hooks::Hooks;
 use crate::policy::Policy;
 use crate::providers::credentials::{CredentialsProvider, VerifyLimits};
@@ -59,40 +59,6 @@ fn load_keys(settings: &Settings, init: KeyInit) -> Result<JwkSet, String> {
         },
     };
     result.map_err(|e| format!("keys: {e}"))
-}
-
-/// What the key set must hold for the session format and role: a
-/// verify-only replica nothing that mints, a full one a signing key.
-fn key_role_problems(settings: &Settings, keys: &JwkSet) -> Vec<String> {
-    let session = &settings.session;
-    let has_pairs = keys.current_pair(true).is_some() && keys.current_pair(false).is_some();
-    let mut problems = Vec::new();
-    if session.format == SessionFormat::Nested && !has_pairs {
-        problems.push(
-            "keys: session.format = \"nested\" needs an encryption and a signing key pair; \
-             run `sealgate keygen --alg ECDH-ES+A256KW --sign ES256`"
-                .into(),
-        );
-    }
-    match session.role {
-        SessionRole::Verify if keys.holds_minting_keys() => problems.push(
-            "keys: session.role = \"verify\" but the key set holds a symmetric root key or a signing private key, \
-             which could mint sessions; give this replica the file `sealgate keys export --verify-only` writes"
-                .into(),
-        ),
-        SessionRole::Full if session.format == SessionFormat::Nested && has_pairs && !keys.can_sign() => problems.push(
-            "keys: the key set holds no private half of the current signing key, so this replica cannot sign \
-             sessions; set session.role = \"verify\" for a verify-only replica"
-                .into(),
-        ),
-        SessionRole::Full if keys.current_oct().is_none() => problems.push(
-            "keys: the key set has no symmetric key, which flow cookies and API tokens need; \
-             a set without one is for session.role = \"verify\""
-                .into(),
-        ),
-        _ => {}
-    }
-    problems
 }
 
 impl Gateway {
@@ -163,7 +129,8 @@ impl Gateway {
         let init = if problems.is_empty() { init } else { KeyInit::ReadOnly };
         let keys = load_keys(&settings, init).map_err(|e| problems.push(e)).ok();
         if let Some(keys) = &keys {
-            problems.extend(key_role_problems(&settings, keys));
+            problems
+                .extend(KeyRules::from_settings(&settings).problems(keys).into_iter().map(|p| format!("keys: {p}")));
         }
         let public_url = settings.public_url();
         let (Some(keys), Some(public_url), Some(store), true) = (keys, public_url, store, problems.is_empty()) else {

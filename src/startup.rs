@@ -6,7 +6,7 @@
 pub use crate::assemble::{Gateway, KeyInit};
 use crate::config::{ConfigError, Settings};
 use crate::credentials::Credentials;
-use crate::crypto::keys::{KeyFile, KeyRing};
+use crate::crypto::keys::{KeyFile, KeyRing, KeyRules};
 use crate::errors::AppError;
 use crate::reload::Reloader;
 use crate::routes;
@@ -42,7 +42,8 @@ pub enum StartupError {
 fn reloader(settings: &Settings, key_ring: &KeyRing, state: &AppState, sessions: &Credentials) -> Reloader {
     let mut reloader = Reloader::new(settings.keys.reload_interval);
     if settings.keys.jwks.is_none() {
-        reloader.watch(Arc::new(KeyFile { path: settings.keys.path.clone(), ring: key_ring.clone() }));
+        let rules = KeyRules::from_settings(settings);
+        reloader.watch(Arc::new(KeyFile { path: settings.keys.path.clone(), ring: key_ring.clone(), rules }));
     }
     if let Some(credentials) = &state.credentials {
         reloader.watch(credentials.clone());

@@ -9,7 +9,8 @@
 //! key that every replica opens with, then, once all have it, `activate`.
 //!
 //! A running gateway holds its set in a [`KeyRing`], which [`KeyFile`]
-//! replaces when the file changes (see `crate::reload`).
+//! replaces when the file changes (see `crate::reload`), if the new set
+//! meets the same [`KeyRules`] as the set it started with.
 //!
 //! A root key is never used directly. For each [`Purpose`] sealgate derives a
 //! separate key with HKDF-SHA256, so a value sealed for one purpose (a flow
@@ -18,10 +19,12 @@
 mod jwk;
 mod pair;
 mod ring;
+mod rules;
 
 pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
 pub use pair::{EncCurve, PairKey, PairKind, SignAlg, ECDH_ALG};
 pub use ring::{generation, KeyRing, Keyed};
+pub use rules::KeyRules;
 
 use crate::config::{Mode, Settings};
 use hkdf::Hkdf;
@@ -268,12 +271,15 @@ pub fn retire(path: &Path, kid: &str) -> Result<KeyState, KeyError> {
     Ok(state)
 }
 
-/// The key file a running gateway watches: a change that parses replaces
-/// the ring's set; one that does not is refused, and the set stays.
+/// The key file a running gateway watches: a change that parses and meets
+/// the replica's [`KeyRules`] (checked at start too) replaces the ring's
+/// set; one that does not is refused whole, and the set stays. So a
+/// verify-only replica never takes in a key that mints.
 #[derive(Debug)]
 pub struct KeyFile {
     pub path: std::path::PathBuf,
     pub ring: KeyRing,
+    pub rules: KeyRules,
 }
 
 impl crate::reload::Reloadable for KeyFile {
@@ -288,6 +294,10 @@ impl crate::reload::Reloadable for KeyFile {
     fn reload(&self, bytes: &[u8]) -> Result<Option<String>, String> {
         let text = std::str::from_utf8(bytes).map_err(|_| "the key set is not UTF-8".to_owned())?;
         let set = JwkSet::from_json(text)?;
+        let problems = self.rules.problems(&set);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
         if set.same_keys(&self.ring.current()) {
             return Ok(None);
         }
@@ -336,6 +346,34 @@ mod tests {
         assert_ne!(mac.as_slice(), root.secret());
         let other = JwkSet::generate(KeyAlg::Dir);
         assert_ne!(*mac, *derive_mac_key(&other, Purpose::Flow, "signin-code").unwrap());
+    }
+
+    #[test]
+    fn a_verify_only_replica_refuses_a_reloaded_set_that_could_mint_and_keeps_its_keys() {
+        use crate::config::{SessionFormat, SessionRole};
+        use crate::reload::Reloadable;
+        let full = JwkSet::generate_nested(PairKind::Enc(EncCurve::P256), PairKind::Sig(SignAlg::Es256)).unwrap();
+        let exported = full.verify_only().unwrap();
+        let ring = KeyRing::new(exported.clone());
+        let sealer = crate::crypto::nested::NestedSealer::new(&ring.set(), Purpose::Session, 8192).unwrap();
+        let rules = KeyRules { format: SessionFormat::Nested, role: SessionRole::Verify };
+        let file = KeyFile { path: "verify.jwks.json".into(), ring: ring.clone(), rules };
+
+        let refused = file.reload(full.to_json().as_bytes()).unwrap_err();
+        assert!(refused.contains("could mint sessions"), "{refused}");
+        assert!(ring.current().same_keys(&exported), "the keys in force stay");
+        assert!(!sealer.can_seal(), "nothing that follows the ring took the signing key");
+
+        // The same file for a full replica, and a rotated export for this one, are taken.
+        let full_file = KeyFile { rules: KeyRules { role: SessionRole::Full, ..rules }, ..file };
+        assert!(full_file.reload(full.to_json().as_bytes()).unwrap().is_some());
+        let mut rotated = full.clone();
+        rotated.add_generated_pair(PairKind::Sig(SignAlg::Es256), KeyState::Next).unwrap();
+        let rotated = rotated.verify_only().unwrap();
+        let file = KeyFile { rules, ..full_file };
+        assert!(file.reload(rotated.to_json().as_bytes()).unwrap().is_some());
+        assert!(ring.current().same_keys(&rotated));
+        assert!(!sealer.can_seal());
     }
 
     #[test]

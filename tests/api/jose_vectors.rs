@@ -1,6 +1,8 @@
 //! RFC 7520 examples (JOSE cookbook, public domain; copied into
 //! tests/vectors/jose-cookbook): our key loading and strict decryption path
-//! must agree with them.
+//! must agree with them. (The signature check of the nested format's inner
+//! layer is held to RFC 7515 A.3, ES256, and RFC 8037 A.4, EdDSA, in
+//! `src/crypto/nested/tests.rs`: it is private to the sealer.)
 
 use sealgate::crypto::jwe::{decrypt_with_key, split_strict};
 use sealgate::crypto::keys::decode_oct;

@@ -5,8 +5,10 @@
 //! formats is a rotation. (The whole session suite also runs in the nested
 //! format: scripts/test.sh, `SEALGATE_TEST_SESSION_FORMAT`.)
 
-use crate::helpers::{header, location, sealed_alg, set_cookies, spawn_in, test_settings, try_spawn_in, TestApp};
+use crate::helpers::{captured_logs, header, location, sealed_alg, set_cookies, spawn_in, test_settings};
+use crate::helpers::{try_spawn_in, TestApp};
 use crate::helpers::{ALICE, ALICE_PASSWORD};
+use crate::keys::eventually;
 use sealgate::clock::ManualClock;
 use sealgate::config::{SessionFormat, SessionRole, Settings};
 use sealgate::crypto::keys::{self, EncCurve, JwkSet, KeyAlg, KeyState, PairKind, SignAlg};
@@ -14,6 +16,7 @@ use sealgate::identity::User;
 use sealgate::session::{Lifetimes, SessionCodec};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tempfile::TempDir;
 
 const KINDS: [(EncCurve, SignAlg); 2] = [(EncCurve::P256, SignAlg::Es256), (EncCurve::X25519, SignAlg::EdDsa)];
@@ -163,6 +166,80 @@ async fn startup_accepts_a_key_file_without_the_signing_private_key_only_in_role
     assert!(!replica.sessions.codec.can_mint());
     let session = replica.sessions.codec.start(User::new(ALICE), "cli", true, None).unwrap();
     assert!(replica.sessions.codec.seal(&session).is_err(), "a verify-only replica cannot seal a session");
+}
+
+/// A verify-only replica's key file is reloaded while it runs (on change and
+/// on `SIGHUP`, through one check). A file that would give it a key that
+/// mints (the tier's whole set; the export plus a symmetric root key; the
+/// export with the signing private key put back) is refused whole, with an
+/// error in the log, and the keys in force stay: it still opens the tier's
+/// sessions and still renews none. A rotated export is taken.
+#[tokio::test]
+async fn a_verify_only_replica_refuses_a_reloaded_key_file_that_could_mint() {
+    let (tier, replica) = tier_and_replica(EncCurve::P256, SignAlg::Es256, |s| {
+        s.keys.reload_interval = Duration::from_millis(50);
+    })
+    .await;
+    let cookie =
+        format!("{}={}", tier.cookie_name(), session_cookie(&tier, &tier.sign_in(ALICE, ALICE_PASSWORD).await));
+    assert_eq!(replica.verify_cookie(&cookie).await, 200);
+    assert!(!replica.sessions.codec.can_mint());
+
+    let tier_text = std::fs::read_to_string(&tier.keys_path).unwrap();
+    let exported = std::fs::read_to_string(&replica.keys_path).unwrap();
+    let signing_d = |file: &serde_json::Value| {
+        file["keys"].as_array().unwrap().iter().find(|k| k["use"] == "sig").unwrap()["d"].clone()
+    };
+    let tier_file: serde_json::Value = serde_json::from_str(&tier_text).unwrap();
+    let secret = signing_d(&tier_file);
+    let with_signer = {
+        let mut file: serde_json::Value = serde_json::from_str(&exported).unwrap();
+        for key in file["keys"].as_array_mut().unwrap().iter_mut().filter(|k| k["use"] == "sig") {
+            key["d"] = secret.clone();
+        }
+        file.to_string()
+    };
+    let with_root = {
+        let mut set = JwkSet::from_json(&exported).unwrap();
+        set.add_generated(KeyAlg::Dir, KeyState::Next);
+        set.to_json()
+    };
+    let shown = replica.keys_path.display().to_string();
+    let refusals = || {
+        captured_logs()
+            .lines()
+            .filter(|line| line.contains("reload refused") && line.contains(&shown) && line.contains("could mint"))
+            .count()
+    };
+    for (what, text) in
+        [("the tier's key file", &tier_text), ("a root key", &with_root), ("the signing d", &with_signer)]
+    {
+        let before = refusals();
+        std::fs::write(&replica.keys_path, text).unwrap();
+        eventually(&format!("{what} is refused"), || async { refusals() > before }).await;
+        assert!(!replica.sessions.codec.can_mint(), "{what}: the replica cannot mint");
+        assert_eq!(replica.verify_cookie(&cookie).await, 200, "{what}: the keys in force stay");
+    }
+    // Past half the idle lifetime: with a signing key in force it would renew; it does not.
+    replica.clock.advance(replica.settings.session.idle_lifetime.as_secs() as i64 / 2 + 10);
+    let verified = replica.get_with_cookie("/auth/verify", &cookie).await;
+    assert_eq!(verified.status(), 200);
+    assert!(set_cookies(verified.headers()).is_empty(), "no renewal: no key that mints was taken in");
+    assert!(!captured_logs().contains(secret.as_str().unwrap()), "the signing private key is never logged");
+
+    // The tier rotates its key pairs; the new export is taken, and its sessions open on the replica.
+    keys::keygen_pair(&tier.keys_path, PairKind::Enc(EncCurve::P256), PairKind::Sig(SignAlg::Es256), false).unwrap();
+    keys::export_verify_only(&tier.keys_path, &replica.keys_path).unwrap();
+    let rotated = keys::read_key_set(&tier.keys_path).unwrap();
+    let lifetimes = Lifetimes { idle: 3600, absolute: 7200 };
+    let codec =
+        SessionCodec::in_format(&rotated, Arc::new(tier.clock.clone()), lifetimes, 16384, SessionFormat::Nested, false)
+            .unwrap();
+    let session = codec.start(User::new(ALICE), "credentials", true, None).unwrap();
+    let rotated_cookie = format!("{}={}", tier.cookie_name(), codec.seal(&session).unwrap());
+    eventually("the rotated export is taken", || async { replica.verify_cookie(&rotated_cookie).await == 200 }).await;
+    assert_eq!(replica.verify_cookie(&cookie).await, 200, "sessions of the previous keys still open");
+    assert!(!replica.sessions.codec.can_mint());
 }
 
 /// The verify-only key file with its signing key's public half replaced by

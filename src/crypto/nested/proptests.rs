@@ -59,12 +59,14 @@ fn sealers() -> &'static [NestedSealer; 2] {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
-    /// Whatever `split_inner` accepts, the reference accepts, and its header
-    /// is of the closed shape.
+    /// Whatever `split_inner` accepts, the reference accepts, its header
+    /// is of the closed shape, and what it says is signed is the token up to
+    /// its last dot.
     #[test]
     fn split_inner_accepts_nothing_the_reference_refuses(token in token()) {
         if let Ok(inner) = split_inner(&token, 1024) {
             prop_assert!(reference_accepts(&token, 1024), "accepted {token:?}");
+            prop_assert_eq!(Some(inner.signing_input), token.rsplit_once('.').map(|(input, _)| input));
             let header = token.split('.').next().unwrap_or_default();
             let value: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap_or_default())
                 .unwrap_or_default();

@@ -321,3 +321,94 @@ fn debug_shows_no_key_material() {
         }
     }
 }
+
+/// A published example under tests/vectors.
+fn vector(file: &str) -> Value {
+    let path = format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A nested key set whose signing key is the example's (under our kid), with
+/// its private half or, as a verify-only replica holds it, without.
+fn set_with_vector_key(v: &Value, sig: SignAlg, private: bool) -> JwkSet {
+    let enc = match sig {
+        SignAlg::Es256 => EncCurve::P256,
+        SignAlg::EdDsa => EncCurve::X25519,
+    };
+    let mut file: Value = serde_json::from_str(&nested_set(enc, sig).to_json()).unwrap();
+    for key in file["keys"].as_array_mut().unwrap().iter_mut().filter(|k| k["use"] == "sig") {
+        let key = key.as_object_mut().unwrap();
+        key.remove("d");
+        for member in ["x", "y", "d"].into_iter().filter(|m| private || *m != "d") {
+            if let Some(value) = v["input"]["key"].get(member) {
+                key.insert(member.into(), value.clone());
+            }
+        }
+    }
+    let set = JwkSet::from_json(&file.to_string()).unwrap();
+    if private {
+        set
+    } else {
+        set.verify_only().unwrap()
+    }
+}
+
+/// The known answers of the inner layer's signature check (`SigKey::verify`,
+/// what `open` runs once the JWS is pinned to a key): RFC 7515 A.3 (ES256,
+/// P-256) and RFC 8037 A.4 (EdDSA, Ed25519). ECDSA signs with a random
+/// nonce, so the known answer is that the published signature verifies
+/// under the published public key, not that we sign the same bytes.
+///
+/// The examples' headers are `{"alg":...}` alone: `open` refuses them as
+/// no signer of ours (no `kid`, no `typ`; asserted below), and a `kid`
+/// added would change what is signed. So the check below `open`'s pins is
+/// driven directly, with a key set holding the RFC key as a verify-only
+/// replica does (its public half, our kid).
+#[test]
+fn the_signature_check_gives_the_published_answers_of_rfc_7515_a_3_and_rfc_8037_a_4() {
+    for (file, alg) in
+        [("rfc7515/a_3.es256_signing.json", SignAlg::Es256), ("rfc8037/a_4.ed25519_signing.json", SignAlg::EdDsa)]
+    {
+        let v = vector(file);
+        let compact = v["output"]["compact"].as_str().unwrap();
+        let payload = v["input"]["payload"].as_str().unwrap().as_bytes();
+        assert!(set_with_vector_key(&v, alg, true).can_sign(), "{file}: the RFC's d belongs to its public key");
+        let set = set_with_vector_key(&v, alg, false);
+        assert!(!set.can_sign() && !set.holds_minting_keys());
+        let key = NestedKeys::build(&set).unwrap().sig.pop().unwrap();
+        assert_eq!(key.alg, alg);
+
+        // Accepted: the strict split reads it, and the published signature verifies.
+        let inner = split_inner(compact, 8192).unwrap();
+        assert_eq!((inner.header.alg.as_str(), inner.header.kid.as_deref()), (alg.as_str(), None));
+        assert_eq!(key.verify(&inner).unwrap(), payload, "{file}");
+
+        // Refused: one byte of the signature (in r and in s, for ES256) or of the payload changed.
+        let (header, rest) = compact.split_once('.').unwrap();
+        let (payload_segment, signature) = rest.split_once('.').unwrap();
+        let flipped = |segment: &str, at: usize| {
+            let mut bytes = URL_SAFE_NO_PAD.decode(segment).unwrap();
+            bytes[at] ^= 0x01;
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        let mut edited = Vec::new();
+        for at in [0, 31, 32, 63] {
+            edited.push(format!("{header}.{payload_segment}.{}", flipped(signature, at)));
+        }
+        for at in [0, payload.len() - 1] {
+            edited.push(format!("{header}.{}.{signature}", flipped(payload_segment, at)));
+        }
+        for token in &edited {
+            let inner = split_inner(token, 8192).unwrap();
+            assert_eq!(key.verify(&inner).unwrap_err(), OpenError::Signature, "{file}: {token}");
+        }
+        // Refused under another key of the same algorithm.
+        let other = set_with_vector_key(&json!({"input": {"key": {}}}), alg, false);
+        let other_key = NestedKeys::build(&other).unwrap().sig.pop().unwrap();
+        assert_eq!(other_key.verify(&inner).unwrap_err(), OpenError::Signature, "{file}");
+
+        // Inside an outer layer of ours, `open` refuses it before the check: it names no key of ours.
+        let token = encrypt_to(&set, compact.as_bytes(), |_| {});
+        assert_eq!(sealer(&set).open(&token).unwrap_err(), OpenError::UnknownSigner, "{file}");
+    }
+}
