@@ -5,8 +5,8 @@
 //! and `retire` the old key once what it signed has expired.
 
 use super::{age, load_settings, write_out};
-use crate::assertion::keys::{self, AssertionKeys, SigningAlg};
-use crate::crypto::keys::KeyState;
+use crate::assertion::keys::{self, AssertionKeys};
+use crate::crypto::keys::{KeyState, SignAlg};
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -48,8 +48,8 @@ pub fn run(config: Option<&PathBuf>, action: AssertionKeysCommand) -> Result<(),
     match action {
         AssertionKeysCommand::Generate { alg, next } => {
             let alg = match alg {
-                AlgArg::Es256 => SigningAlg::Es256,
-                AlgArg::EdDsa => SigningAlg::EdDsa,
+                AlgArg::Es256 => SignAlg::Es256,
+                AlgArg::EdDsa => SignAlg::EdDsa,
             };
             let (mut set, fresh) = match keys::read(&path)? {
                 Some(set) => (set, false),

@@ -19,8 +19,8 @@ mod jwk;
 mod pair;
 mod ring;
 
-pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
-pub use pair::{EncCurve, PairKey, PairKind, SignAlg, ECDH_ALG};
+pub use jwk::{decode_oct, is_valid_kid, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
+pub use pair::{EncCurve, PairKey, PairKind, PairMembers, SignAlg, ECDH_ALG};
 pub use ring::{generation, KeyRing, Keyed};
 
 use crate::config::{Mode, Settings};
