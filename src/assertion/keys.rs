@@ -109,7 +109,8 @@ impl AssertionKey {
 
     fn generate(alg: SignAlg, state: KeyState, now: i64) -> Result<AssertionKey, String> {
         let pair = PairKey::generate(PairKind::Sig(alg), state, now)?;
-        let mut members = pair.private_jwk().map(|jwk| jwk.as_ref().clone()).ok_or("a generated key has no `d`")?;
+        let mut members: Map<String, Value> =
+            pair.private_jwk().map(|jwk| jwk.as_ref().clone()).ok_or("a generated key has no `d`")?;
         members.insert("sealgate_created".into(), now.into());
         let mut key = AssertionKey::from_members(members)?;
         key.set_state(state);

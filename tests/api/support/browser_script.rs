@@ -40,7 +40,7 @@ pub async fn run(script: &str, args: &[&dyn AsRef<OsStr>], limit: Duration) -> S
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = tokio::process::Command::new(require(Tool::Node))
         .arg(repo.join("tests/browser").join(script))
-        .args(args.iter().map(|arg| arg.as_ref()))
+        .args(args.iter().map(|arg| -> &OsStr { (*arg).as_ref() }))
         .arg("--chromium")
         .arg(&chromium)
         .current_dir(repo)
