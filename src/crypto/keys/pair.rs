@@ -222,11 +222,16 @@ impl PairKey {
     }
 
     /// The private half, when held, must be the public half's.
+    /// The public half is computed from `d` alone (given `x` and `y`,
+    /// josekit would take an EC key's public point from them unchecked).
     fn check_halves(&self) -> Result<(), String> {
-        let Some(private) = self.private_jwk() else {
+        let Some(d) = &self.d else {
             // The public half alone: check that josekit takes it.
             return self.verifier_or_encrypter_ok();
         };
+        let mut private = JoseJwk::new(self.kind.kty());
+        private.set_curve(self.kind.crv());
+        let _ = private.set_parameter("d", Some(d.expose_secret().to_owned().into()));
         let fail = |_| format!("key `{}`: `d` is not a valid private key", self.kid);
         let public: JoseJwk = match self.kind {
             PairKind::Enc(EncCurve::P256) | PairKind::Sig(SignAlg::Es256) => {
