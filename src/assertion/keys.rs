@@ -57,9 +57,8 @@ impl AssertionKey {
             .filter(|kid| is_valid_kid(kid))
             .map(str::to_owned)
             .ok_or("a key without a plain `kid` (1-64 of A-Z a-z 0-9 - _)")?;
-        let alg = text("alg")
-            .and_then(SignAlg::parse)
-            .ok_or_else(|| format!("key {kid}: `alg` must be ES256 or EdDSA"))?;
+        let alg =
+            text("alg").and_then(SignAlg::parse).ok_or_else(|| format!("key {kid}: `alg` must be ES256 or EdDSA"))?;
         let kind = PairKind::Sig(alg);
         let (kty, crv) = (kind.kty(), kind.crv());
         if text("kty") != Some(kty) || text("crv") != Some(crv) {
@@ -299,7 +298,8 @@ pub fn read(path: &Path) -> Result<Option<AssertionKeys>, String> {
 /// Write the set readable by its owner only, through a temporary file
 /// renamed into place (a reloading replica never reads half a file).
 pub fn write(path: &Path, keys: &AssertionKeys) -> Result<(), String> {
-    crate::crypto::keys::write_private(path, &keys.to_json()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::crypto::keys::write_private(path, &keys.to_json())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

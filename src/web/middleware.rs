@@ -116,9 +116,10 @@ mod tests {
     async fn the_session_is_opened_once_per_request_and_renewed_once() {
         let clock = ManualClock::at(1_800_000_000);
         let (credentials, token) = credentials_and_token(&clock);
-        let app =
-            test::init_service(App::new().wrap(Middleware(Identify)).app_data(credentials).route("/", web::get().to(three_ways)))
-                .await;
+        let app = test::init_service(
+            App::new().wrap(Middleware(Identify)).app_data(credentials).route("/", web::get().to(three_ways)),
+        )
+        .await;
 
         clock.advance(60); // past half the idle lifetime: a renewal is due
         let req = test::TestRequest::get().uri("/").insert_header((COOKIE, format!("sealgate={token}"))).to_request();

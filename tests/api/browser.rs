@@ -51,7 +51,16 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
     let screenshot = screenshot_path();
     let run = browser_script::run(
         "signin.mjs",
-        &[&"--protected-url", &protected, &"--login", &"alice", &"--password", &"alice-password", &"--screenshot", &screenshot],
+        &[
+            &"--protected-url",
+            &protected,
+            &"--login",
+            &"alice",
+            &"--password",
+            &"alice-password",
+            &"--screenshot",
+            &screenshot,
+        ],
         Duration::from_secs(90),
     )
     .await;

@@ -293,7 +293,16 @@ async fn a_person_enters_the_emailed_code_in_a_real_browser() {
         .await;
     let run = crate::support::browser_script::run(
         "verify_signin.mjs",
-        &[&"--base-url", &app.address, &"--username", &ALICE, &"--password", &ALICE_PASSWORD, &"--mail-dir", &smtp.dir()],
+        &[
+            &"--base-url",
+            &app.address,
+            &"--username",
+            &ALICE,
+            &"--password",
+            &ALICE_PASSWORD,
+            &"--mail-dir",
+            &smtp.dir(),
+        ],
         std::time::Duration::from_secs(90),
     )
     .await;

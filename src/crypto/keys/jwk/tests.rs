@@ -125,7 +125,8 @@ fn a_private_half_that_is_not_the_public_halfs_is_refused_for_every_kind() {
             PairKind::Enc(_) => (kind, PairKind::Sig(SignAlg::Es256)),
             PairKind::Sig(_) => (PairKind::Enc(EncCurve::P256), kind),
         };
-        let one: serde_json::Value = serde_json::from_str(&JwkSet::generate_nested(enc, sig).unwrap().to_json()).unwrap();
+        let one: serde_json::Value =
+            serde_json::from_str(&JwkSet::generate_nested(enc, sig).unwrap().to_json()).unwrap();
         let other: serde_json::Value =
             serde_json::from_str(&JwkSet::generate_nested(enc, sig).unwrap().to_json()).unwrap();
         let of_kind = |set: &serde_json::Value| {
