@@ -1,7 +1,8 @@
 // What every browser script in tests/browser shares: its flags, a headless
 // chromium (Debian's, driven by playwright-core from tests/idp/node_modules)
 // in a fresh profile, the run that records which step failed and prints one
-// JSON line, and the steps of signing in through sealgate's password form.
+// JSON line, and the steps of signing in through sealgate's password form
+// and confirming a sign-in with the e-mailed code.
 //
 // A script is a story told to `runInBrowser`:
 //
@@ -101,7 +102,7 @@ export function pageText(page) {
 }
 
 /** The code in the first message the SMTP sink saved in `dir`, waiting up to `ms` for it. */
-export async function codeFromMail(dir, ms) {
+async function codeFromMail(dir, ms) {
   const deadline = Date.now() + ms;
   for (;;) {
     const files = readdirSync(dir).filter((name) => name.endsWith('.eml')).sort();
@@ -131,6 +132,20 @@ export async function signIn(page, { url, username, password, until }) {
     page.getByRole('button', { name: 'Sign in', exact: true }).click(),
   ]);
   return landed;
+}
+
+/**
+ * On sealgate's verify-signin page, enter the code e-mailed to `mailDir`
+ * (waiting up to `timeoutMs` for it) and press "Confirm"; waits for the
+ * page `until` (a URL predicate) accepts.
+ */
+export async function confirmWithMailedCode(page, { mailDir, timeoutMs, until }) {
+  const code = await codeFromMail(mailDir, timeoutMs);
+  await page.locator('input[name="code"]').fill(code);
+  await Promise.all([
+    page.waitForURL(until, { waitUntil: 'load' }),
+    page.getByRole('button', { name: 'Confirm', exact: true }).click(),
+  ]);
 }
 
 /** playwright-core's chromium, or a step error naming the install script. */

@@ -19,7 +19,7 @@
 // or {"ok":false,"step":..,"error":..,"url":..}; exit status 1 on failure (2 for bad usage).
 
 import { join } from 'node:path';
-import { check, codeFromMail, parseArgs, runInBrowser, signIn } from './common.mjs';
+import { check, confirmWithMailedCode, parseArgs, runInBrowser, signIn } from './common.mjs';
 
 const SCRIPT = 'pages.mjs';
 const WIDTHS = [
@@ -123,12 +123,11 @@ await runInBrowser(
     });
     checks.verify_labelled = await labelled();
     await shoot('verify-signin');
-    const code = await codeFromMail(options.mailDir, options.timeoutMs);
-    await page.locator('#code').fill(code);
-    await Promise.all([
-      page.waitForURL((url) => url.pathname === '/', { waitUntil: 'load' }),
-      page.getByRole('button', { name: 'Confirm', exact: true }).click(),
-    ]);
+    await confirmWithMailedCode(page, {
+      mailDir: options.mailDir,
+      timeoutMs: options.timeoutMs,
+      until: (url) => url.pathname === '/',
+    });
 
     step('home, signed in');
     checks.home_heading = await page.locator('h1').innerText();

@@ -16,7 +16,7 @@
 // "landed_url":..,"session":..} or {"ok":false,"step":..,"error":..,"url":..},
 // exit status 1 on failure (2 for bad usage).
 
-import { codeFromMail, pageText, parseArgs, runInBrowser, signIn } from './common.mjs';
+import { confirmWithMailedCode, pageText, parseArgs, runInBrowser, signIn } from './common.mjs';
 
 const SCRIPT = 'verify_signin.mjs';
 const options = parseArgs(SCRIPT, process.argv.slice(2), {
@@ -38,12 +38,11 @@ await runInBrowser(SCRIPT, options, { watchdog: 6 }, async ({ page, step, result
   result.verify_url = page.url();
 
   step('enter the e-mailed code');
-  const code = await codeFromMail(options.mailDir, options.timeoutMs);
-  await page.locator('input[name="code"]').fill(code);
-  await Promise.all([
-    page.waitForURL((url) => url.pathname === '/auth/session', { waitUntil: 'load' }),
-    page.getByRole('button', { name: 'Confirm', exact: true }).click(),
-  ]);
+  await confirmWithMailedCode(page, {
+    mailDir: options.mailDir,
+    timeoutMs: options.timeoutMs,
+    until: (url) => url.pathname === '/auth/session',
+  });
 
   step('read the session');
   result.landed_url = page.url();
