@@ -23,11 +23,6 @@ macro_rules! out {
     };
 }
 
-mod assertion_keys;
-mod sessions;
-mod tokens;
-use tokens::{inspect, mint, mint_api_token, revoke_api_token};
-
 /// What every `--help` ends with: where settings come from (a macro, so
 /// that `concat!` can put examples before it).
 macro_rules! environment {
@@ -55,6 +50,12 @@ macro_rules! examples {
         concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", environment!())
     };
 }
+
+// After the help macros: the subcommands' help uses them too.
+mod assertion_keys;
+mod sessions;
+mod tokens;
+use tokens::{inspect, mint, mint_api_token, revoke_api_token};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -170,7 +171,15 @@ enum Command {
         #[command(subcommand)]
         action: SessionsCommand,
     },
-    /// Generate, list, activate or retire the keys that sign `X-Auth-Assertion`.
+    /// Generate, list, activate or retire the keys that sign `X-Auth-Assertion`
+    /// (`assertion.keys_path`, SEALGATE__ASSERTION__KEYS_PATH).
+    #[command(after_help = examples!(
+        "sealgate assertion-keys generate              # the first key: ES256, current",
+        "sealgate assertion-keys generate --next --alg EdDSA",
+        "sealgate assertion-keys list",
+        "sealgate assertion-keys activate KID",
+        "sealgate assertion-keys retire OLD_KID",
+    ))]
     AssertionKeys {
         #[command(subcommand)]
         action: assertion_keys::AssertionKeysCommand,
@@ -181,6 +190,10 @@ enum Command {
 enum SessionsCommand {
     /// Sign a user out everywhere: every session of theirs issued until now
     /// is refused on every replica, and their session records are removed.
+    #[command(after_help = examples!(
+        "sealgate sessions revoke --user alice",
+        "SEALGATE__STORE__KIND=redis SEALGATE__STORE__URL=redis://127.0.0.1:6379 sealgate sessions revoke --user alice",
+    ))]
     Revoke {
         /// The user id (`X-Auth-User`; the username for password sign-in).
         #[arg(long)]
@@ -191,16 +204,37 @@ enum SessionsCommand {
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Open an API token and print its claims (times also as RFC 3339).
-    Inspect { token: String },
-    /// Revoke an API token by its id: append the id to `api_tokens.deny_list`.
-    Revoke { id: String },
+    #[command(after_help = examples!(
+        "sealgate token inspect eyJ...",
+        "sealgate token inspect \"$(cat token.txt)\" | jq .exp_rfc3339",
+    ))]
+    Inspect {
+        /// The token, as sent after `Authorization: Bearer`.
+        token: String,
+    },
+    /// Revoke an API token by its id: append the id to `api_tokens.deny_list`
+    /// (SEALGATE__API_TOKENS__DENY_LIST); running gateways reload it.
+    #[command(after_help = examples!(
+        "sealgate token revoke ID      # the id `token mint` printed on stderr",
+        "SEALGATE__API_TOKENS__DENY_LIST=/etc/sealgate/revoked.txt sealgate token revoke ID",
+    ))]
+    Revoke {
+        /// The token's id (`jti`): `token mint` prints it on stderr, `token inspect` shows it.
+        id: String,
+    },
     /// Print a new API token on stdout (its id and expiry on stderr).
+    #[command(after_help = examples!(
+        "sealgate token mint --user ci --name deploy --scopes deploy --ttl 3600",
+        "sealgate token mint --user alice --name laptop --email alice@example.com --groups admins,ops",
+    ))]
     Mint {
+        /// The user id the token speaks for (`X-Auth-User`).
         #[arg(long)]
         user: String,
         /// What the token is for, e.g. "ci-deploy".
         #[arg(long)]
         name: String,
+        /// The user's e-mail address (`X-Auth-Email`).
         #[arg(long)]
         email: Option<String>,
         /// Comma-separated groups.
@@ -219,14 +253,34 @@ enum TokenCommand {
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Print each key's id, algorithm, state and age (never key material).
+    #[command(after_help = examples!(
+        "sealgate keys list",
+        "sealgate keys list | grep current",
+    ))]
     List,
     /// Make key KID current: it seals everything new; the current key still opens.
-    Activate { kid: String },
+    #[command(after_help = examples!(
+        "sealgate keygen --next && sealgate keys list   # stage a key, note its KID",
+        "sealgate keys activate KID                      # once every replica has reloaded",
+    ))]
+    Activate {
+        /// The key's id, as `sealgate keys list` prints it.
+        kid: String,
+    },
     /// Remove key KID (never the current one): what it sealed stops opening.
-    Retire { kid: String },
+    #[command(after_help = examples!(
+        "sealgate keys retire OLD_KID   # after its sessions have expired",
+    ))]
+    Retire {
+        /// The key's id, as `sealgate keys list` prints it.
+        kid: String,
+    },
     /// Write the key set a verify-only replica (`session.role = "verify"`)
     /// holds: the encryption key pairs, the signing keys' public halves, and
     /// the provider-tokens key of each symmetric key (never the root key).
+    #[command(after_help = examples!(
+        "sealgate keys export --verify-only --out /etc/sealgate/verify.jwks.json",
+    ))]
     Export {
         /// The only export there is; required so that the command says what it writes.
         #[arg(long, required = true)]
@@ -265,15 +319,25 @@ enum SignArg {
 #[derive(Debug, Subcommand)]
 enum SessionCommand {
     /// Print a ready `Cookie` header value for a session sealed with the current key.
+    #[command(after_help = examples!(
+        "sealgate session mint --user alice --groups admins",
+        "curl -H \"Cookie: $(sealgate session mint --user alice)\" http://127.0.0.1:4180/auth/verify",
+        "sealgate session mint --user bob --ttl 60 --access-token test-token   # with pass_access_token",
+    ))]
     Mint {
+        /// The user id (`X-Auth-User`).
         #[arg(long)]
         user: String,
+        /// The username (`X-Auth-Username`), if it differs from the id.
         #[arg(long)]
         username: Option<String>,
+        /// The user's e-mail address (`X-Auth-Email`).
         #[arg(long)]
         email: Option<String>,
+        /// The user's display name (`X-Auth-Name`).
         #[arg(long)]
         name: Option<String>,
+        /// The provider the session names (`X-Auth-Provider`).
         #[arg(long, default_value = "cli")]
         provider: String,
         /// Comma-separated groups.
@@ -292,7 +356,14 @@ enum SessionCommand {
     /// Open a cookie value (or a whole `Cookie` header) and print its claims,
     /// secrets redacted and times also as RFC 3339. Says what it is: a
     /// session, an API token or a sign-in flow cookie.
-    Inspect { value: String },
+    #[command(after_help = examples!(
+        "sealgate session inspect 'sealgate=eyJ...'",
+        "sealgate session inspect \"$(sealgate session mint --user alice)\"",
+    ))]
+    Inspect {
+        /// A cookie value, `name=value`, or a whole `Cookie` header (chunks are joined).
+        value: String,
+    },
 }
 
 fn load_settings(path: Option<&PathBuf>) -> Result<Settings, String> {
@@ -637,5 +708,71 @@ fn write_out(line: std::fmt::Arguments<'_>) -> Result<(), String> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CLOSED.into()),
         Err(e) => Err(format!("cannot write to stdout: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command under `command`, nested ones too, with its words
+    /// (`["keys", "activate"]`); clap's own `help` subcommand left out.
+    fn commands(command: &clap::Command, words: Vec<String>, into: &mut Vec<(Vec<String>, clap::Command)>) {
+        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            let mut words = words.clone();
+            words.push(sub.get_name().to_owned());
+            commands(sub, words.clone(), into);
+            into.push((words, sub.clone()));
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_commands_help_shows_an_example_of_itself_and_describes_every_option() {
+        let mut root = Cli::command();
+        root.build();
+        let mut all = Vec::new();
+        commands(&root, Vec::new(), &mut all);
+        assert!(all.len() > 20, "nested commands are found: {}", all.len());
+        for (words, mut command) in all {
+            let invocation = format!("sealgate {}", words.join(" "));
+            let help = command.render_long_help().to_string();
+            assert!(command.get_about().is_some(), "{invocation} says what it does");
+            assert!(help.contains("Examples:\n  "), "{invocation} --help has examples:\n{help}");
+            let examples = help.split("Examples:\n").nth(1).unwrap_or_default();
+            assert!(
+                examples.lines().any(|line| line.contains(&invocation)),
+                "{invocation} --help shows an example of {invocation}:\n{help}"
+            );
+            for name in ["SEALGATE_CONFIG", "SEALGATE__SECTION__KEY", "--config"] {
+                assert!(help.contains(name), "{invocation} --help names {name}:\n{help}");
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "{invocation}: `{id}` has no help text"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_nested_subcommands_help_shows_its_example_and_options() {
+        let mut root = Cli::command();
+        let generate = root
+            .find_subcommand_mut("assertion-keys")
+            .and_then(|keys| keys.find_subcommand_mut("generate"))
+            .expect("assertion-keys generate");
+        let help = generate.render_long_help().to_string();
+        assert!(help.contains("sealgate assertion-keys generate --next --alg EdDSA"), "{help}");
+        assert!(help.contains("--alg <ALG>") && help.contains("ES256 (EC P-256) or EdDSA (Ed25519)"), "{help}");
+        assert!(help.contains("--next") && help.contains("published, not signing yet"), "{help}");
+        assert!(help.contains("SEALGATE__ASSERTION__KEYS_PATH="), "{help}");
     }
 }

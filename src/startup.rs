@@ -11,7 +11,7 @@ use crate::errors::AppError;
 use crate::reload::Reloader;
 use crate::routes;
 use crate::state::AppState;
-use crate::web::{Identify, BODY_LIMIT};
+use crate::web::{Identify, Middleware, BODY_LIMIT};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{InternalError, JsonPayloadError, PayloadError, UrlencodedError};
@@ -106,8 +106,8 @@ pub fn app(
     >,
 > {
     App::new()
-        .wrap(Identify)
-        .wrap(state.body_limits)
+        .wrap(Middleware(Identify))
+        .wrap(Middleware(state.body_limits))
         .app_data(sessions.clone())
         .app_data(state.clone())
         .app_data(state.origins.clone())

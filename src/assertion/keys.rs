@@ -9,57 +9,27 @@
 //! `current` key signs; `next` and previous keys (no `sealgate_state`)
 //! sign nothing and are published, so upstreams already know a key before
 //! it signs and still know it while what it signed is alive. A file
-//! without any `sealgate_state` has its last key current.
+//! without any `sealgate_state` has its last key current. The key
+//! material is parsed and checked as the session key set's key pairs are
+//! ([`PairKey`]), and each key must also sign what its public half verifies.
 //!
 //! Only [`AssertionKeys::public_jwks`] leaves the process: built member by
 //! member from the public ones (`kty`, `crv`, `x`, `y`, `kid`, `alg`,
 //! `use`), never by removing private members.
 
-use crate::crypto::keys::KeyState;
-use josekit::jwk::{Jwk, KeyPair};
+use crate::crypto::keys::{is_valid_kid, KeyState, PairKey, PairKind, PairMembers, SignAlg};
 use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256};
 use serde_json::{Map, Value};
 use std::path::Path;
 
-/// A signature algorithm an assertion key may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlg {
-    Es256,
-    EdDsa,
-}
-
-impl SigningAlg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SigningAlg> {
-        match text {
-            "ES256" => Some(SigningAlg::Es256),
-            "EdDSA" => Some(SigningAlg::EdDsa),
-            _ => None,
-        }
-    }
-
-    /// The `(kty, crv)` a key of this algorithm has.
-    fn key_type(self) -> (&'static str, &'static str) {
-        match self {
-            SigningAlg::Es256 => ("EC", "P-256"),
-            SigningAlg::EdDsa => ("OKP", "Ed25519"),
-        }
-    }
-}
-
 /// One private signing key.
 #[derive(Clone)]
 pub struct AssertionKey {
-    kid: String,
-    alg: SigningAlg,
+    alg: SignAlg,
     state: KeyState,
     created: Option<i64>,
+    /// The key material, checked as the session key set's key pairs are.
+    pair: PairKey,
     /// The key as in the file, private part included: written back by the CLI.
     members: Map<String, Value>,
     signer: Box<dyn JwsSigner>,
@@ -68,7 +38,7 @@ pub struct AssertionKey {
 impl std::fmt::Debug for AssertionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AssertionKey")
-            .field("kid", &self.kid)
+            .field("kid", &self.kid())
             .field("alg", &self.alg)
             .field("state", &self.state)
             .field("d", &"[redacted]")
@@ -76,22 +46,21 @@ impl std::fmt::Debug for AssertionKey {
     }
 }
 
-/// `kid`s go into JWS headers verbatim: plain characters only.
-fn is_valid_kid(kid: &str) -> bool {
-    !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl AssertionKey {
+    /// A key as the file has it. The assertion keys' own rules (a signing
+    /// algorithm, the private part present, `use` sig) come first; the key
+    /// material is then checked by the session key set's parser
+    /// ([`PairKey::from_members`]: coordinate lengths, `d` the public half's).
     fn from_members(members: Map<String, Value>) -> Result<AssertionKey, String> {
         let text = |name: &str| members.get(name).and_then(Value::as_str);
         let kid = text("kid")
             .filter(|kid| is_valid_kid(kid))
             .map(str::to_owned)
             .ok_or("a key without a plain `kid` (1-64 of A-Z a-z 0-9 - _)")?;
-        let alg = text("alg")
-            .and_then(SigningAlg::parse)
-            .ok_or_else(|| format!("key {kid}: `alg` must be ES256 or EdDSA"))?;
-        let (kty, crv) = alg.key_type();
+        let alg =
+            text("alg").and_then(SignAlg::parse).ok_or_else(|| format!("key {kid}: `alg` must be ES256 or EdDSA"))?;
+        let kind = PairKind::Sig(alg);
+        let (kty, crv) = (kind.kty(), kind.crv());
         if text("kty") != Some(kty) || text("crv") != Some(crv) {
             return Err(format!("key {kid}: an {} key is kty {kty} with crv {crv}", alg.as_str()));
         }
@@ -101,40 +70,35 @@ impl AssertionKey {
         if text("use").is_some_and(|u| u != "sig") {
             return Err(format!("key {kid}: `use` must be sig"));
         }
-        let state = match text("sealgate_state") {
-            None => KeyState::Previous,
-            Some("current") => KeyState::Current,
-            Some("next") => KeyState::Next,
-            Some(other) => return Err(format!("key {kid}: unknown sealgate_state `{other}`")),
-        };
+        let state = KeyState::from_mark(text("sealgate_state"))
+            .map_err(|e| format!("key {kid}: {e}"))?
+            .unwrap_or(KeyState::Previous);
         let created = members.get("sealgate_created").and_then(Value::as_i64);
-        let jwk = Jwk::from_map(members.clone()).map_err(|_| format!("key {kid}: not a JWK"))?;
-        // The key material is checked here: a point off the curve, say.
+        let invalid = |e: String| format!("key {kid}: the key material is not a valid {} key ({e})", alg.as_str());
+        let pair = PairKey::from_members(PairMembers::from_map(kid.clone(), &members)).map_err(invalid)?;
+        let private = pair.private_jwk().ok_or_else(|| invalid("no private half".into()))?;
         let signer: Box<dyn JwsSigner> = match alg {
-            SigningAlg::Es256 => ES256.signer_from_jwk(&jwk).map(|s| Box::new(s) as Box<dyn JwsSigner>),
-            SigningAlg::EdDsa => EdDSA.signer_from_jwk(&jwk).map(|s| Box::new(s) as Box<dyn JwsSigner>),
+            SignAlg::Es256 => ES256.signer_from_jwk(&private).map(|s| Box::new(s) as Box<dyn JwsSigner>),
+            SignAlg::EdDsa => EdDSA.signer_from_jwk(&private).map(|s| Box::new(s) as Box<dyn JwsSigner>),
         }
-        .map_err(|_| format!("key {kid}: the key material is not a valid {} key", alg.as_str()))?;
-        let key = AssertionKey { kid: kid.clone(), alg, state, created, members, signer };
-        // What is published must verify what is signed: `x` (and `y`) must
-        // be the public half of `d`.
+        .map_err(|e| invalid(e.to_string()))?;
+        let key = AssertionKey { alg, state, created, pair, members, signer };
+        // What is published must verify what is signed.
         if !key.public_verifies() {
-            return Err(format!("key {kid}: the key material is not a valid {} key", alg.as_str()));
+            return Err(invalid("its public half does not verify what it signs".into()));
         }
         Ok(key)
     }
 
     fn public_verifies(&self) -> bool {
         const PROBE: &[u8] = b"sealgate assertion key check";
-        let Ok(public) = Jwk::from_map(self.public_jwk()) else {
-            return false;
-        };
+        let public = self.pair.public_jwk();
         let verifier: Box<dyn JwsVerifier> = match self.alg {
-            SigningAlg::Es256 => match ES256.verifier_from_jwk(&public) {
+            SignAlg::Es256 => match ES256.verifier_from_jwk(&public) {
                 Ok(verifier) => Box::new(verifier),
                 Err(_) => return false,
             },
-            SigningAlg::EdDsa => match EdDSA.verifier_from_jwk(&public) {
+            SignAlg::EdDsa => match EdDSA.verifier_from_jwk(&public) {
                 Ok(verifier) => Box::new(verifier),
                 Err(_) => return false,
             },
@@ -142,21 +106,10 @@ impl AssertionKey {
         self.signer.sign(PROBE).is_ok_and(|signature| verifier.verify(PROBE, &signature).is_ok())
     }
 
-    fn generate(alg: SigningAlg, state: KeyState, now: i64) -> Result<AssertionKey, String> {
-        let pair = match alg {
-            SigningAlg::Es256 => ES256.generate_key_pair().map(|pair| pair.to_jwk_key_pair()),
-            SigningAlg::EdDsa => EdDSA.generate_key_pair(josekit::jwk::Ed25519).map(|pair| pair.to_jwk_key_pair()),
-        }
-        .map_err(|e| format!("cannot generate an {} key: {e}", alg.as_str()))?;
-        let mut members: Map<String, Value> = pair.as_ref().clone();
-        let mut random = [0u8; 9];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
-        let date = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y%m%d");
-        let kid =
-            format!("{date}-{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random));
-        members.insert("kid".into(), kid.into());
-        members.insert("alg".into(), alg.as_str().into());
-        members.insert("use".into(), "sig".into());
+    fn generate(alg: SignAlg, state: KeyState, now: i64) -> Result<AssertionKey, String> {
+        let pair = PairKey::generate(PairKind::Sig(alg), state, now)?;
+        let mut members: Map<String, Value> =
+            pair.private_jwk().map(|jwk| jwk.as_ref().clone()).ok_or("a generated key has no `d`")?;
         members.insert("sealgate_created".into(), now.into());
         let mut key = AssertionKey::from_members(members)?;
         key.set_state(state);
@@ -172,10 +125,10 @@ impl AssertionKey {
     }
 
     pub fn kid(&self) -> &str {
-        &self.kid
+        self.pair.kid()
     }
 
-    pub fn alg(&self) -> SigningAlg {
+    pub fn alg(&self) -> SignAlg {
         self.alg
     }
 
@@ -191,18 +144,10 @@ impl AssertionKey {
         self.signer.as_ref()
     }
 
-    /// The public JWK: the public members only, named one by one.
+    /// The public JWK: the public members only, named one by one
+    /// (`kty`, `crv`, `x`, `y`, `kid`, `use`, `alg`).
     pub fn public_jwk(&self) -> Map<String, Value> {
-        let mut public = Map::new();
-        for name in ["kty", "crv", "x", "y"] {
-            if let Some(value) = self.members.get(name) {
-                public.insert(name.into(), value.clone());
-            }
-        }
-        public.insert("kid".into(), self.kid.clone().into());
-        public.insert("alg".into(), self.alg.as_str().into());
-        public.insert("use".into(), "sig".into());
-        public
+        self.pair.public_jwk().as_ref().clone()
     }
 }
 
@@ -232,8 +177,8 @@ impl AssertionKeys {
                 return Err("a key of the assertion key set is not a JSON object".into());
             };
             let key = AssertionKey::from_members(members.clone())?;
-            if parsed.iter().any(|k| k.kid == key.kid) {
-                return Err(format!("two keys have kid {}", key.kid));
+            if parsed.iter().any(|k| k.kid() == key.kid()) {
+                return Err(format!("two keys have kid {}", key.kid()));
             }
             parsed.push(key);
         }
@@ -258,21 +203,21 @@ impl AssertionKeys {
     }
 
     /// A set of one fresh current key.
-    pub fn generate(alg: SigningAlg, now: i64) -> Result<AssertionKeys, String> {
+    pub fn generate(alg: SignAlg, now: i64) -> Result<AssertionKeys, String> {
         Ok(AssertionKeys { current: AssertionKey::generate(alg, KeyState::Current, now)?, others: Vec::new() })
     }
 
     /// Add a fresh key in `state` (`Current` demotes the current key to
     /// previous); returns its kid.
-    pub fn add_generated(&mut self, alg: SigningAlg, state: KeyState, now: i64) -> Result<String, String> {
+    pub fn add_generated(&mut self, alg: SignAlg, state: KeyState, now: i64) -> Result<String, String> {
         if self.others.len() + 1 >= MAX_KEYS {
             return Err(format!("the set holds {MAX_KEYS} keys already: retire one first"));
         }
         let key = AssertionKey::generate(alg, state, now)?;
-        if self.iter().any(|k| k.kid == key.kid) {
+        if self.iter().any(|k| k.kid() == key.kid()) {
             return Err("a fresh kid collided; run the command again".into());
         }
-        let kid = key.kid.clone();
+        let kid = key.kid().to_owned();
         match state {
             KeyState::Current => self.make_current(key),
             _ => self.others.push(key),
@@ -289,12 +234,12 @@ impl AssertionKeys {
 
     /// Make `kid` current; returns the kid that was.
     pub fn activate(&mut self, kid: &str) -> Result<String, String> {
-        let was = self.current.kid.clone();
+        let was = self.current.kid().to_owned();
         if was == kid {
             return Ok(was);
         }
         let at =
-            self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
+            self.others.iter().position(|k| k.kid() == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
         let key = self.others.remove(at);
         self.make_current(key);
         Ok(was)
@@ -302,11 +247,11 @@ impl AssertionKeys {
 
     /// Remove `kid` (never the current key); returns the state it had.
     pub fn retire(&mut self, kid: &str) -> Result<KeyState, String> {
-        if self.current.kid == kid {
+        if self.current.kid() == kid {
             return Err(format!("{kid} is the current assertion key: activate another one first"));
         }
         let at =
-            self.others.iter().position(|k| k.kid == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
+            self.others.iter().position(|k| k.kid() == kid).ok_or_else(|| format!("no assertion key has kid {kid}"))?;
         Ok(self.others.remove(at).state)
     }
 
@@ -335,7 +280,7 @@ impl AssertionKeys {
 
     /// The kids and states, for logs (no key material).
     pub fn describe(&self) -> String {
-        let keys: Vec<String> = self.iter().map(|k| format!("{} ({})", k.kid, k.state.as_str())).collect();
+        let keys: Vec<String> = self.iter().map(|k| format!("{} ({})", k.kid(), k.state.as_str())).collect();
         format!("{} assertion key(s): {}", keys.len(), keys.join(", "))
     }
 }
@@ -353,23 +298,8 @@ pub fn read(path: &Path) -> Result<Option<AssertionKeys>, String> {
 /// Write the set readable by its owner only, through a temporary file
 /// renamed into place (a reloading replica never reads half a file).
 pub fn write(path: &Path, keys: &AssertionKeys) -> Result<(), String> {
-    use std::io::Write;
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(fail)?;
-    file.write_all(keys.to_json().as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    crate::crypto::keys::write_private(path, &keys.to_json())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -378,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_generated_set_round_trips_and_publishes_no_private_member() {
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for alg in [SignAlg::Es256, SignAlg::EdDsa] {
             let mut keys = AssertionKeys::generate(alg, 1_796_000_000).unwrap();
             let next = keys.add_generated(alg, KeyState::Next, 1_796_000_100).unwrap();
             let again = AssertionKeys::from_json(&keys.to_json()).unwrap();
@@ -399,7 +329,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_private_key() {
-        let keys = AssertionKeys::generate(SigningAlg::Es256, 0).unwrap();
+        let keys = AssertionKeys::generate(SignAlg::Es256, 0).unwrap();
         let d = keys.current().members["d"].as_str().unwrap().to_owned();
         let shown = format!("{keys:?}");
         assert!(shown.contains("[redacted]") && !shown.contains(&d), "{shown}");
@@ -407,9 +337,9 @@ mod tests {
 
     #[test]
     fn activate_and_retire_follow_the_session_keys_rules() {
-        let mut keys = AssertionKeys::generate(SigningAlg::EdDsa, 0).unwrap();
+        let mut keys = AssertionKeys::generate(SignAlg::EdDsa, 0).unwrap();
         let first = keys.current().kid().to_owned();
-        let next = keys.add_generated(SigningAlg::Es256, KeyState::Next, 0).unwrap();
+        let next = keys.add_generated(SignAlg::Es256, KeyState::Next, 0).unwrap();
         assert_eq!(keys.current().kid(), first, "next does not sign");
         assert!(keys.retire(&first).is_err(), "the current key is never retired");
         assert_eq!(keys.activate(&next).unwrap(), first);
@@ -420,7 +350,7 @@ mod tests {
 
     #[test]
     fn bad_sets_are_refused_with_a_reason() {
-        let key = AssertionKeys::generate(SigningAlg::Es256, 0).unwrap().current().members.clone();
+        let key = AssertionKeys::generate(SignAlg::Es256, 0).unwrap().current().members.clone();
         let with = |change: &dyn Fn(&mut Map<String, Value>)| {
             let mut key = key.clone();
             change(&mut key);
@@ -430,6 +360,15 @@ mod tests {
         assert!(with(&|k| drop(k.insert("alg".into(), "HS256".into()))).contains("ES256 or EdDSA"));
         assert!(with(&|k| drop(k.insert("crv".into(), "P-384".into()))).contains("crv P-256"));
         assert!(with(&|k| drop(k.insert("x".into(), "AAAA".into()))).contains("not a valid ES256 key"));
+        // Another key's public half with this key's private half.
+        let other = AssertionKeys::generate(SignAlg::Es256, 0).unwrap().current().members.clone();
+        let mixed = with(&|k| {
+            k.insert("x".into(), other["x"].clone());
+            k.insert("y".into(), other["y"].clone());
+        });
+        assert!(mixed.contains("not a valid ES256 key"), "{mixed}");
+        assert!(with(&|k| drop(k.insert("use".into(), "enc".into()))).contains("`use` must be sig"));
+        assert!(with(&|k| drop(k.insert("sealgate_state".into(), "old".into()))).contains("sealgate_state"));
         assert!(with(&|k| drop(k.insert("kid".into(), "a b".into()))).contains("kid"));
         assert!(
             with(&|k| drop(k.insert("sealgate_state".into(), "next".into()))).contains("no assertion key is current")

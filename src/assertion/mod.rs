@@ -20,10 +20,11 @@
 
 pub mod keys;
 
-pub use keys::{AssertionKeys, SigningAlg};
+pub use keys::AssertionKeys;
 
 use crate::clock::SharedClock;
 use crate::config::{Mode, Settings};
+use crate::crypto::keys::SignAlg;
 use crate::identity::Identity;
 use actix_web::http::header::HeaderValue;
 use arc_swap::ArcSwap;
@@ -158,7 +159,7 @@ impl Assertions {
         let keys = match keys::read(&path)? {
             Some(keys) => keys,
             None if settings.mode == Mode::Development => {
-                let keys = AssertionKeys::generate(SigningAlg::Es256, clock.now())?;
+                let keys = AssertionKeys::generate(SignAlg::Es256, clock.now())?;
                 if may_write {
                     keys::write(&path, &keys)?;
                     tracing::warn!(
@@ -389,7 +390,7 @@ mod tests {
     fn assertions(clock: &ManualClock) -> (Assertions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("assertion.jwks.json");
-        let keys = AssertionKeys::generate(SigningAlg::Es256, NOW).unwrap();
+        let keys = AssertionKeys::generate(SignAlg::Es256, NOW).unwrap();
         keys::write(&path, &keys).unwrap();
         let settings = crate::config::AssertionSettings { enabled: true, ..Default::default() };
         (Assertions::new(keys, Arc::new(clock.clone()), "https://gate.example.com".into(), &settings, path), dir)
@@ -492,7 +493,7 @@ mod tests {
         let assertions = Arc::new(assertions);
         let before = assertions.assertion(&ivy(), "a").unwrap();
         let mut keys = keys::read(&assertions.keys_path).unwrap().unwrap();
-        let next = keys.add_generated(SigningAlg::Es256, crate::crypto::keys::KeyState::Next, NOW).unwrap();
+        let next = keys.add_generated(SignAlg::Es256, crate::crypto::keys::KeyState::Next, NOW).unwrap();
         keys.activate(&next).unwrap();
         let file = AssertionKeyFile(Arc::clone(&assertions));
         assert!(file.reload(keys.to_json().as_bytes()).unwrap().is_some());

@@ -5,8 +5,8 @@
 //! and `retire` the old key once what it signed has expired.
 
 use super::{age, load_settings, write_out};
-use crate::assertion::keys::{self, AssertionKeys, SigningAlg};
-use crate::crypto::keys::KeyState;
+use crate::assertion::keys::{self, AssertionKeys};
+use crate::crypto::keys::{KeyState, SignAlg};
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -14,7 +14,14 @@ use std::path::PathBuf;
 pub enum AssertionKeysCommand {
     /// Add a new signing key and make it current (with --next: publish it
     /// first, and sign with it only after `assertion-keys activate`).
+    /// Creates the set at `assertion.keys_path` when there is none.
+    #[command(after_help = examples!(
+        "sealgate assertion-keys generate                    # ES256, signs at once",
+        "sealgate assertion-keys generate --next --alg EdDSA # published, not signing",
+        "SEALGATE__ASSERTION__KEYS_PATH=/var/lib/sealgate/assertion-keys.json sealgate assertion-keys generate",
+    ))]
     Generate {
+        /// The signature algorithm: ES256 (EC P-256) or EdDSA (Ed25519).
         #[arg(long, value_enum, default_value_t = AlgArg::Es256)]
         alg: AlgArg,
         /// Add the key as `next`: published, not signing yet.
@@ -22,11 +29,27 @@ pub enum AssertionKeysCommand {
         next: bool,
     },
     /// Print each key's id, algorithm, state and age (never key material).
+    #[command(after_help = examples!(
+        "sealgate assertion-keys list",
+        "sealgate --config /etc/sealgate/sealgate.toml assertion-keys list | grep next",
+    ))]
     List,
     /// Make key KID sign new assertions; the current key stays published.
-    Activate { kid: String },
+    #[command(after_help = examples!(
+        "sealgate assertion-keys activate KID   # once upstreams' JWKS caches have it (5 minutes)",
+    ))]
+    Activate {
+        /// The key's id, as `sealgate assertion-keys list` prints it.
+        kid: String,
+    },
     /// Remove key KID (never the current one): it is no longer published.
-    Retire { kid: String },
+    #[command(after_help = examples!(
+        "sealgate assertion-keys retire OLD_KID   # once what it signed has expired",
+    ))]
+    Retire {
+        /// The key's id, as `sealgate assertion-keys list` prints it.
+        kid: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -48,8 +71,8 @@ pub fn run(config: Option<&PathBuf>, action: AssertionKeysCommand) -> Result<(),
     match action {
         AssertionKeysCommand::Generate { alg, next } => {
             let alg = match alg {
-                AlgArg::Es256 => SigningAlg::Es256,
-                AlgArg::EdDsa => SigningAlg::EdDsa,
+                AlgArg::Es256 => SignAlg::Es256,
+                AlgArg::EdDsa => SignAlg::EdDsa,
             };
             let (mut set, fresh) = match keys::read(&path)? {
                 Some(set) => (set, false),

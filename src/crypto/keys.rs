@@ -21,8 +21,8 @@ mod pair;
 mod ring;
 mod rules;
 
-pub use jwk::{decode_oct, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
-pub use pair::{EncCurve, PairKey, PairKind, SignAlg, ECDH_ALG};
+pub use jwk::{decode_oct, is_valid_kid, Jwk, JwkSet, KeyAlg, KeyState, OctKey};
+pub use pair::{EncCurve, PairKey, PairKind, PairMembers, SignAlg, ECDH_ALG};
 pub use ring::{generation, KeyRing, Keyed};
 pub use rules::KeyRules;
 
@@ -173,26 +173,30 @@ pub fn read_key_set(path: &Path) -> Result<JwkSet, KeyError> {
 
 /// Write a key set readable by its owner only.
 pub fn write_key_set(path: &Path, set: &JwkSet) -> Result<(), KeyError> {
-    let fail = |e: std::io::Error| KeyError::Unwritable { path: path.display().to_string(), reason: e.to_string() };
+    write_private(path, &set.to_json())
+        .map_err(|e| KeyError::Unwritable { path: path.display().to_string(), reason: e.to_string() })
+}
+
+/// Write `text` to `path` (creating its directory) readable by its owner
+/// only, through a temporary file renamed into place: a reloading replica
+/// never reads half a file. For every file that holds private keys.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        std::fs::create_dir_all(dir)?;
     }
-    let json = set.to_json();
     let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
     {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp).map_err(fail)?;
-        file.write_all(json.as_bytes()).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    std::fs::rename(&tmp, path).map_err(fail)
+    let mut file = options.open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// `sealgate keygen`: add a fresh key to the set at `path` (creating it) and

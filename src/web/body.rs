@@ -5,12 +5,13 @@
 //!
 //! Requests without a body (every `/auth/verify`) pass straight through.
 
+use super::wrapper::Wrapper;
 use crate::errors::AppError;
-use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::HttpMessage;
-use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
+use futures_util::future::{Either, LocalBoxFuture};
 use futures_util::StreamExt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use std::time::Duration;
 /// The largest request body any route reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The bounds on every request body.
+/// The bounds on every request body: `.wrap(Middleware(limits))`.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
     pub max_bytes: usize,
@@ -43,45 +44,19 @@ impl BodyLimits {
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for BodyLimits
+impl<S, B> Wrapper<S> for BodyLimits
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = BoundedBodies<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(BoundedBodies { service: Rc::new(service), limits: *self }))
-    }
-}
-
-/// The middleware [`BodyLimits`] makes.
-pub struct BoundedBodies<S> {
-    service: Rc<S>,
-    limits: BodyLimits,
-}
-
-impl<S, B> Service<ServiceRequest> for BoundedBodies<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
     type Future = Either<S::Future, LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>>>;
 
-    forward_ready!(service);
-
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+    fn call(&self, service: &Rc<S>, mut req: ServiceRequest) -> Self::Future {
         if matches!(req.parts_mut().1, Payload::None) {
-            return Either::Left(self.service.call(req));
+            return Either::Left(service.call(req));
         }
-        let service = Rc::clone(&self.service);
-        let limits = self.limits;
+        let service = Rc::clone(service);
+        let limits = *self;
         Either::Right(Box::pin(async move {
             let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             if declared.is_some_and(|length| length > limits.max_bytes as u64) {

@@ -3,37 +3,19 @@
 //! runs, and writes queued session-cookie changes on the response.
 
 use super::extract::{credentials, CookieUpdate, RequestIdentity};
+use super::wrapper::Wrapper;
 use crate::credentials::Credentials;
 use actix_web::body::MessageBody;
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL};
 use actix_web::{web, HttpMessage};
-use futures_util::future::{ready, LocalBoxFuture, Ready};
+use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
 
 /// Identifies requests that need I/O to be identified, and writes session
-/// cookie changes.
+/// cookie changes: `.wrap(Middleware(Identify))`.
+#[derive(Clone, Copy)]
 pub struct Identify;
-
-impl<S, B> Transform<S, ServiceRequest> for Identify
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = IdentifyMiddleware<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(IdentifyMiddleware { service: Rc::new(service) }))
-    }
-}
-
-pub struct IdentifyMiddleware<S> {
-    service: Rc<S>,
-}
 
 /// Write a queued session cookie change on the response.
 fn write_cookie_update<B>(mut res: ServiceResponse<B>) -> Result<ServiceResponse<B>, actix_web::Error> {
@@ -64,31 +46,27 @@ fn write_cookie_update<B>(mut res: ServiceResponse<B>) -> Result<ServiceResponse
     Ok(res)
 }
 
-impl<S, B> Service<ServiceRequest> for IdentifyMiddleware<S>
+impl<S, B> Wrapper<S> for Identify
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>>;
 
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, service: &Rc<S>, req: ServiceRequest) -> Self::Future {
         // A provider's token may need the network (JWKS, introspection):
         // identify it here, asynchronously, and leave the outcome where the
         // extractors look, before the handler runs.
         let needs_io = req.app_data::<web::Data<Credentials>>().filter(|c| c.needs_io(req.request())).cloned();
         if let Some(credentials) = needs_io {
-            let service = Rc::clone(&self.service);
+            let service = Rc::clone(service);
             return Box::pin(async move {
                 let outcome = credentials.identify(req.request()).await;
                 req.extensions_mut().insert(RequestIdentity::new(outcome));
                 write_cookie_update(service.call(req).await?)
             });
         }
-        let fut = self.service.call(req);
+        let fut = service.call(req);
         Box::pin(async move { write_cookie_update(fut.await?) })
     }
 }
@@ -103,7 +81,7 @@ mod tests {
     use crate::identity::User;
     use crate::session::cookie::CookieSpec;
     use crate::session::{Lifetimes, SessionCodec};
-    use crate::web::{load, MaybeIdentity, SignedIn};
+    use crate::web::{load, MaybeIdentity, Middleware, SignedIn};
     use actix_web::http::header::{COOKIE, SET_COOKIE};
     use actix_web::{test, App, HttpRequest, HttpResponse};
     use std::sync::Arc;
@@ -138,9 +116,10 @@ mod tests {
     async fn the_session_is_opened_once_per_request_and_renewed_once() {
         let clock = ManualClock::at(1_800_000_000);
         let (credentials, token) = credentials_and_token(&clock);
-        let app =
-            test::init_service(App::new().wrap(Identify).app_data(credentials).route("/", web::get().to(three_ways)))
-                .await;
+        let app = test::init_service(
+            App::new().wrap(Middleware(Identify)).app_data(credentials).route("/", web::get().to(three_ways)),
+        )
+        .await;
 
         clock.advance(60); // past half the idle lifetime: a renewal is due
         let req = test::TestRequest::get().uri("/").insert_header((COOKIE, format!("sealgate={token}"))).to_request();

@@ -9,13 +9,12 @@
 //! token.
 
 use super::extract::RequestIdentity;
+use super::wrapper::{Middleware, Wrapper};
 use crate::config::AccessLog;
 use crate::metrics::{self, RouteMetrics, SourceLabel, VerifyOutcome};
 use crate::state::AppState;
-use actix_web::body::MessageBody;
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpMessage, HttpRequest};
-use futures_util::future::{ready, Ready};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -26,42 +25,26 @@ use std::time::{Duration, Instant};
 /// line unless `log.access = "all"`.
 const PER_REQUEST: [&str; 4] = ["/auth/verify", "/healthz", "/readyz", "/metrics"];
 
-/// Observes one route: `Observe::route("/auth/verify", log.access)`.
+/// Observes one route: `.wrap(Observe::route("/auth/verify", log.access))`.
+#[derive(Clone)]
 pub struct Observe {
-    metrics: RouteMetrics,
-    log: bool,
+    route: Rc<Observer>,
 }
 
 impl Observe {
-    pub fn route(route: &'static str, access: AccessLog) -> Observe {
+    pub fn route(route: &'static str, access: AccessLog) -> Middleware<Observe> {
         let log = match access {
             AccessLog::All => true,
             AccessLog::Default => !PER_REQUEST.contains(&route),
             AccessLog::Off => false,
         };
-        Observe { metrics: RouteMetrics::new(route), log }
+        let verify = route == "/auth/verify";
+        Middleware(Observe { route: Rc::new(Observer { metrics: RouteMetrics::new(route), log, verify }) })
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for Observe
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = ObserveMiddleware<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        let verify = self.metrics.route() == "/auth/verify";
-        let route = Rc::new(Observer { metrics: self.metrics.clone(), log: self.log, verify });
-        ready(Ok(ObserveMiddleware { service, route }))
-    }
-}
-
-/// One route's series and choices, shared by its requests in a worker.
+/// One route's series and choices, shared by its requests in a worker (the
+/// routes are configured once per worker).
 struct Observer {
     metrics: RouteMetrics,
     log: bool,
@@ -79,11 +62,6 @@ impl Observer {
             access_line(req, self.metrics.route(), status, elapsed);
         }
     }
-}
-
-pub struct ObserveMiddleware<S> {
-    service: S,
-    route: Rc<Observer>,
 }
 
 /// The source of the credential this request was identified by, if any.
@@ -111,19 +89,14 @@ fn access_line(req: &HttpRequest, route: &'static str, status: u16, elapsed: Dur
     );
 }
 
-impl<S, B> Service<ServiceRequest> for ObserveMiddleware<S>
+impl<S, B> Wrapper<S> for Observe
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: MessageBody + 'static,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
     type Future = Observed<S::Future>;
 
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        Observed { inner: self.service.call(req), started: Instant::now(), route: Rc::clone(&self.route) }
+    fn call(&self, service: &Rc<S>, req: ServiceRequest) -> Self::Future {
+        Observed { inner: service.call(req), started: Instant::now(), route: Rc::clone(&self.route) }
     }
 }
 

@@ -3,12 +3,11 @@
 //! sealgate and the test IdP the way a person would, then signing out.
 
 use crate::helpers::Spawn;
+use crate::support::browser_script;
 use crate::support::idp::{IdpOptions, TestIdp};
 use crate::support::network::free_port;
 use crate::support::proxy::{spawn_echo_upstream, Proxy};
-use crate::support::require::{require, Tool};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 fn repo() -> &'static Path {
@@ -26,8 +25,6 @@ fn screenshot_path() -> PathBuf {
 
 #[tokio::test]
 async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_signs_out() {
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     // nginx's port first: it is the public URL and the IdP's redirect URI.
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
@@ -52,34 +49,23 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
 
     let protected = nginx.url("/app/page?x=1&y=2");
     let screenshot = screenshot_path();
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo().join("tests/browser/signin.mjs"))
-        .args(["--protected-url", &protected, "--login", "alice", "--password", "alice-password"])
-        .arg("--screenshot")
-        .arg(&screenshot)
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the browser script did not finish in 90 s")
-        .unwrap_or_else(|e| panic!("node did not run: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser script failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
-        output.status
-    );
-    let line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
-    });
+    let run = browser_script::run(
+        "signin.mjs",
+        &[
+            &"--protected-url",
+            &protected,
+            &"--login",
+            &"alice",
+            &"--password",
+            &"alice-password",
+            &"--screenshot",
+            &screenshot,
+        ],
+        Duration::from_secs(90),
+    )
+    .await;
+    run.assert_ok();
+    let report = run.report;
 
     // Signed in and back where the person started, with the upstream told who it is.
     assert_eq!(report["ok"], true, "{report}");
@@ -111,8 +97,6 @@ async fn a_person_signs_in_with_a_real_browser_through_nginx_and_the_idp_then_si
 /// code, the right one on `success_to`, signed in.
 #[tokio::test]
 async fn a_browser_lands_on_failure_to_after_a_wrong_password_and_on_success_to_after_the_right_one() {
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     // The page's origin is the public URL (the form post's Origin is checked against it).
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
@@ -124,29 +108,23 @@ async fn a_browser_lands_on_failure_to_after_a_wrong_password_and_on_success_to_
         .run()
         .await;
     let signin = format!("{public}/auth/signin?success_to=%2Fauth%2Fsession&failure_to=%2Fhealthz%3Ffrom%3Dsignin");
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo().join("tests/browser/targets.mjs"))
-        .args(["--signin-url", &signin, "--login", crate::helpers::ALICE])
-        .args(["--password", crate::helpers::ALICE_PASSWORD, "--wrong-password", "not her password"])
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the browser script did not finish in 90 s")
-        .unwrap_or_else(|e| panic!("node did not run: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("the script's output is not one JSON line ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
-    });
-    assert_eq!(report["ok"], true, "{report}\n--- stderr ---\n{stderr}");
+    let run = browser_script::run(
+        "targets.mjs",
+        &[
+            &"--signin-url",
+            &signin,
+            &"--login",
+            &crate::helpers::ALICE,
+            &"--password",
+            &crate::helpers::ALICE_PASSWORD,
+            &"--wrong-password",
+            &"not her password",
+        ],
+        Duration::from_secs(90),
+    )
+    .await;
+    run.assert_ok();
+    let report = run.report;
 
     assert_eq!(report["failed_url"], format!("{public}/healthz?from=signin&error=invalid_credentials"), "{report}");
     assert_eq!(report["succeeded_url"], format!("{public}/auth/session"), "{report}");

@@ -255,6 +255,12 @@ fn help_of_every_command_shows_examples_and_the_environment() {
         &["session"],
         &["token"],
         &["sessions"],
+        &["assertion-keys"],
+        &["keys", "activate"],
+        &["session", "mint"],
+        &["token", "revoke"],
+        &["sessions", "revoke"],
+        &["assertion-keys", "generate"],
     ] {
         let (ok, stdout, stderr) = run(sealgate(repo).args(command).arg("--help"));
         assert!(ok, "{command:?}: {stderr}");
@@ -265,6 +271,9 @@ fn help_of_every_command_shows_examples_and_the_environment() {
         for name in ["SEALGATE_CONFIG", "SEALGATE__SECTION__KEY", "SEALGATE__MODE", "--config"] {
             assert!(stdout.contains(name), "{command:?} --help names {name}:\n{stdout}");
         }
+        // A subcommand's examples show that subcommand.
+        let invocation = ["sealgate"].iter().chain(command).copied().collect::<Vec<_>>().join(" ");
+        assert!(stdout.contains(&invocation), "{command:?} --help shows `{invocation}`:\n{stdout}");
     }
 }
 

@@ -153,9 +153,6 @@ fn artifacts() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn every_page_in_a_real_browser_at_desktop_and_phone_widths() {
-    use crate::support::require::{require, Tool};
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     let smtp = SmtpSink::start();
     let idp = TestIdp::start(IdpOptions::default()).await;
     let port = crate::support::network::free_port();
@@ -177,29 +174,27 @@ async fn every_page_in_a_real_browser_at_desktop_and_phone_widths() {
         .run()
         .await;
     let out = artifacts();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo.join("tests/browser/pages.mjs"))
-        .args(["--base-url", &app.address, "--username", ALICE, "--password", ALICE_PASSWORD])
-        .args(["--limited-username", "mallory"])
-        .arg("--mail-dir")
-        .arg(smtp.dir())
-        .arg("--out")
-        .arg(&out)
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(150), run)
-        .await
-        .expect("the browser script did not finish in 150 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let run = crate::support::browser_script::run(
+        "pages.mjs",
+        &[
+            &"--base-url",
+            &app.address,
+            &"--username",
+            &ALICE,
+            &"--password",
+            &ALICE_PASSWORD,
+            &"--limited-username",
+            &"mallory",
+            &"--mail-dir",
+            &smtp.dir(),
+            &"--out",
+            &out,
+        ],
+        std::time::Duration::from_secs(150),
+    )
+    .await;
+    run.assert_ok();
+    let report = run.report;
     let checks = &report["checks"];
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(checks["signin_status"], 200, "{checks}");

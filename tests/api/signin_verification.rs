@@ -275,9 +275,6 @@ async fn verification_without_a_store_is_refused_at_start() {
 
 #[tokio::test]
 async fn a_person_enters_the_emailed_code_in_a_real_browser() {
-    use crate::support::require::{require, Tool};
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     let smtp = SmtpSink::start();
     // The browser posts with `Origin: http://127.0.0.1:PORT`: that is the public URL.
     let port = crate::support::network::free_port();
@@ -290,27 +287,23 @@ async fn a_person_enters_the_emailed_code_in_a_real_browser() {
         })
         .run()
         .await;
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo.join("tests/browser/verify_signin.mjs"))
-        .args(["--base-url", &app.address, "--username", ALICE, "--password", ALICE_PASSWORD])
-        .arg("--mail-dir")
-        .arg(smtp.dir())
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(90), run)
-        .await
-        .expect("the browser script did not finish in 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
+    let run = crate::support::browser_script::run(
+        "verify_signin.mjs",
+        &[
+            &"--base-url",
+            &app.address,
+            &"--username",
+            &ALICE,
+            &"--password",
+            &ALICE_PASSWORD,
+            &"--mail-dir",
+            &smtp.dir(),
+        ],
+        std::time::Duration::from_secs(90),
+    )
+    .await;
+    run.assert_ok();
+    let report = run.report;
     assert!(report["verify_url"].as_str().unwrap().starts_with(&format!("{public}/auth/verify-signin")), "{report}");
     assert_eq!(report["landed_url"], format!("{public}/auth/session"), "{report}");
     assert_eq!(report["session"]["authenticated"], true, "{report}");

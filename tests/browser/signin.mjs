@@ -23,133 +23,48 @@
 // with the reason on stderr too and exit status 1 (2 for bad usage).
 // Every wait is bounded by --timeout-ms; the whole run by a watchdog.
 
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { check, pageText, parseArgs, runInBrowser } from './common.mjs';
 
-const require = createRequire(new URL('../idp/package.json', import.meta.url));
-
+const SCRIPT = 'signin.mjs';
 const USAGE =
   'usage: node tests/browser/signin.mjs --protected-url URL --login LOGIN --password PASSWORD ' +
   '--screenshot PATH [--provider-name NAME] [--timeout-ms MS] [--chromium PATH]';
 
-function parseArgs(argv) {
-  const options = {
-    providerName: 'Test IdP',
-    timeoutMs: 20000,
-    chromium: '/usr/bin/chromium',
-  };
-  const names = {
+const options = parseArgs(SCRIPT, process.argv.slice(2), {
+  usage: USAGE,
+  flags: {
     '--protected-url': 'protectedUrl',
     '--login': 'login',
     '--password': 'password',
     '--screenshot': 'screenshot',
     '--provider-name': 'providerName',
-    '--timeout-ms': 'timeoutMs',
-    '--chromium': 'chromium',
-  };
-  for (let i = 0; i < argv.length; i += 1) {
-    let flag = argv[i];
-    let value;
-    const eq = flag.indexOf('=');
-    if (flag.startsWith('--') && eq > 0) {
-      value = flag.slice(eq + 1);
-      flag = flag.slice(0, eq);
-    } else {
-      i += 1;
-      value = argv[i];
-    }
-    const key = names[flag];
-    if (!key || value === undefined) usage(`bad or incomplete flag: ${flag}`);
-    options[key] = value;
-  }
-  for (const key of ['protectedUrl', 'login', 'password', 'screenshot']) {
-    if (!options[key]) usage(`missing --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-  }
-  options.timeoutMs = Number(options.timeoutMs);
-  if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) usage('--timeout-ms must be a positive number');
-  try {
-    options.protected = new URL(options.protectedUrl);
-  } catch {
-    usage(`--protected-url is not a URL: ${options.protectedUrl}`);
-  }
-  options.screenshot = resolve(options.screenshot);
-  return options;
-}
-
-function usage(message) {
-  process.stderr.write(`signin.mjs: ${message}\n${USAGE}\n`);
+  },
+  required: ['protectedUrl', 'login', 'password', 'screenshot'],
+  defaults: { providerName: 'Test IdP' },
+});
+let protectedPage;
+try {
+  protectedPage = new URL(options.protectedUrl);
+} catch {
+  process.stderr.write(`${SCRIPT}: --protected-url is not a URL: ${options.protectedUrl}\n${USAGE}\n`);
   process.exit(2);
 }
-
-class StepError extends Error {}
-
-/** Fail the current step with a message that says what was expected. */
-function check(condition, message) {
-  if (!condition) throw new StepError(message);
-}
-
-/** `promise`, or a rejection after `ms` naming `what`. */
-function bounded(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new StepError(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
+const screenshot = resolve(options.screenshot);
+const protectedUrl = protectedPage.href;
+const { origin } = protectedPage;
 const sameUrl = (a, b) => new URL(a).href === new URL(b).href;
 
-async function main() {
-  const options = parseArgs(process.argv.slice(2));
-  const { timeoutMs } = options;
-  const protectedUrl = options.protected.href;
-  const origin = options.protected.origin;
-
-  // The whole run: every step is bounded, this is the backstop.
-  const watchdog = setTimeout(() => {
-    process.stdout.write(`${JSON.stringify({ ok: false, step: 'watchdog', error: 'the run took too long' })}\n`);
-    process.stderr.write('signin.mjs: the run took too long; exiting\n');
-    process.exit(1);
-  }, timeoutMs * 8);
-  watchdog.unref();
-
-  let chromium;
-  try {
-    ({ chromium } = require('playwright-core'));
-  } catch (e) {
-    throw new StepError(
-      `playwright-core is not installed in tests/idp/node_modules (run bash scripts/install-test-deps.sh): ${e.message}`,
-    );
-  }
-
-  const result = { ok: false };
-  let step = 'launch chromium';
-  let browser;
-  let page;
-  try {
-    browser = await chromium.launch({
-      executablePath: options.chromium,
-      headless: true,
-      timeout: timeoutMs,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    // A fresh context: no cookies, no storage (playwright also gives the
-    // browser a fresh temporary profile directory).
-    const context = await browser.newContext({ viewport: { width: 1024, height: 640 } });
-    context.setDefaultTimeout(timeoutMs);
-    context.setDefaultNavigationTimeout(timeoutMs);
-    page = await context.newPage();
-
-    step = 'open the protected URL';
+await runInBrowser(
+  SCRIPT,
+  options,
+  {
+    viewport: { width: 1024, height: 640 },
+    failureScreenshot: screenshot.replace(/(\.png)?$/i, '-failure.png'),
+  },
+  async ({ page, step, result }) => {
+    step('open the protected URL');
     await page.goto(protectedUrl, { waitUntil: 'load' });
     const signinPage = new URL(page.url());
     check(
@@ -163,7 +78,7 @@ async function main() {
     );
     result.signin_page_url = page.url();
 
-    step = `click "Sign in with ${options.providerName}"`;
+    step(`click "Sign in with ${options.providerName}"`);
     const providerLink = page.getByRole('link', { name: `Sign in with ${options.providerName}`, exact: true });
     check((await providerLink.count()) === 1, `no "Sign in with ${options.providerName}" link on ${page.url()}`);
     await Promise.all([
@@ -172,7 +87,7 @@ async function main() {
     ]);
     result.idp_login_url = page.url();
 
-    step = "fill in the IdP's login form";
+    step("fill in the IdP's login form");
     await page.locator('input[name="login"]').fill(options.login);
     await page.locator('input[name="password"]').fill(options.password);
     await Promise.all([
@@ -180,23 +95,19 @@ async function main() {
       page.getByRole('button', { name: 'Sign in', exact: true }).click(),
     ]);
 
-    step = 'record the landed page';
+    step('record the landed page');
     result.landed_url = page.url();
-    // Chromium shows a JSON response as text in a <pre>; take that when there
-    // is one, else the page's visible text.
-    result.landed_text = await page.evaluate(
-      () => (document.querySelector('body > pre') ?? document.body)?.innerText ?? '',
-    );
+    result.landed_text = await pageText(page);
     try {
       result.landed_json = JSON.parse(result.landed_text);
     } catch {
       result.landed_json = null;
     }
-    mkdirSync(dirname(options.screenshot), { recursive: true });
-    await page.screenshot({ path: options.screenshot, fullPage: true, timeout: timeoutMs });
-    result.screenshot = options.screenshot;
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true, timeout: options.timeoutMs });
+    result.screenshot = screenshot;
 
-    step = 'sign out';
+    step('sign out');
     await page.goto(`${origin}/auth/signout`, { waitUntil: 'load' });
     check(new URL(page.url()).pathname === '/auth/signout', `expected the sign-out page, got ${page.url()}`);
     const signOut = page.getByRole('button', { name: 'Sign out', exact: true });
@@ -213,7 +124,7 @@ async function main() {
     await page.waitForLoadState('load');
     result.after_signout_click_url = page.url();
 
-    step = 'open the protected URL again';
+    step('open the protected URL again');
     await page.goto(protectedUrl, { waitUntil: 'load' });
     result.after_signout_url = page.url();
     const again = new URL(page.url());
@@ -225,39 +136,5 @@ async function main() {
       (await page.getByRole('link', { name: `Sign in with ${options.providerName}`, exact: true }).count()) === 1,
       `the page at ${page.url()} after signing out is not the sign-in page`,
     );
-    result.ok = true;
-  } catch (e) {
-    result.ok = false;
-    result.step = step;
-    result.error = e instanceof StepError ? e.message : String(e?.stack ?? e);
-    result.url = page ? page.url() : null;
-    if (page) {
-      const failure = options.screenshot.replace(/(\.png)?$/i, '-failure.png');
-      try {
-        await page.screenshot({ path: failure, fullPage: true, timeout: 5000 });
-        result.failure_screenshot = failure;
-      } catch {
-        // best effort
-      }
-    }
-  } finally {
-    if (browser) {
-      await bounded(browser.close(), timeoutMs, 'closing the browser').catch((e) => {
-        process.stderr.write(`signin.mjs: ${e.message}\n`);
-      });
-    }
-  }
-
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  if (!result.ok) {
-    process.stderr.write(`signin.mjs: failed at step "${result.step}": ${result.error} (page: ${result.url})\n`);
-    process.exitCode = 1;
-  }
-  clearTimeout(watchdog);
-}
-
-main().catch((e) => {
-  process.stdout.write(`${JSON.stringify({ ok: false, step: 'setup', error: e.message })}\n`);
-  process.stderr.write(`signin.mjs: ${e instanceof StepError ? e.message : e?.stack ?? e}\n`);
-  process.exit(1);
-});
+  },
+);

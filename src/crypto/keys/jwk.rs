@@ -98,6 +98,16 @@ impl KeyState {
             KeyState::Previous => "previous",
         }
     }
+
+    /// What a key's `sealgate_state` member says: `None` for unmarked.
+    pub fn from_mark(member: Option<&str>) -> Result<Option<KeyState>, String> {
+        match member {
+            None => Ok(None),
+            Some("current") => Ok(Some(KeyState::Current)),
+            Some("next") => Ok(Some(KeyState::Next)),
+            Some(other) => Err(format!("sealgate_state `{other}` is not `current` or `next`")),
+        }
+    }
 }
 
 /// A validated symmetric key.
@@ -124,9 +134,9 @@ impl std::fmt::Debug for Jwk {
     }
 }
 
-/// `kid`s go into JWE headers verbatim; keep them to characters that need no
-/// escaping in JSON or cookies.
-fn is_valid_kid(kid: &str) -> bool {
+/// `kid`s go into JWE and JWS headers verbatim; keep them to characters
+/// that need no escaping in JSON or cookies.
+pub fn is_valid_kid(kid: &str) -> bool {
     !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -162,7 +172,7 @@ impl Jwk {
                 return Err(format!("key use `{use_}` is not `enc`"));
             }
         }
-        let marked = state_mark(wire.sealgate_state.as_deref())?;
+        let marked = KeyState::from_mark(wire.sealgate_state.as_deref())?;
         let created = wire.sealgate_created;
         let purpose = match wire.sealgate_purpose.as_deref() {
             None => None,
@@ -239,16 +249,6 @@ impl Jwk {
     /// The key material, base64url. Only for writing the key file.
     pub(crate) fn k_b64(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.secret.as_slice())
-    }
-}
-
-/// What a state member says: `None` for unmarked.
-fn state_mark(member: Option<&str>) -> Result<Option<KeyState>, String> {
-    match member {
-        None => Ok(None),
-        Some("current") => Ok(Some(KeyState::Current)),
-        Some("next") => Ok(Some(KeyState::Next)),
-        Some(other) => Err(format!("sealgate_state `{other}` is not `current` or `next`")),
     }
 }
 
@@ -442,9 +442,10 @@ impl JwkSet {
     /// Add a fresh key pair of `kind` in `state`, as [`add_generated`](Self::add_generated)
     /// does for symmetric keys; returns its kid.
     pub fn add_generated_pair(&mut self, kind: PairKind, state: KeyState) -> Result<String, String> {
-        let mut key = PairKey::generate(kind, state)?;
+        let now = chrono::Utc::now().timestamp();
+        let mut key = PairKey::generate(kind, state, now)?;
         while self.has_kid(key.kid()) {
-            key = PairKey::generate(kind, state)?;
+            key = PairKey::generate(kind, state, now)?;
         }
         if state == KeyState::Current {
             self.demote_current_pair(kind.is_enc());
@@ -654,7 +655,7 @@ fn pair_from_wire(wire: &JwkWire) -> Result<(PairKey, Option<KeyState>), String>
         ));
     }
     key.created = wire.sealgate_created;
-    Ok((key, state_mark(wire.sealgate_state.as_deref())?))
+    Ok((key, KeyState::from_mark(wire.sealgate_state.as_deref())?))
 }
 
 #[cold]

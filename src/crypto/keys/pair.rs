@@ -17,6 +17,7 @@ use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::{Jwk as JoseJwk, KeyPair};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
 
 /// The one key agreement the nested format uses.
 pub const ECDH_ALG: &str = "ECDH-ES+A256KW";
@@ -148,8 +149,8 @@ impl std::fmt::Debug for PairKey {
     }
 }
 
-/// The members of an asymmetric JWK as the file has them.
-pub(super) struct PairMembers<'a> {
+/// The members of an asymmetric JWK as a file has them.
+pub struct PairMembers<'a> {
     pub kid: String,
     pub kty: &'a str,
     pub crv: Option<&'a str>,
@@ -158,6 +159,24 @@ pub(super) struct PairMembers<'a> {
     pub x: Option<&'a str>,
     pub y: Option<&'a str>,
     pub d: Option<&'a str>,
+}
+
+impl<'a> PairMembers<'a> {
+    /// The members of a JWK held as a JSON object, the key named `kid`
+    /// (the caller checks the `kid` member itself).
+    pub fn from_map(kid: String, jwk: &'a Map<String, Value>) -> PairMembers<'a> {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        PairMembers {
+            kid,
+            kty: text("kty").unwrap_or_default(),
+            crv: text("crv"),
+            alg: text("alg"),
+            use_: text("use"),
+            x: text("x"),
+            y: text("y"),
+            d: text("d"),
+        }
+    }
 }
 
 /// A base64url member that must decode to exactly 32 bytes.
@@ -170,7 +189,12 @@ fn coordinate(kid: &str, name: &str, value: Option<&str>) -> Result<String, Stri
 }
 
 impl PairKey {
-    pub(super) fn from_members(m: PairMembers<'_>) -> Result<PairKey, String> {
+    /// A key of a kind sealgate uses, its members checked: `use` (if
+    /// given) matches the kind, each coordinate and `d` are 32 bytes, `y` is
+    /// there exactly for EC keys, and `d` (if given) is the public half's.
+    /// Its state is `Previous` and its creation time unknown until the
+    /// caller says otherwise.
+    pub fn from_members(m: PairMembers<'_>) -> Result<PairKey, String> {
         let kid = m.kid;
         let (crv, alg) = (m.crv.unwrap_or_default(), m.alg.unwrap_or_default());
         let kind = PairKind::from_members(m.kty, crv, alg).ok_or_else(|| {
@@ -198,11 +222,16 @@ impl PairKey {
     }
 
     /// The private half, when held, must be the public half's.
+    /// The public half is computed from `d` alone (given `x` and `y`,
+    /// josekit would take an EC key's public point from them unchecked).
     fn check_halves(&self) -> Result<(), String> {
-        let Some(private) = self.private_jwk() else {
+        let Some(d) = &self.d else {
             // The public half alone: check that josekit takes it.
             return self.verifier_or_encrypter_ok();
         };
+        let mut private = JoseJwk::new(self.kind.kty());
+        private.set_curve(self.kind.crv());
+        let _ = private.set_parameter("d", Some(d.expose_secret().to_owned().into()));
         let fail = |_| format!("key `{}`: `d` is not a valid private key", self.kid);
         let public: JoseJwk = match self.kind {
             PairKind::Enc(EncCurve::P256) | PairKind::Sig(SignAlg::Es256) => {
@@ -229,8 +258,9 @@ impl PairKey {
         ok.then_some(()).ok_or_else(|| format!("key `{}`: not a valid public key", self.kid))
     }
 
-    /// A fresh key pair of `kind`.
-    pub(super) fn generate(kind: PairKind, state: KeyState) -> Result<PairKey, String> {
+    /// A fresh key pair of `kind`, made at `now` (seconds since the epoch;
+    /// its `kid` starts with that day, `YYYYMMDD-enc-` or `YYYYMMDD-sig-`).
+    pub fn generate(kind: PairKind, state: KeyState, now: i64) -> Result<PairKey, String> {
         let fail = |e: josekit::JoseError| format!("cannot generate a {} key: {e}", kind.alg());
         let pair: JoseJwk = match kind {
             PairKind::Enc(EncCurve::P256) | PairKind::Sig(SignAlg::Es256) => {
@@ -240,15 +270,15 @@ impl PairKey {
             PairKind::Sig(SignAlg::EdDsa) => EdKeyPair::generate(EdCurve::Ed25519).map_err(fail)?.to_jwk_key_pair(),
         };
         let member = |name: &str| pair.parameter(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let now = chrono::Utc::now();
+        let day = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y%m%d");
         let mut id = [0u8; 9];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        let kid = format!("{}-{}-{}", now.format("%Y%m%d"), kind.use_(), URL_SAFE_NO_PAD.encode(id));
+        let kid = format!("{day}-{}-{}", kind.use_(), URL_SAFE_NO_PAD.encode(id));
         Ok(PairKey {
             kid,
             kind,
             state,
-            created: Some(now.timestamp()),
+            created: Some(now),
             x: member("x").ok_or("a generated key has no x")?,
             y: member("y"),
             d: Some(SecretString::from(member("d").ok_or("a generated key has no d")?)),

@@ -4,6 +4,7 @@
 //! never from one another.
 
 pub mod bearer;
+pub mod browser_script;
 pub mod fakes;
 pub mod idp;
 pub mod network;

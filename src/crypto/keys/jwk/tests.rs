@@ -110,3 +110,43 @@ fn age_comes_from_the_creation_member_or_the_kid_date() {
     let json = format!(r#"{{"keys":[{stamped}]}}"#);
     assert_eq!(JwkSet::from_json(&json).unwrap().current().created(), Some(1_800_000_000));
 }
+
+#[test]
+fn a_private_half_that_is_not_the_public_halfs_is_refused_for_every_kind() {
+    use super::super::pair::{EncCurve, SignAlg};
+    let kinds = [
+        PairKind::Enc(EncCurve::P256),
+        PairKind::Enc(EncCurve::X25519),
+        PairKind::Sig(SignAlg::Es256),
+        PairKind::Sig(SignAlg::EdDsa),
+    ];
+    for kind in kinds {
+        let (enc, sig) = match kind {
+            PairKind::Enc(_) => (kind, PairKind::Sig(SignAlg::Es256)),
+            PairKind::Sig(_) => (PairKind::Enc(EncCurve::P256), kind),
+        };
+        let one: serde_json::Value =
+            serde_json::from_str(&JwkSet::generate_nested(enc, sig).unwrap().to_json()).unwrap();
+        let other: serde_json::Value =
+            serde_json::from_str(&JwkSet::generate_nested(enc, sig).unwrap().to_json()).unwrap();
+        let of_kind = |set: &serde_json::Value| {
+            set["keys"].as_array().unwrap().iter().find(|k| k["alg"] == kind.alg() && k["crv"] == kind.crv()).cloned()
+        };
+        let theirs = of_kind(&other).unwrap();
+        let mut mixed = one.clone();
+        for key in mixed["keys"].as_array_mut().unwrap() {
+            if key["alg"] == kind.alg() && key["crv"] == kind.crv() {
+                // Another key's public half, this key's private half.
+                key["x"] = theirs["x"].clone();
+                key["y"] = theirs["y"].clone();
+                if key["y"].is_null() {
+                    key.as_object_mut().unwrap().remove("y");
+                }
+            }
+        }
+        assert!(of_kind(&one).is_some(), "{kind:?}");
+        JwkSet::from_json(&one.to_string()).unwrap();
+        let error = JwkSet::from_json(&mixed.to_string()).unwrap_err();
+        assert!(error.contains("does not belong"), "{kind:?}: {error}");
+    }
+}
