@@ -132,7 +132,9 @@ impl Session {
         let linked: usize = self
             .linked
             .iter()
-            .map(|l| text(&l.provider) + text(&l.sub) + optional(&l.username) + optional(&l.avatar_url) + tokens(&l.tokens))
+            .map(|l| {
+                text(&l.provider) + text(&l.sub) + optional(&l.username) + optional(&l.avatar_url) + tokens(&l.tokens)
+            })
             .sum();
         text(&self.typ)
             + text(&self.id)
