@@ -179,7 +179,8 @@ impl Gateway {
             CookieSpec::from_settings(&settings),
             api_tokens,
             ProviderBearer::new(&providers, clock.clone()).knowing(Arc::clone(&refresh_tokens)),
-        );
+        )
+        .caching(settings.session.cache_bytes);
         // Without a store nothing is revoked: the gateway is as stateless as before.
         let revocations = (!store.is_off()).then(|| RevocationView::new(clock.clone(), settings.store.unavailable));
         if let Some(view) = &revocations {

@@ -8,7 +8,7 @@
 //! Layout (leaves first; dependencies point down only):
 //!
 //! ```text
-//! config/  identity/  crypto/  clock  templates leaves
+//! config/  identity/  crypto/  clock  heap  templates leaves
 //! assertion/                                  the signed identity for upstreams
 //! session/  providers/  policy/  store/         the cookie, sign-in, access, state
 //! accounts/                                     signed-up password users, in the store
@@ -38,6 +38,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod email;
 pub mod errors;
+pub mod heap;
 pub mod hooks;
 pub mod identity;
 pub mod metrics;

@@ -204,7 +204,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let cache_entries = Gauge::default();
     registry.register("open_cache_entries", "Credentials held opened in the open-cache", cache_entries.clone());
     let cache_bytes = Gauge::default();
-    registry.register("open_cache_bytes", "The open-cache's weight, in its own estimate of bytes", cache_bytes.clone());
+    registry.register(
+        "open_cache_bytes",
+        "The resident memory the open-cache's entries take, in bytes, as it weighs them",
+        cache_bytes.clone(),
+    );
     let fetches = Family::<ProviderFetch, Counter>::default();
     registry.register("provider_fetches", "Discovery and signing-key fetches, by provider and result", fetches.clone());
     let rate_limited = Counter::default();

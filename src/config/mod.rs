@@ -472,6 +472,9 @@ pub struct SessionSettings {
     /// Where a verify-only replica sends a browser that wants to sign in
     /// (the sign-in tier's `/auth/signin`); unset: it answers 403.
     pub signin_url: Option<String>,
+    /// The most memory the open-cache (opened session cookies, API tokens
+    /// and provider JWTs) takes, in bytes of resident memory.
+    pub cache_bytes: u64,
 }
 
 impl Default for SessionSettings {
@@ -484,6 +487,7 @@ impl Default for SessionSettings {
             role: SessionRole::Full,
             accept_other_format: true,
             signin_url: None,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -36,6 +36,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The smallest open-cache: below it, a busy gateway would open most
+/// cookies again on every request. No zero: without the cache every
+/// `/auth/verify` decrypts, which is never what a memory bound is for.
+const MIN_CACHE_BYTES: u64 = 1024 * 1024;
+
 /// Cookie names are HTTP tokens; we keep to a conservative subset.
 fn is_cookie_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
@@ -343,6 +348,12 @@ impl Settings {
         if !(1024..=64 * 1024).contains(&self.session.max_token_bytes) {
             problems.push("session.max_token_bytes must be between 1024 and 65536".into());
         }
+        if self.session.cache_bytes < MIN_CACHE_BYTES {
+            problems.push(format!(
+                "session.cache_bytes must be at least {MIN_CACHE_BYTES} (1 MiB, a few hundred sessions); \
+                 the open-cache cannot be turned off"
+            ));
+        }
         if self.session.role == SessionRole::Verify && self.session.format != SessionFormat::Nested {
             problems.push(
                 "session.role = \"verify\" needs session.format = \"nested\" (a sealed session's key also forges one)"
@@ -465,6 +476,21 @@ mod tests {
         assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
         assert_eq!(settings.server.listen, "127.0.0.1:4180");
         assert_eq!(settings.cookie_name(), "sealgate");
+    }
+
+    #[test]
+    fn the_open_cache_has_a_floor_and_no_off_switch() {
+        let with = |bytes: &str| {
+            let settings = Settings::from_toml(&format!("mode = \"development\"\n[session]\ncache_bytes = {bytes}\n"));
+            settings.unwrap().problems().into_iter().filter(|p| p.contains("session.cache_bytes")).collect::<Vec<_>>()
+        };
+        assert_eq!(crate::config::SessionSettings::default().cache_bytes, 64 << 20);
+        assert!(with("1048576").is_empty() && with("68719476736").is_empty());
+        for bad in ["0", "1048575"] {
+            let problems = with(bad);
+            assert!(problems.iter().any(|p| p.contains("at least 1048576")), "{bad}: {problems:?}");
+        }
+        assert!(Settings::from_toml("[session]\ncache_bytes = -1\n").is_err(), "a negative size is a type error");
     }
 
     #[test]

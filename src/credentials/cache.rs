@@ -51,14 +51,27 @@ impl std::fmt::Debug for OpenCache {
     }
 }
 
-/// What an entry costs in memory, about: the token, the entry and the
-/// cache's node around it, and an identity's own heap. Weighing by this
-/// (rather than by the token alone) keeps the cache's bound a bound on
-/// memory whatever mix of identities and refusals it holds.
+/// What moka keeps for each entry besides our value, in heap bytes.
+/// Counted from moka 0.12's source for a cache with a weigher and
+/// `time_to_idle` (no write-order queue, no timer wheel): the key's `Arc`
+/// (48), the entry info (64), the value entry (48), its queue nodes' cell
+/// (48), the access-order node (32), the hash table's bucket (32) and its
+/// share of the bucket array and the frequency sketch (about 48), with
+/// chunks as [`crate::heap::block`] counts them; then checked against
+/// VmRSS with a cache full of refusals (BENCHMARKS.md, "The open-cache in
+/// resident memory").
+const BOOKKEEPING: usize = 320;
+
+/// What an entry costs in resident memory: moka's bookkeeping, our entry's
+/// `Arc`, the token, and for an identity everything it holds on the heap
+/// once its headers are built ([`Identified::heap_bytes`]). Weighing by
+/// this keeps `session.cache_bytes` a bound on memory whatever mix of
+/// identities and refusals the cache holds.
 fn weigh(token: &[u8], outcome: &Opened) -> u32 {
-    const ENTRY: usize = 512;
     let identity = outcome.as_ref().map_or(0, |identified| identified.heap_bytes());
-    (token.len() + ENTRY + identity).try_into().unwrap_or(u32::MAX)
+    (BOOKKEEPING + crate::heap::arc::<Entry>() + crate::heap::block(token.len()) + identity)
+        .try_into()
+        .unwrap_or(u32::MAX)
 }
 
 /// The last 22 characters of the last segment.
@@ -69,8 +82,8 @@ fn tag(token: &[u8]) -> Option<Tag> {
 }
 
 impl OpenCache {
-    /// A cache holding at most about `max_bytes` of tokens, each kept while
-    /// used at least every `idle`.
+    /// A cache taking at most about `max_bytes` of memory (by [`weigh`]),
+    /// each entry kept while used at least every `idle`.
     pub fn new(max_bytes: u64, idle: Duration) -> OpenCache {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
@@ -203,9 +216,36 @@ mod tests {
                 None,
             ))),
         );
-        assert_eq!(refusal, 1500 + 512);
-        assert!(small > refusal + 1024, "an identity costs more than the token: {small} vs {refusal}");
-        // 200 groups of 29 bytes, held three times over.
-        assert!(crowded > small + 3 * 200 * 29, "{crowded} vs {small}");
+        assert_eq!(refusal as usize, BOOKKEEPING + crate::heap::arc::<Entry>() + 1520);
+        assert!(small > refusal + 512, "an identity costs more than the token: {small} vs {refusal}");
+        // 200 groups of 29 bytes (48-byte chunks), held twice (the identity's
+        // and its headers'), and the list of them.
+        assert!(crowded >= small + 2 * 200 * 48 + 200 * 24, "{crowded} vs {small}");
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes_by_its_weights() {
+        const MAX: u64 = 1 << 20;
+        let cache = OpenCache::new(MAX, Duration::from_secs(60));
+        let (mut offered, mut lightest) = (0, u64::MAX);
+        for i in 0..6000 {
+            let token = format!("h..iv.ct{}.{i:0>22}", "c".repeat(i % 700));
+            let outcome = match i % 3 {
+                0 => Err(Refusal::Session(SessionError::Payload)),
+                _ => identified(&format!("user-{i}-{}", "u".repeat(i % 300))),
+            };
+            let weight = u64::from(weigh(token.as_bytes(), &outcome));
+            (offered, lightest) = (offered + weight, lightest.min(weight));
+            cache.keep(token.as_bytes(), 1, &outcome);
+            if i % 250 == 0 {
+                let (_, bytes) = cache.size();
+                assert!(bytes <= MAX, "after {i} entries the cache weighs {bytes}");
+            }
+        }
+        assert!(offered > 4 * MAX, "the test offers more than the cache holds: {offered}");
+        let (entries, bytes) = cache.size();
+        assert!(bytes <= MAX, "{bytes} over {MAX}");
+        assert!(bytes > MAX / 2, "and the cache is used: {bytes}");
+        assert!(entries * lightest <= bytes, "{entries} entries weigh {bytes}: each at least {lightest}");
     }
 }

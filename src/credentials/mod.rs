@@ -25,6 +25,7 @@ pub mod provider_token;
 pub use api_token::{ApiToken, ApiTokenError, ApiTokens};
 pub use provider_token::{BearerError, ProviderBearer};
 
+use crate::config::SessionSettings;
 use crate::crypto::jwe::OpenError;
 use crate::crypto::keys;
 use crate::identity::Identity;
@@ -39,8 +40,6 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// How many bytes of opened tokens the open-cache keeps, at most.
-const OPEN_CACHE_BYTES: u64 = 96 * 1024 * 1024;
 /// How long an opened token stays cached without being used.
 const OPEN_CACHE_IDLE: Duration = Duration::from_secs(600);
 
@@ -64,14 +63,30 @@ impl Identified {
         Identified { identity, session, headers: OnceLock::new(), assertion: Default::default() }
     }
 
-    /// About how many bytes this takes in memory once its headers are built:
-    /// the user three times (the identity's, the session's, the headers'),
-    /// the sealed provider tokens twice (sealed, and opened when used), and
-    /// the structures around them. What the open-cache weighs it by.
+    /// The bytes this credential takes on the heap once its headers are
+    /// built: the `Arc`'s chunk (the identity and the session inline in
+    /// it), the identity's text, the session's (its own copy of the user,
+    /// its provider tokens sealed and opened), and the identity headers (a
+    /// pair per header, a chunk per value: at most the user's text again,
+    /// and the provider and source). What the open-cache weighs an identity
+    /// by, before its own bookkeeping.
     pub fn heap_bytes(&self) -> usize {
-        const STRUCTURES: usize = 1024;
-        let tokens = self.session.as_ref().map_or(0, Session::sealed_tokens_len);
-        3 * self.identity.user.heap_bytes() + 2 * tokens + self.identity.id.len() + STRUCTURES
+        use crate::heap::{arc, block, items, text};
+        let identity = &self.identity;
+        let user = identity.user.heap_bytes();
+        let scopes = identity
+            .scopes
+            .as_ref()
+            .map_or(0, |scopes| items::<String>(scopes.len()) + scopes.iter().map(|scope| text(scope)).sum::<usize>());
+        let headers = crate::config::assertion::DEFAULT_HEADERS.len() + identity.user.claims.len();
+        let headers = items::<(HeaderName, HeaderValue)>(headers) + user + 2 * block(16);
+        arc::<Identified>()
+            + text(&identity.id)
+            + user
+            + text(identity.provider.as_str())
+            + scopes
+            + self.session.as_ref().map_or(0, Session::heap_bytes)
+            + headers
     }
 
     /// The identity headers for this credential, built by `build` the first
@@ -230,11 +245,19 @@ impl Credentials {
         api_tokens: ApiTokens,
         provider_tokens: ProviderBearer,
     ) -> Credentials {
-        let opened = OpenCache::new(OPEN_CACHE_BYTES, OPEN_CACHE_IDLE);
+        let opened = OpenCache::new(SessionSettings::default().cache_bytes, OPEN_CACHE_IDLE);
         Credentials { codec, cookies, api_tokens, provider_tokens, revocations: None, password_users: None, opened }
     }
 
-    /// How many credentials the open-cache holds, and its weight in bytes.
+    /// An open-cache taking at most about `max_bytes` of memory
+    /// (`session.cache_bytes`) instead of the default's, emptied.
+    pub fn caching(mut self, max_bytes: u64) -> Credentials {
+        self.opened = OpenCache::new(max_bytes, OPEN_CACHE_IDLE);
+        self
+    }
+
+    /// How many credentials the open-cache holds, and its weight: the
+    /// memory it takes, in bytes.
     pub fn open_cache_size(&self) -> (u64, u64) {
         self.opened.size()
     }

@@ -212,3 +212,41 @@ fn a_nested_cookie_is_opened_once_and_then_served_from_the_cache() {
     assert!(Arc::ptr_eq(&first, &again), "the second request is a cache hit: no ECDH, no signature check");
     assert_eq!(again.identity.user.id, "alice");
 }
+
+#[test]
+fn opened_sessions_fill_the_cache_to_its_bytes_and_no_further() {
+    let keys = JwkSet::generate(KeyAlg::Dir);
+    let clock = ManualClock::at(T0);
+    let credentials = credentials(&keys, &clock).caching(1 << 20);
+    let tokens = ProviderTokens {
+        access_token: SecretString::from("a".repeat(400)),
+        token_type: "Bearer".into(),
+        refresh_token: None,
+        id_token: None,
+        expires_at: Some(T0 + 3600),
+        obtained_at: T0,
+        scope: None,
+    };
+    let mut first = None;
+    for i in 0..1500 {
+        let mut user = User::new(format!("user-{i}"));
+        user.email = Some(format!("user-{i}@example.com"));
+        user.groups = vec!["staff".into(), "engineering".into()];
+        let session = credentials.codec.start(user, "credentials", true, Some(&tokens)).unwrap();
+        let token = credentials.codec.seal(&session).unwrap();
+        credentials.open_session_cookie(token.as_bytes()).unwrap();
+        if i == 0 {
+            let (entries, bytes) = credentials.open_cache_size();
+            assert_eq!(entries, 1);
+            first = Some(bytes);
+        }
+    }
+    let one = first.unwrap();
+    // The weight counts what a session holds: its cookie (about 1 KB here),
+    // the user twice over and the headers, the provider tokens twice.
+    assert!(one > 3 * 1024, "one session weighs {one}");
+    let (entries, bytes) = credentials.open_cache_size();
+    assert!(1500 * one > 4 << 20, "the test offers more than the cache holds");
+    assert!(bytes <= 1 << 20, "{entries} sessions weigh {bytes}, over 1 MiB");
+    assert!(bytes > 1 << 19 && entries >= (1 << 19) / one, "{entries} sessions weigh {bytes}: the cache is used");
+}

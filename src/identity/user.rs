@@ -85,16 +85,20 @@ impl User {
         }
     }
 
-    /// About how many bytes this user takes on the heap: its text, and the
-    /// allocator's due for each piece of it.
+    /// The bytes this user's text takes on the heap (the `User` itself is
+    /// counted where it is held): a chunk per string, the groups' list, and
+    /// for custom claims a B-tree node and about twice their JSON (keys and
+    /// values, each in its own chunk).
     pub fn heap_bytes(&self) -> usize {
-        const PER_STRING: usize = 24 + 16;
+        use crate::heap::{block, items, text};
+        const CLAIMS_NODE: usize =
+            block(11 * (size_of::<String>() + size_of::<serde_json::Value>()) + 12 * size_of::<usize>());
         let optional = [&self.username, &self.email, &self.name, &self.avatar_url];
-        self.id.len()
-            + optional.iter().filter_map(|text| text.as_ref()).map(|text| text.len() + PER_STRING).sum::<usize>()
-            + self.groups.iter().map(|group| group.len() + PER_STRING).sum::<usize>()
-            + if self.claims.is_empty() { 0 } else { self.claims_bytes() * 2 }
-            + PER_STRING
+        text(&self.id)
+            + optional.iter().filter_map(|field| field.as_deref()).map(text).sum::<usize>()
+            + items::<String>(self.groups.len())
+            + self.groups.iter().map(|group| text(group)).sum::<usize>()
+            + if self.claims.is_empty() { 0 } else { CLAIMS_NODE + self.claims_bytes() * 2 }
     }
 
     /// How many bytes the custom claims take as JSON.

@@ -120,9 +120,29 @@ impl Session {
         self.tokens.is_some()
     }
 
-    /// The length of the sealed provider tokens (0 without).
-    pub fn sealed_tokens_len(&self) -> usize {
-        self.tokens.as_ref().map_or(0, String::len)
+    /// The bytes this session's text takes on the heap once its provider
+    /// tokens are opened (on first use, and kept): a chunk per string, the
+    /// user's, and each sealed token blob twice, sealed and opened (the
+    /// opened tokens are shorter than the sealed text, so this is a bound).
+    /// The `Session` itself is counted where it is held.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::heap::{arc, items, text};
+        let tokens = |sealed: &Option<String>| sealed.as_deref().map_or(0, |t| 2 * text(t) + arc::<ProviderTokens>());
+        let optional = |field: &Option<String>| field.as_deref().map_or(0, text);
+        let linked: usize = self
+            .linked
+            .iter()
+            .map(|l| {
+                text(&l.provider) + text(&l.sub) + optional(&l.username) + optional(&l.avatar_url) + tokens(&l.tokens)
+            })
+            .sum();
+        text(&self.typ)
+            + text(&self.id)
+            + text(&self.provider)
+            + self.user.heap_bytes()
+            + tokens(&self.tokens)
+            + items::<Linked>(self.linked.len())
+            + linked
     }
 
     /// The link to `provider`, if the session holds one.

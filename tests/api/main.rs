@@ -25,6 +25,7 @@ mod managed_sessions;
 mod monitoring;
 mod nested;
 mod oidc_flow;
+mod open_cache;
 mod operator;
 mod pages;
 mod policy;
