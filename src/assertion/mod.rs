@@ -466,7 +466,7 @@ mod tests {
         assert_ne!(fresh, other, "past the refresh point");
         assert_eq!(verified(&assertions, &fresh)["iat"].as_i64(), Some(NOW + 89));
         let mut keys = keys::read(&assertions.keys_path).unwrap().unwrap();
-        let next = keys.add_generated(SigningAlg::Es256, crate::crypto::keys::KeyState::Next, NOW).unwrap();
+        let next = keys.add_generated(SignAlg::Es256, crate::crypto::keys::KeyState::Next, NOW).unwrap();
         keys.activate(&next).unwrap();
         assert!(AssertionKeyFile(Arc::clone(&assertions)).reload(keys.to_json().as_bytes()).unwrap().is_some());
         let resigned = assertions.assertion_in(&slot, &ivy(), "other.example.com").unwrap();

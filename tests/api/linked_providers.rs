@@ -279,9 +279,6 @@ async fn a_tampered_or_oversized_flow_cookie_at_a_link_callback_is_a_redirect_no
 #[tokio::test]
 async fn a_person_links_and_unlinks_a_provider_in_a_real_browser() {
     use crate::support::idp::{IdpOptions, TestIdp};
-    use crate::support::require::{require, Tool};
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     // The browser posts with `Origin: http://127.0.0.1:PORT`: that is the public URL.
     let port = crate::support::network::free_port();
     let public = format!("http://127.0.0.1:{port}");
@@ -297,26 +294,23 @@ async fn a_person_links_and_unlinks_a_provider_in_a_real_browser() {
     })
     .await;
     wait_ready(&app).await;
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo.join("tests/browser/link.mjs"))
-        .args(["--base-url", &app.address, "--username", ALICE, "--password", ALICE_PASSWORD])
-        .args(["--provider", "corp", "--idp-login", "alice", "--idp-password", "alice-password"])
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(90), run)
-        .await
-        .expect("the browser script did not finish in 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 12] = [
+        &"--base-url",
+        &app.address,
+        &"--username",
+        &ALICE,
+        &"--password",
+        &ALICE_PASSWORD,
+        &"--provider",
+        &"corp",
+        &"--idp-login",
+        &"alice",
+        &"--idp-password",
+        &"alice-password",
+    ];
+    let run = crate::support::browser_script::run("link.mjs", &args, std::time::Duration::from_secs(90)).await;
+    run.assert_ok();
+    let report = run.report;
     assert!(report["idp_login_url"].as_str().unwrap().starts_with(&idp.issuer), "{report}");
     assert_eq!(report["before"]["user"]["id"], ALICE, "{report}");
     assert_eq!(report["before"]["linked"], serde_json::json!([]), "{report}");

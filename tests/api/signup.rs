@@ -325,9 +325,6 @@ async fn only_signed_up_accounts_change_their_password_here() {
 
 #[tokio::test]
 async fn a_person_signs_up_and_changes_the_password_in_a_real_browser() {
-    use crate::support::require::{require, Tool};
-    let chromium = require(Tool::Chromium);
-    require(Tool::Playwright);
     let smtp = SmtpSink::start();
     // The browser posts with `Origin: http://127.0.0.1:PORT`: that is the public URL.
     let port = crate::support::network::free_port();
@@ -340,31 +337,26 @@ async fn a_person_signs_up_and_changes_the_password_in_a_real_browser() {
         })
         .run()
         .await;
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let screenshot = repo.join("tests/artifacts/pages-signup-desktop.png");
-    let run = tokio::process::Command::new(require(Tool::Node))
-        .arg(repo.join("tests/browser/signup.mjs"))
-        .args(["--base-url", &app.address, "--username", "carol", "--email", "carol@example.com"])
-        .args(["--password", CAROL_PASSWORD, "--new-password", NEW_PASSWORD])
-        .arg("--mail-dir")
-        .arg(smtp.dir())
-        .arg("--screenshot")
-        .arg(&screenshot)
-        .arg("--chromium")
-        .arg(&chromium)
-        .current_dir(repo)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(90), run)
-        .await
-        .expect("the browser script did not finish in 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser script failed:\n{stdout}\n--- stderr ---\n{stderr}");
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
+    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts/pages-signup-desktop.png");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 14] = [
+        &"--base-url",
+        &app.address,
+        &"--username",
+        &"carol",
+        &"--email",
+        &"carol@example.com",
+        &"--password",
+        &CAROL_PASSWORD,
+        &"--new-password",
+        &NEW_PASSWORD,
+        &"--mail-dir",
+        &smtp.dir(),
+        &"--screenshot",
+        &screenshot,
+    ];
+    let run = crate::support::browser_script::run("signup.mjs", &args, std::time::Duration::from_secs(90)).await;
+    run.assert_ok();
+    let report = run.report;
     assert!(report["signup_url"].as_str().unwrap().starts_with(&format!("{public}/auth/signup")), "{report}");
     assert!(report["verify_url"].as_str().unwrap().starts_with(&format!("{public}/auth/verify-signin")), "{report}");
     assert_eq!(report["landed_url"], format!("{public}/auth/session"), "{report}");

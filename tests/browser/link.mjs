@@ -21,126 +21,58 @@
 // {"ok":false,"step":..,"error":..,"url":..}, exit status 1 on failure
 // (2 for bad usage).
 
-import { createRequire } from 'node:module';
+import { check, pageText, parseArgs, runInBrowser, signIn } from './common.mjs';
 
-const require = createRequire(new URL('../idp/package.json', import.meta.url));
-
-function parseArgs(argv) {
-  const options = { timeoutMs: 20000, chromium: '/usr/bin/chromium' };
-  const names = {
+const SCRIPT = 'link.mjs';
+const options = parseArgs(SCRIPT, process.argv.slice(2), {
+  usage:
+    'usage: node tests/browser/link.mjs --base-url URL --username USERNAME --password PASSWORD ' +
+    '--provider ID --idp-login LOGIN --idp-password PASSWORD [--timeout-ms MS] [--chromium PATH]',
+  flags: {
     '--base-url': 'baseUrl',
     '--username': 'username',
     '--password': 'password',
     '--provider': 'provider',
     '--idp-login': 'idpLogin',
     '--idp-password': 'idpPassword',
-    '--timeout-ms': 'timeoutMs',
-    '--chromium': 'chromium',
+  },
+  required: ['baseUrl', 'username', 'password', 'provider', 'idpLogin', 'idpPassword'],
+});
+
+await runInBrowser(SCRIPT, options, { watchdog: 8 }, async ({ page, step, result }) => {
+  const base = new URL(options.baseUrl);
+  const session = async () => {
+    await page.goto(`${options.baseUrl}/auth/session`, { waitUntil: 'load' });
+    return JSON.parse(await pageText(page));
   };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = names[argv[i]];
-    if (!key || argv[i + 1] === undefined) {
-      process.stderr.write(`link.mjs: bad or incomplete flag: ${argv[i]}\n`);
-      process.exit(2);
-    }
-    options[key] = argv[i + 1];
-  }
-  for (const key of ['baseUrl', 'username', 'password', 'provider', 'idpLogin', 'idpPassword']) {
-    if (!options[key]) {
-      process.stderr.write(`link.mjs: missing ${key}\n`);
-      process.exit(2);
-    }
-  }
-  options.timeoutMs = Number(options.timeoutMs);
-  return options;
-}
 
-class StepError extends Error {}
+  step('sign in with a password');
+  await signIn(page, {
+    url: `${options.baseUrl}/auth/signin?redirect_to=/auth/session`,
+    username: options.username,
+    password: options.password,
+    until: (url) => url.pathname === '/auth/session',
+  });
+  result.before = await session();
 
-function check(condition, message) {
-  if (!condition) throw new StepError(message);
-}
+  step(`link ${options.provider}`);
+  await page.goto(`${options.baseUrl}/auth/link/${options.provider}?redirect_to=/auth/session`, { waitUntil: 'load' });
+  check(new URL(page.url()).host !== base.host, `not sent to the IdP: ${page.url()}`);
+  result.idp_login_url = page.url();
 
-async function main() {
-  const options = parseArgs(process.argv.slice(2));
-  const { timeoutMs } = options;
-  const watchdog = setTimeout(() => {
-    process.stdout.write(`${JSON.stringify({ ok: false, step: 'watchdog', error: 'the run took too long' })}\n`);
-    process.exit(1);
-  }, timeoutMs * 6);
-  watchdog.unref();
+  step("fill in the IdP's login form");
+  await page.locator('input[name="login"]').fill(options.idpLogin);
+  await page.locator('input[name="password"]').fill(options.idpPassword);
+  await Promise.all([
+    page.waitForURL((url) => url.host === base.host && url.pathname === '/auth/session', { waitUntil: 'load' }),
+    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
+  ]);
+  result.linked = await session();
 
-  const { chromium } = require('playwright-core');
-  const result = { ok: false };
-  let step = 'launch chromium';
-  let browser;
-  let page;
-  try {
-    browser = await chromium.launch({
-      executablePath: options.chromium,
-      headless: true,
-      timeout: timeoutMs,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-    });
-    const context = await browser.newContext();
-    context.setDefaultTimeout(timeoutMs);
-    context.setDefaultNavigationTimeout(timeoutMs);
-    page = await context.newPage();
-
-    const session = async () => {
-      await page.goto(`${options.baseUrl}/auth/session`, { waitUntil: 'load' });
-      const text = await page.evaluate(() => (document.querySelector('body > pre') ?? document.body)?.innerText ?? '');
-      return JSON.parse(text);
-    };
-
-    step = 'sign in with a password';
-    await page.goto(`${options.baseUrl}/auth/signin?redirect_to=/auth/session`, { waitUntil: 'load' });
-    await page.locator('input[name="username"]').fill(options.username);
-    await page.locator('input[name="password"]').fill(options.password);
-    await Promise.all([
-      page.waitForURL((url) => url.pathname === '/auth/session', { waitUntil: 'load' }),
-      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
-    ]);
-    result.before = await session();
-
-    step = `link ${options.provider}`;
-    const base = new URL(options.baseUrl);
-    await page.goto(`${options.baseUrl}/auth/link/${options.provider}?redirect_to=/auth/session`, { waitUntil: 'load' });
-    check(new URL(page.url()).host !== base.host, `not sent to the IdP: ${page.url()}`);
-    result.idp_login_url = page.url();
-
-    step = "fill in the IdP's login form";
-    await page.locator('input[name="login"]').fill(options.idpLogin);
-    await page.locator('input[name="password"]').fill(options.idpPassword);
-    await Promise.all([
-      page.waitForURL((url) => url.host === base.host && url.pathname === '/auth/session', { waitUntil: 'load' }),
-      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
-    ]);
-    result.linked = await session();
-
-    step = `unlink ${options.provider}`;
-    result.unlinked_status = await page.evaluate(
-      (provider) => fetch(`/auth/unlink/${provider}`, { method: 'POST' }).then((r) => r.status),
-      options.provider,
-    );
-    result.after = await session();
-    result.ok = true;
-  } catch (e) {
-    result.step = step;
-    result.error = e instanceof StepError ? e.message : String(e?.stack ?? e);
-    result.url = page ? page.url() : null;
-  } finally {
-    if (browser) await browser.close().catch(() => {});
-  }
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  if (!result.ok) {
-    process.stderr.write(`link.mjs: failed at step "${result.step}": ${result.error} (page: ${result.url})\n`);
-    process.exitCode = 1;
-  }
-  clearTimeout(watchdog);
-}
-
-main().catch((e) => {
-  process.stdout.write(`${JSON.stringify({ ok: false, step: 'setup', error: e.message })}\n`);
-  process.exit(1);
+  step(`unlink ${options.provider}`);
+  result.unlinked_status = await page.evaluate(
+    (provider) => fetch(`/auth/unlink/${provider}`, { method: 'POST' }).then((r) => r.status),
+    options.provider,
+  );
+  result.after = await session();
 });
