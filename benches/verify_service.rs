@@ -8,6 +8,14 @@
 //! the two endpoints is measured to a few nanoseconds.
 //!
 //! Run: `cargo bench --bench verify_service` (quick: `-- --warm-up-time 1 --measurement-time 3`).
+//!
+//! `VERIFY_SERVICE_SETUP` changes the gateway, to count what a feature adds
+//! to the hot path (`scripts/count-verify.sh` runs each):
+//! - unset or `default`: the shipped config (the local store, an empty revocation view);
+//! - `no-store`: `store.kind = "none"` (no revocation view at all);
+//! - `revoked-100k`: the local store, with 100,000 revoked session ids and
+//!   1,000 per-user marks in the view (none of them the benchmarked session);
+//! - `assertion`: `X-Auth-Assertion` on, with a fixed audience.
 
 use actix_web::http::header::{AUTHORIZATION, COOKIE};
 use actix_web::http::StatusCode;
@@ -35,7 +43,34 @@ fn verify_service(c: &mut Criterion) {
     // shipped config names it next to itself.
     settings.credentials.users_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.toml");
     keys::keygen(&settings.keys.path, KeyAlg::Dir).unwrap();
+    settings.store.path = dir.path().join("sealgate.db");
+    let setup = std::env::var("VERIFY_SERVICE_SETUP").unwrap_or_default();
+    match setup.as_str() {
+        "" | "default" | "revoked-100k" => {}
+        "no-store" => settings.store.kind = sealgate::config::store::StoreKind::None,
+        "assertion" => {
+            use sealgate::assertion::{keys::write, AssertionKeys};
+            use sealgate::crypto::keys::SignAlg;
+            let path = dir.path().join("assertion.jwks.json");
+            write(&path, &AssertionKeys::generate(SignAlg::Es256, chrono::Utc::now().timestamp()).unwrap()).unwrap();
+            settings.assertion.enabled = true;
+            settings.assertion.audience = Some("app.example.com".into());
+            settings.assertion.keys_path = Some(path);
+        }
+        other => panic!("VERIFY_SERVICE_SETUP={other}: not default, no-store, revoked-100k or assertion"),
+    }
     let gateway = Gateway::assemble(settings, Arc::new(SystemClock), KeyInit::ReadOnly).unwrap();
+    if setup == "revoked-100k" {
+        use sealgate::store::{FeedEvent, Revocation};
+        // In one batch: the view is copied once. Nothing follows the store
+        // here (the server's start-up does that), so nothing replaces them.
+        let view = gateway.state.revocations.as_ref().expect("the local store keeps a revocation view");
+        let until = chrono::Utc::now().timestamp() + 30 * 86400;
+        let sessions = (0..100_000).map(|i| Revocation::Session { id: format!("revoked-session-{i:06}"), until });
+        let users = (0..1_000).map(|i| Revocation::User { user: format!("user-{i}"), before: 1, until });
+        view.apply(sessions.chain(users).map(FeedEvent::Revoked));
+        assert_eq!(view.len(), 101_000);
+    }
 
     // As `scripts/bench-verify.sh` mints it: about 1.5 KB, mostly sealed provider tokens.
     let codec = &gateway.credentials.codec;

@@ -15,7 +15,8 @@
 # are not in these figures; the load test has them.
 #
 # Installs valgrind with apt-get when missing. Needs no input.
-# Usage: bash scripts/count-verify.sh [case ...]
+# Usage: [VERIFY_SERVICE_SETUP=SETUP] bash scripts/count-verify.sh [case ...]
+#   SETUP (benches/verify_service.rs): default, no-store, revoked-100k, assertion
 #   cases: healthz healthz_same_cookie verify_valid verify_invalid verify_no_cookie verify_bearer
 set -euo pipefail
 cd "$(dirname "$0")/.."
